@@ -1,0 +1,27 @@
+// Compiled with `tsc --noEmit` against index.d.ts by `npm test`.
+import * as spindle from '../../index'
+import { sort, stats, hash, hashMany, configure, internals, AbortError } from '../../index'
+
+async function main(): Promise<void> {
+  const f64: Float64Array = await sort(new Float64Array([3, 1, 2]))
+  const big: BigInt64Array = await spindle.sort(new BigInt64Array([3n, 1n]), {
+    signal: AbortSignal.timeout(1000),
+  })
+  const s = await stats(f64)
+  const n: number = s.sum + s.mean + s.variance + s.count
+  const b = await stats(big)
+  const exact: bigint = b.sum
+  const hex: string = await hash('abc', 'sha256')
+  const raw: Buffer = await hash(Buffer.from('abc'), 'blake3', { encoding: 'buffer' })
+  const b64: string = await hash(new Uint8Array(4), 'sha512', { encoding: 'base64' })
+  const many: string[] = await hashMany(['a', new Uint8Array(2)], 'sha256')
+  const manyRaw: Buffer[] = await hashMany([new ArrayBuffer(8)], 'blake3', { encoding: 'buffer' })
+  const cfg: { threads: number } = configure({ threads: 2 })
+  const c = internals()
+  const w: number = c.wakes + c.completions
+  const err = new AbortError()
+  const code: 'ABORT_ERR' = err.code
+  void [n, exact, hex, raw, b64, many, manyRaw, cfg, w, code]
+}
+
+void main()

@@ -1,0 +1,88 @@
+'use strict'
+// Every error spindle throws or rejects with is made here, in Node's style:
+// a standard Error subclass with a `code` property.
+
+const { inspect } = require('node:util')
+
+function describeReceived(value) {
+  if (value == null) return ` Received ${value}`
+  if (typeof value === 'function') return ` Received function ${value.name || '<anonymous>'}`
+  if (typeof value === 'object') {
+    if (value.constructor && value.constructor.name) {
+      return ` Received an instance of ${value.constructor.name}`
+    }
+    return ` Received ${inspect(value, { depth: -1 })}`
+  }
+  let shown = inspect(value, { colors: false })
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`
+  return ` Received type ${typeof value} (${shown})`
+}
+
+function withCode(err, code) {
+  Object.defineProperty(err, 'code', {
+    value: code,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  })
+  return err
+}
+
+/** `The "name" argument must be <expected>. Received ...` */
+function invalidArgType(name, expected, actual) {
+  const what = name.includes('.') || name.includes('[') ? 'property' : 'argument'
+  return withCode(
+    new TypeError(`The "${name}" ${what} must be ${expected}.${describeReceived(actual)}`),
+    'ERR_INVALID_ARG_TYPE',
+  )
+}
+
+/** `The argument 'name' <reason>. Received ...` */
+function invalidArgValue(name, value, reason = 'is invalid') {
+  let shown = inspect(value, { depth: 0, breakLength: Infinity })
+  if (shown.length > 128) shown = `${shown.slice(0, 128)}...`
+  const what = name.includes('.') || name.includes('[') ? 'property' : 'argument'
+  return withCode(
+    new TypeError(`The ${what} '${name}' ${reason}. Received ${shown}`),
+    'ERR_INVALID_ARG_VALUE',
+  )
+}
+
+function outOfRange(name, range, value) {
+  return withCode(
+    new RangeError(
+      `The value of "${name}" is out of range. It must be ${range}. Received ${inspect(value)}`,
+    ),
+    'ERR_OUT_OF_RANGE',
+  )
+}
+
+/** Node's AbortError: name 'AbortError', code 'ABORT_ERR', the signal's reason as cause. */
+class AbortError extends Error {
+  constructor(message = 'The operation was aborted', options = undefined) {
+    super(message, options)
+    this.name = 'AbortError'
+    this.code = 'ABORT_ERR'
+  }
+}
+
+function abortError(signal) {
+  return new AbortError(undefined, { cause: signal?.reason })
+}
+
+/** A generic error with a code, for failures that happen asynchronously. */
+function errorWithCode(message, code, extra) {
+  const err = withCode(new Error(message), code)
+  if (extra) Object.assign(err, extra)
+  return err
+}
+
+module.exports = {
+  AbortError,
+  abortError,
+  errorWithCode,
+  invalidArgType,
+  invalidArgValue,
+  outOfRange,
+  withCode,
+}

@@ -1,0 +1,224 @@
+//! Cancellation state of one operation, and the per-environment registry of
+//! operations that borrow JavaScript memory.
+//!
+//! # States of a job
+//!
+//! ```text
+//!   QUEUED --start--> RUNNING --finish--> DONE
+//!     |                  |
+//!   cancel             cancel
+//!     v                  v
+//!  CANCELLED          STOPPING --finish--> DONE
+//! ```
+//!
+//! * `cancel` on a QUEUED job wins the race against `start` by CAS: the job
+//!   never runs and never touches its input, so JavaScript may settle the
+//!   promise at once and let go of the input.
+//! * `cancel` on a RUNNING job moves it to STOPPING; the job polls
+//!   [`JobCtl::should_stop`] between bounded slices of work and ends with
+//!   `Outcome::Aborted`. JavaScript waits for that completion, so an in-place
+//!   sort is never touched by the kernel after its promise settles.
+//!
+//! Orderings: the CASes are `AcqRel` so a job that starts sees everything
+//! written before submission; `should_stop` is a `Relaxed` load because it is
+//! only a hint polled in a loop — the `Acquire` in `finish`'s removal from the
+//! registry (a mutex) orders everything else.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+const QUEUED: u8 = 0;
+const RUNNING: u8 = 1;
+const STOPPING: u8 = 2;
+const CANCELLED: u8 = 3;
+const DONE: u8 = 4;
+
+/// What `cancel` achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancel {
+    /// Unknown id or already finished: the result is on its way.
+    TooLate = 0,
+    /// The job had not started and never will.
+    BeforeStart = 1,
+    /// The job is running and will stop soon, completing with `Aborted`.
+    WhileRunning = 2,
+}
+
+#[derive(Debug)]
+pub struct JobCtl {
+    state: AtomicU8,
+}
+
+impl Default for JobCtl {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl JobCtl {
+    pub fn new() -> Self {
+        JobCtl {
+            state: AtomicU8::new(QUEUED),
+        }
+    }
+
+    /// QUEUED → RUNNING. False when the job was cancelled before it started.
+    pub fn start(&self) -> bool {
+        self.state
+            .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Polled by running work between slices.
+    pub fn should_stop(&self) -> bool {
+        self.state.load(Ordering::Relaxed) == STOPPING
+    }
+
+    pub fn cancel(&self) -> Cancel {
+        let mut cur = self.state.load(Ordering::Acquire);
+        loop {
+            let (next, result) = match cur {
+                QUEUED => (CANCELLED, Cancel::BeforeStart),
+                RUNNING => (STOPPING, Cancel::WhileRunning),
+                STOPPING => return Cancel::WhileRunning,
+                _ => return Cancel::TooLate,
+            };
+            match self
+                .state
+                .compare_exchange(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return result,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        self.state.store(DONE, Ordering::Release);
+    }
+}
+
+/// The jobs of one environment that have not finished yet.
+#[derive(Default)]
+pub struct Jobs {
+    map: Mutex<HashMap<u32, Arc<JobCtl>>>,
+    idle: Condvar,
+}
+
+impl Jobs {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Arc<JobCtl>>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn register(&self, id: u32) -> Arc<JobCtl> {
+        let ctl = Arc::new(JobCtl::new());
+        self.lock().insert(id, ctl.clone());
+        ctl
+    }
+
+    pub fn cancel(&self, id: u32) -> Cancel {
+        let mut map = self.lock();
+        let Some(ctl) = map.get(&id) else {
+            return Cancel::TooLate;
+        };
+        let result = ctl.cancel();
+        if result == Cancel::BeforeStart {
+            map.remove(&id);
+            self.idle.notify_all();
+        }
+        result
+    }
+
+    /// Called by a job once it no longer touches its inputs.
+    pub fn finish(&self, id: u32, ctl: &JobCtl) {
+        ctl.finish();
+        let mut map = self.lock();
+        map.remove(&id);
+        if map.is_empty() {
+            self.idle.notify_all();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Cancels everything and waits (at most `limit`) until no job runs.
+    /// Returns whether every job stopped in time.
+    pub fn cancel_all_and_wait(&self, limit: Duration) -> bool {
+        let mut map = self.lock();
+        map.retain(|_, ctl| ctl.cancel() != Cancel::BeforeStart);
+        let (map, timeout) = self
+            .idle
+            .wait_timeout_while(map, limit, |m| !m.is_empty())
+            .unwrap_or_else(|e| e.into_inner());
+        drop(map);
+        !timeout.timed_out()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_before_start_prevents_running() {
+        let ctl = JobCtl::new();
+        assert_eq!(ctl.cancel(), Cancel::BeforeStart);
+        assert!(!ctl.start());
+    }
+
+    #[test]
+    fn cancel_while_running_asks_to_stop() {
+        let ctl = JobCtl::new();
+        assert!(ctl.start());
+        assert!(!ctl.should_stop());
+        assert_eq!(ctl.cancel(), Cancel::WhileRunning);
+        assert!(ctl.should_stop());
+        assert_eq!(ctl.cancel(), Cancel::WhileRunning);
+        ctl.finish();
+        assert_eq!(ctl.cancel(), Cancel::TooLate);
+    }
+
+    #[test]
+    fn start_and_cancel_race_has_one_winner() {
+        for _ in 0..1000 {
+            let ctl = Arc::new(JobCtl::new());
+            let c2 = ctl.clone();
+            let t = std::thread::spawn(move || c2.start());
+            let cancelled = ctl.cancel();
+            let started = t.join().unwrap();
+            match cancelled {
+                Cancel::BeforeStart => assert!(!started),
+                Cancel::WhileRunning => assert!(started),
+                Cancel::TooLate => unreachable!(),
+            }
+        }
+    }
+
+    #[test]
+    fn cancel_all_waits_for_running_jobs() {
+        let jobs = Arc::new(Jobs::default());
+        let queued = jobs.register(1);
+        let running = jobs.register(2);
+        assert!(running.start());
+        let j2 = jobs.clone();
+        let worker = std::thread::spawn(move || {
+            while !running.should_stop() {
+                std::thread::yield_now();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            j2.finish(2, &running);
+        });
+        assert!(jobs.cancel_all_and_wait(Duration::from_secs(10)));
+        assert!(jobs.is_empty());
+        assert!(!queued.start());
+        worker.join().unwrap();
+    }
+}

@@ -1,0 +1,351 @@
+//! The napi side of the completion path: one [`Port`] per JavaScript
+//! environment, created by `lib/native.js` when the addon is loaded there.
+//!
+//! The port owns a raw threadsafe function whose `call_js` drains the whole
+//! completion queue, converts every completion to JavaScript values and calls
+//! the environment's `onBatch(flat)` callback once, with a flat array
+//! `[id, status, value, id, status, value, …]` (status 0 = ok, 1 = error,
+//! 2 = aborted). See `mod.rs` for the liveness and teardown protocol.
+
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi::sys;
+use napi_derive::napi;
+
+use super::job::Jobs;
+use super::queue::{CompletionQueue, Push};
+use super::value::{Completion, Outcome, Value};
+
+/// How long environment teardown waits for running jobs to stop. Kernels poll
+/// for cancellation every few milliseconds; this bound only guards against a
+/// bug turning teardown into a hang.
+const TEARDOWN_WAIT: Duration = Duration::from_secs(30);
+
+struct RawTsfn(sys::napi_threadsafe_function);
+// SAFETY: napi threadsafe functions are designed to be called from any thread;
+// the handle is only used under the port's RwLock, which the finalizer takes
+// for writing before the handle becomes invalid.
+unsafe impl Send for RawTsfn {}
+// SAFETY: as above.
+unsafe impl Sync for RawTsfn {}
+
+/// The shared state behind a [`Port`]; producers hold an `Arc` of it.
+pub struct PortInner {
+    queue: CompletionQueue<Completion>,
+    tsfn: RwLock<Option<RawTsfn>>,
+    pub jobs: Jobs,
+}
+
+impl PortInner {
+    /// Delivers a completion to this environment (from any thread).
+    pub fn complete(&self, completion: Completion) {
+        if self.queue.push(completion) == Push::Wake {
+            self.wake();
+        }
+    }
+
+    fn wake(&self) {
+        let guard = self.tsfn.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(tsfn) = guard.as_ref() {
+            // SAFETY: the handle is valid while it is in the lock (the
+            // finalizer removes it under the write lock before Node frees it).
+            // A `napi_closing` status during teardown is expected and harmless.
+            unsafe {
+                sys::napi_call_threadsafe_function(
+                    tsfn.0,
+                    ptr::null_mut(),
+                    sys::ThreadsafeFunctionCallMode::nonblocking,
+                );
+            }
+        }
+    }
+
+    fn close(&self) {
+        self.queue.close();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.queue.is_closed()
+    }
+}
+
+/// The completion port of one JavaScript environment (internal).
+#[napi]
+pub struct Port {
+    inner: Arc<PortInner>,
+}
+
+/// Counters of the completion path, for tests and benchmarks.
+#[napi(object)]
+pub struct PortCounters {
+    /// Completions delivered through this port.
+    pub completions: f64,
+    /// Times the event loop was woken (one per batch).
+    pub wakes: f64,
+    /// Operations still registered as in flight.
+    pub inflight: u32,
+}
+
+macro_rules! check {
+    ($e:expr) => {{
+        let status = $e;
+        if status != sys::Status::napi_ok {
+            return Err(status);
+        }
+    }};
+}
+
+/// # Safety
+/// Must run on the environment's thread with a live `env`.
+unsafe fn str_value(env: sys::napi_env, s: &str) -> std::result::Result<sys::napi_value, i32> {
+    let mut out = ptr::null_mut();
+    // SAFETY: live env; the pointer/length pair describes valid UTF-8.
+    check!(unsafe { sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut out) });
+    Ok(out)
+}
+
+/// Converts a [`Value`] into a JavaScript value.
+///
+/// # Safety
+/// Must run on the environment's thread with a live `env` and an open handle scope.
+unsafe fn to_js(env: sys::napi_env, value: Value) -> std::result::Result<sys::napi_value, i32> {
+    let mut out = ptr::null_mut();
+    // SAFETY (whole match): live env on its own thread per the contract; all
+    // out-pointers are valid locals.
+    unsafe {
+        match value {
+            Value::Undefined => check!(sys::napi_get_undefined(env, &mut out)),
+            Value::Number(n) => check!(sys::napi_create_double(env, n, &mut out)),
+            Value::BigInt(v) => {
+                let sign = (v < 0) as i32;
+                let mag = v.unsigned_abs();
+                let words = [mag as u64, (mag >> 64) as u64];
+                check!(sys::napi_create_bigint_words(env, sign, 2, words.as_ptr(), &mut out));
+            }
+            Value::Str(s) => out = str_value(env, &s)?,
+            Value::Bytes(bytes) => {
+                out = Buffer::to_napi_value(env, Buffer::from(bytes)).map_err(|e| e.status as i32)?
+            }
+            Value::List(items) => {
+                check!(sys::napi_create_array_with_length(env, items.len(), &mut out));
+                for (i, item) in items.into_iter().enumerate() {
+                    let v = to_js(env, item)?;
+                    check!(sys::napi_set_element(env, out, i as u32, v));
+                }
+            }
+            Value::Object(fields) => {
+                check!(sys::napi_create_object(env, &mut out));
+                for (key, item) in fields {
+                    let k = str_value(env, key)?;
+                    let v = to_js(env, item)?;
+                    check!(sys::napi_set_property(env, out, k, v));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// # Safety
+/// As for [`to_js`].
+unsafe fn outcome_to_js(
+    env: sys::napi_env,
+    outcome: Outcome,
+) -> std::result::Result<(u32, sys::napi_value), i32> {
+    // SAFETY: forwarded contract.
+    unsafe {
+        match outcome {
+            Outcome::Ok(v) => Ok((0, to_js(env, v)?)),
+            Outcome::Err { code, message } => {
+                let code = str_value(env, code)?;
+                let msg = str_value(env, &message)?;
+                let mut err = ptr::null_mut();
+                check!(sys::napi_create_error(env, code, msg, &mut err));
+                Ok((1, err))
+            }
+            Outcome::Aborted => Ok((2, to_js(env, Value::Undefined)?)),
+        }
+    }
+}
+
+/// # Safety
+/// As for [`to_js`].
+unsafe fn batch_to_js(
+    env: sys::napi_env,
+    items: Vec<Completion>,
+) -> std::result::Result<sys::napi_value, i32> {
+    let mut arr = ptr::null_mut();
+    // SAFETY: forwarded contract; indexes are within the array's length.
+    unsafe {
+        check!(sys::napi_create_array_with_length(env, items.len() * 3, &mut arr));
+        for (i, c) in items.into_iter().enumerate() {
+            let base = (i * 3) as u32;
+            let mut id = ptr::null_mut();
+            check!(sys::napi_create_uint32(env, c.id, &mut id));
+            let (status, value) = outcome_to_js(env, c.outcome)?;
+            let mut st = ptr::null_mut();
+            check!(sys::napi_create_uint32(env, status, &mut st));
+            check!(sys::napi_set_element(env, arr, base, id));
+            check!(sys::napi_set_element(env, arr, base + 1, st));
+            check!(sys::napi_set_element(env, arr, base + 2, value));
+        }
+    }
+    Ok(arr)
+}
+
+/// The threadsafe function's `call_js`: drain and deliver one batch.
+unsafe extern "C" fn call_js(
+    env: sys::napi_env,
+    js_cb: sys::napi_value,
+    context: *mut c_void,
+    _data: *mut c_void,
+) {
+    if env.is_null() || js_cb.is_null() || context.is_null() {
+        // The environment is being torn down; the queue is closed with it.
+        return;
+    }
+    // SAFETY: `context` is the Arc<PortInner> leaked in `Port::new`; it is
+    // released only in `finalize`, which Node runs after the last call_js.
+    let inner = unsafe { &*(context as *const PortInner) };
+    let items = inner.queue.take();
+    if items.is_empty() {
+        return;
+    }
+    // SAFETY: call_js runs on the environment's thread inside a handle scope.
+    unsafe {
+        let Ok(batch) = batch_to_js(env, items) else {
+            let msg = c"spindle: could not convert a batch of completions";
+            sys::napi_throw_error(env, ptr::null(), msg.as_ptr());
+            return;
+        };
+        let mut recv = ptr::null_mut();
+        sys::napi_get_undefined(env, &mut recv);
+        // An exception thrown by the callback stays pending and Node reports
+        // it as uncaught, as for any other callback.
+        sys::napi_call_function(env, recv, js_cb, 1, &batch, ptr::null_mut());
+    }
+}
+
+/// The threadsafe function's finalizer: runs once, when Node releases it.
+unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: `data` is the strong Arc leaked for the threadsafe function in
+    // `Port::new`; this is its only release.
+    let inner = unsafe { Arc::from_raw(data as *const PortInner) };
+    *inner.tsfn.write().unwrap_or_else(|e| e.into_inner()) = None;
+    inner.close();
+}
+
+/// The environment's cleanup hook: stop producers touching its memory.
+unsafe extern "C" fn cleanup(arg: *mut c_void) {
+    // SAFETY: `arg` is the strong Arc leaked for this hook in `Port::new`;
+    // Node calls the hook once.
+    let inner = unsafe { Arc::from_raw(arg as *const PortInner) };
+    inner.close();
+    inner.jobs.cancel_all_and_wait(TEARDOWN_WAIT);
+}
+
+#[napi]
+impl Port {
+    /// Creates the port of the calling environment; `on_batch` receives every
+    /// batch of completions.
+    #[napi(constructor)]
+    pub fn new(env: Env, on_batch: Unknown) -> Result<Self> {
+        let raw_env = env.raw();
+        let inner = Arc::new(PortInner {
+            queue: CompletionQueue::new(),
+            tsfn: RwLock::new(None),
+            jobs: Jobs::default(),
+        });
+        let mut name = ptr::null_mut();
+        let mut tsfn = ptr::null_mut();
+        let ctx = Arc::into_raw(inner.clone()) as *mut c_void;
+        // SAFETY: live env and function handle of this call; `ctx` is a
+        // leaked strong Arc that `finalize` takes back.
+        let status = unsafe {
+            let label = "spindle.completions";
+            sys::napi_create_string_utf8(raw_env, label.as_ptr().cast(), label.len() as isize, &mut name);
+            sys::napi_create_threadsafe_function(
+                raw_env,
+                on_batch.value().value,
+                ptr::null_mut(),
+                name,
+                0,
+                1,
+                ctx,
+                Some(finalize),
+                ctx,
+                Some(call_js),
+                &mut tsfn,
+            )
+        };
+        if status != sys::Status::napi_ok {
+            // SAFETY: creation failed, so `finalize` will never take it back.
+            drop(unsafe { Arc::from_raw(ctx as *const PortInner) });
+            return Err(Error::new(Status::GenericFailure, "could not create the completion port"));
+        }
+        // SAFETY: `tsfn` was just created in this environment.
+        unsafe { sys::napi_unref_threadsafe_function(raw_env, tsfn) };
+        *inner.tsfn.write().unwrap_or_else(|e| e.into_inner()) = Some(RawTsfn(tsfn));
+        let hook_arg = Arc::into_raw(inner.clone()) as *mut c_void;
+        // SAFETY: `hook_arg` is a leaked strong Arc that `cleanup` takes back.
+        let status = unsafe { sys::napi_add_env_cleanup_hook(raw_env, Some(cleanup), hook_arg) };
+        if status != sys::Status::napi_ok {
+            // SAFETY: the hook was not registered, so nothing else owns it.
+            drop(unsafe { Arc::from_raw(hook_arg as *const PortInner) });
+        }
+        Ok(Port { inner })
+    }
+
+    /// Keeps the event loop alive (called when work becomes outstanding).
+    #[napi(js_name = "ref")]
+    pub fn refer(&self, env: Env) {
+        self.with_tsfn(|t| {
+            // SAFETY: called on the owning environment's thread with a valid handle.
+            unsafe { sys::napi_ref_threadsafe_function(env.raw(), t) };
+        });
+    }
+
+    /// Lets the event loop exit (called when no work is outstanding).
+    #[napi]
+    pub fn unref(&self, env: Env) {
+        self.with_tsfn(|t| {
+            // SAFETY: called on the owning environment's thread with a valid handle.
+            unsafe { sys::napi_unref_threadsafe_function(env.raw(), t) };
+        });
+    }
+
+    /// Cancels operation `id`: 0 = too late, 1 = cancelled before it
+    /// started, 2 = running and asked to stop.
+    #[napi]
+    pub fn cancel(&self, id: u32) -> u32 {
+        self.inner.jobs.cancel(id) as u32
+    }
+
+    #[napi]
+    pub fn counters(&self) -> PortCounters {
+        let c = self.inner.queue.counters();
+        PortCounters {
+            completions: c.completions as f64,
+            wakes: c.wakes as f64,
+            inflight: self.inner.jobs.len() as u32,
+        }
+    }
+}
+
+impl Port {
+    fn with_tsfn(&self, f: impl FnOnce(sys::napi_threadsafe_function)) {
+        let guard = self.inner.tsfn.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = guard.as_ref() {
+            f(t.0);
+        }
+    }
+
+    /// The shared state, for producers.
+    pub fn inner(&self) -> &Arc<PortInner> {
+        &self.inner
+    }
+}

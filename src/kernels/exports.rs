@@ -1,0 +1,213 @@
+//! The napi face of the kernels. Each export reads its arguments (pointers
+//! into TypedArrays, not copies), registers a job on the caller's port and
+//! returns at once; the job runs on the kernel pool and completes through the
+//! port. Argument validation with Node-style errors happens in
+//! `lib/kernels.js` before these are called.
+
+use std::panic::AssertUnwindSafe;
+
+use napi::bindgen_prelude::*;
+use napi::sys;
+use napi_derive::napi;
+
+use super::hash::{self, Algorithm};
+use super::sort::sort_elements;
+use super::stats::{stats, Summary};
+use super::{threads, Stop, Stopped};
+use crate::bridge::buffers::{self, Elem, View};
+use crate::bridge::port::Port;
+use crate::bridge::value::{panic_outcome, Completion, Outcome, Value};
+
+/// Runs `work` on the kernel pool as job `id` of `port`.
+fn submit<F>(port: &Port, id: u32, work: F)
+where
+    F: FnOnce(Stop) -> Outcome + Send + 'static,
+{
+    let inner = port.inner().clone();
+    let ctl = inner.jobs.register(id);
+    threads::pool().spawn(move || {
+        if !ctl.start() {
+            // Cancelled while queued: JavaScript has already settled it.
+            return;
+        }
+        let stop = || ctl.should_stop();
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(&stop)))
+            .unwrap_or_else(panic_outcome);
+        inner.jobs.finish(id, &ctl);
+        inner.complete(Completion { id, outcome });
+    });
+}
+
+fn done(r: std::result::Result<Value, Stopped>) -> Outcome {
+    match r {
+        Ok(v) => Outcome::Ok(v),
+        Err(Stopped) => Outcome::Aborted,
+    }
+}
+
+fn view_of(env: &Env, value: &Unknown) -> Result<View> {
+    // SAFETY: both handles belong to the current napi call.
+    unsafe { buffers::typed_array_view(env.raw(), value.value().value) }
+}
+
+/// Sorts a TypedArray in place (internal; see `sort` in index.d.ts).
+#[napi(js_name = "kernelSort")]
+pub fn kernel_sort(env: Env, port: &Port, id: u32, array: Unknown) -> Result<()> {
+    let view = view_of(&env, &array)?;
+    submit(port, id, move |stop| {
+        // SAFETY (every arm): the array is kept alive by the pending table in
+        // JavaScript and by the port's teardown protocol (buffers.rs); the
+        // element type matches the TypedArray's; this job is the only user.
+        let r = unsafe {
+            match view.elem {
+                Elem::I8 => sort_elements(view.slice_mut::<i8>(), stop),
+                Elem::U8 | Elem::U8Clamped => sort_elements(view.slice_mut::<u8>(), stop),
+                Elem::I16 => sort_elements(view.slice_mut::<i16>(), stop),
+                Elem::U16 => sort_elements(view.slice_mut::<u16>(), stop),
+                Elem::I32 => sort_elements(view.slice_mut::<i32>(), stop),
+                Elem::U32 => sort_elements(view.slice_mut::<u32>(), stop),
+                Elem::F32 => sort_elements(view.slice_mut::<f32>(), stop),
+                Elem::F64 => sort_elements(view.slice_mut::<f64>(), stop),
+                Elem::I64 => sort_elements(view.slice_mut::<i64>(), stop),
+                Elem::U64 => sort_elements(view.slice_mut::<u64>(), stop),
+            }
+        };
+        done(r.map(|()| Value::Undefined))
+    });
+    Ok(())
+}
+
+fn summary_value(s: Summary, bigint: bool) -> Value {
+    let exact = |v: i128, f: f64| {
+        if bigint && s.count > 0 {
+            Value::BigInt(v)
+        } else {
+            Value::Number(f)
+        }
+    };
+    Value::Object(vec![
+        ("count", Value::Number(s.count as f64)),
+        (
+            "sum",
+            if bigint {
+                Value::BigInt(s.exact_sum)
+            } else {
+                Value::Number(s.sum)
+            },
+        ),
+        ("min", exact(s.exact_min, s.min)),
+        ("max", exact(s.exact_max, s.max)),
+        ("mean", Value::Number(s.mean)),
+        ("variance", Value::Number(s.variance)),
+    ])
+}
+
+/// Summarizes a TypedArray (internal; see `stats` in index.d.ts).
+#[napi(js_name = "kernelStats")]
+pub fn kernel_stats(env: Env, port: &Port, id: u32, array: Unknown) -> Result<()> {
+    let view = view_of(&env, &array)?;
+    submit(port, id, move |stop| {
+        // SAFETY (every arm): as in `kernel_sort`; the kernel only reads.
+        let r = unsafe {
+            match view.elem {
+                Elem::I8 => stats(view.slice::<i8>(), stop),
+                Elem::U8 | Elem::U8Clamped => stats(view.slice::<u8>(), stop),
+                Elem::I16 => stats(view.slice::<i16>(), stop),
+                Elem::U16 => stats(view.slice::<u16>(), stop),
+                Elem::I32 => stats(view.slice::<i32>(), stop),
+                Elem::U32 => stats(view.slice::<u32>(), stop),
+                Elem::F32 => stats(view.slice::<f32>(), stop),
+                Elem::F64 => stats(view.slice::<f64>(), stop),
+                Elem::I64 => stats(view.slice::<i64>(), stop),
+                Elem::U64 => stats(view.slice::<u64>(), stop),
+            }
+        };
+        let bigint = matches!(view.elem, Elem::I64 | Elem::U64);
+        done(r.map(|s| summary_value(s, bigint)))
+    });
+    Ok(())
+}
+
+fn algorithm(name: &str) -> Result<Algorithm> {
+    Algorithm::parse(name)
+        .ok_or_else(|| Error::new(Status::InvalidArg, format!("unknown algorithm {name}")))
+}
+
+/// Hashes one byte view (internal; see `hash` in index.d.ts).
+#[napi(js_name = "kernelHash")]
+pub fn kernel_hash(env: Env, port: &Port, id: u32, algo: String, data: Unknown) -> Result<()> {
+    let algo = algorithm(&algo)?;
+    let view = view_of(&env, &data)?;
+    submit(port, id, move |stop| {
+        // SAFETY: as in `kernel_sort`; the kernel only reads.
+        let bytes = unsafe { view.bytes() };
+        done(hash::hash(algo, bytes, stop).map(Value::Bytes))
+    });
+    Ok(())
+}
+
+/// Hashes many byte views in parallel (internal; see `hashMany` in index.d.ts).
+#[napi(js_name = "kernelHashMany")]
+pub fn kernel_hash_many(
+    env: Env,
+    port: &Port,
+    id: u32,
+    algo: String,
+    list: Unknown,
+) -> Result<()> {
+    let algo = algorithm(&algo)?;
+    let raw_env = env.raw();
+    let raw_list = list.value().value;
+    let mut len = 0u32;
+    // SAFETY: live handles of this call; JavaScript passes an Array.
+    let status = unsafe { sys::napi_get_array_length(raw_env, raw_list, &mut len) };
+    if status != sys::Status::napi_ok {
+        return Err(Error::new(Status::InvalidArg, "expected an array"));
+    }
+    let mut views = Vec::with_capacity(len as usize);
+    for i in 0..len {
+        let mut item = std::ptr::null_mut();
+        // SAFETY: live handles; `i` is below the array's length.
+        let status = unsafe { sys::napi_get_element(raw_env, raw_list, i, &mut item) };
+        if status != sys::Status::napi_ok {
+            return Err(Error::new(Status::InvalidArg, "could not read the list"));
+        }
+        // SAFETY: `item` is a live handle of this call.
+        views.push(unsafe { buffers::typed_array_view(raw_env, item)? });
+    }
+    submit(port, id, move |stop| {
+        // SAFETY: as in `kernel_sort`; the list's views are kept alive by the
+        // pending table and the kernel only reads.
+        let slices: Vec<&[u8]> = views.iter().map(|v| unsafe { v.bytes() }).collect();
+        done(
+            hash::hash_many(algo, &slices, stop)
+                .map(|ds| Value::List(ds.into_iter().map(Value::Bytes).collect())),
+        )
+    });
+    Ok(())
+}
+
+/// Whether a TypedArray's buffer has been detached (internal).
+#[napi(js_name = "isDetached")]
+pub fn is_detached(env: Env, view: Unknown) -> Result<bool> {
+    // SAFETY: both handles belong to the current napi call.
+    unsafe { buffers::is_detached(env.raw(), view.value().value) }
+}
+
+/// Rebuilds the kernel pool with `threads` threads (internal; see `configure`).
+#[napi(js_name = "configureThreads")]
+pub fn configure_threads(threads: u32) -> Result<()> {
+    threads::configure(threads as usize).map_err(|e| Error::new(Status::GenericFailure, e))
+}
+
+/// The kernel pool's thread count (internal).
+#[napi(js_name = "kernelThreads")]
+pub fn kernel_threads() -> u32 {
+    threads::current_threads() as u32
+}
+
+/// A kernel that panics, to test that a panic becomes a rejection (internal).
+#[napi(js_name = "kernelPanic")]
+pub fn kernel_panic(port: &Port, id: u32) {
+    submit(port, id, |_| panic!("deliberate panic for testing"));
+}
