@@ -3,18 +3,22 @@
 //
 // One Port per JavaScript environment (this module is evaluated once per
 // environment: the main thread and each worker thread). Every asynchronous
-// operation gets an id and a handler in `handlers`; the Rust side delivers
+// operation gets an id and a handler in `entries`; the Rust side delivers
 // completions in batches to `onBatch`, one call per wake of the event loop.
 //
 // Liveness: the port's threadsafe function is referenced exactly while at
-// least one handler is open, so the process stays alive while work is
-// outstanding and may exit as soon as none is.
+// least one *referenced* operation is open, so the process stays alive while
+// work is outstanding and may exit as soon as none is. An operation opened
+// with `{ ref: false }` (or later `setRef(id, false)`, like `child.unref()`)
+// still gets its completions but does not hold the loop open.
 
 const binding = require('../binding.js')
 
 let port = null
 let nextId = 1
-const handlers = new Map()
+let refs = 0
+/** id → { handler, ref } */
+const entries = new Map()
 
 function getPort() {
   if (port === null) port = new binding.Port(onBatch)
@@ -25,10 +29,10 @@ function onBatch(flat) {
   let firstError = null
   for (let i = 0; i < flat.length; i += 3) {
     const id = flat[i]
-    const handler = handlers.get(id)
-    if (handler === undefined) continue // settled early (cancelled before start)
+    const entry = entries.get(id)
+    if (entry === undefined) continue // settled early (cancelled before start)
     try {
-      handler(flat[i + 1], flat[i + 2])
+      entry.handler(flat[i + 1], flat[i + 2])
     } catch (err) {
       // A user callback threw (an event listener, say). Deliver the rest of
       // the batch first, then report the first error as uncaught.
@@ -42,22 +46,41 @@ function onBatch(flat) {
   }
 }
 
+function addRef(delta) {
+  const before = refs
+  refs += delta
+  if (before === 0 && refs > 0) getPort().ref()
+  else if (before > 0 && refs === 0) getPort().unref()
+}
+
 /**
  * Registers `handler(status, value)` for a new operation and returns its id.
- * status: 0 = ok, 1 = error (value is an Error), 2 = aborted.
+ * status: 0 = ok, 1 = error (value is an Error), 2 = aborted. The handler may
+ * be called many times (a stream of chunks) until `close(id)`.
  */
-function open(handler) {
-  const p = getPort()
+function open(handler, { ref = true } = {}) {
+  getPort()
   const id = nextId
   nextId = nextId >= 0xfffffffe ? 1 : nextId + 1
-  if (handlers.size === 0) p.ref()
-  handlers.set(id, handler)
+  entries.set(id, { handler, ref })
+  if (ref) addRef(1)
   return id
 }
 
-/** Forgets operation `id`; unrefs the loop when nothing is outstanding. */
+/** Forgets operation `id`; unrefs the loop when nothing referenced is outstanding. */
 function close(id) {
-  if (handlers.delete(id) && handlers.size === 0) port.unref()
+  const entry = entries.get(id)
+  if (entry === undefined) return
+  entries.delete(id)
+  if (entry.ref) addRef(-1)
+}
+
+/** Whether operation `id` keeps the event loop alive (like `handle.ref()`/`unref()`). */
+function setRef(id, ref) {
+  const entry = entries.get(id)
+  if (entry === undefined || entry.ref === ref) return
+  entry.ref = ref
+  addRef(ref ? 1 : -1)
 }
 
 const CANCEL_TOO_LATE = 0
@@ -71,7 +94,7 @@ function cancel(id) {
 /** Counters of the completion path (see `internals()` in index.d.ts). */
 function counters() {
   const c = getPort().counters()
-  return { ...c, outstanding: handlers.size }
+  return { ...c, outstanding: entries.size, referenced: refs }
 }
 
 module.exports = {
@@ -81,6 +104,7 @@ module.exports = {
   counters,
   getPort,
   open,
+  setRef,
   CANCEL_BEFORE_START,
   CANCEL_TOO_LATE,
   CANCEL_WHILE_RUNNING,

@@ -104,7 +104,9 @@ macro_rules! check {
 unsafe fn str_value(env: sys::napi_env, s: &str) -> std::result::Result<sys::napi_value, i32> {
     let mut out = ptr::null_mut();
     // SAFETY: live env; the pointer/length pair describes valid UTF-8.
-    check!(unsafe { sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut out) });
+    check!(unsafe {
+        sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut out)
+    });
     Ok(out)
 }
 
@@ -124,14 +126,25 @@ unsafe fn to_js(env: sys::napi_env, value: Value) -> std::result::Result<sys::na
                 let sign = (v < 0) as i32;
                 let mag = v.unsigned_abs();
                 let words = [mag as u64, (mag >> 64) as u64];
-                check!(sys::napi_create_bigint_words(env, sign, 2, words.as_ptr(), &mut out));
+                check!(sys::napi_create_bigint_words(
+                    env,
+                    sign,
+                    2,
+                    words.as_ptr(),
+                    &mut out
+                ));
             }
             Value::Str(s) => out = str_value(env, &s)?,
             Value::Bytes(bytes) => {
-                out = Buffer::to_napi_value(env, Buffer::from(bytes)).map_err(|e| e.status as i32)?
+                out =
+                    Buffer::to_napi_value(env, Buffer::from(bytes)).map_err(|e| e.status as i32)?
             }
             Value::List(items) => {
-                check!(sys::napi_create_array_with_length(env, items.len(), &mut out));
+                check!(sys::napi_create_array_with_length(
+                    env,
+                    items.len(),
+                    &mut out
+                ));
                 for (i, item) in items.into_iter().enumerate() {
                     let v = to_js(env, item)?;
                     check!(sys::napi_set_element(env, out, i as u32, v));
@@ -181,7 +194,11 @@ unsafe fn batch_to_js(
     let mut arr = ptr::null_mut();
     // SAFETY: forwarded contract; indexes are within the array's length.
     unsafe {
-        check!(sys::napi_create_array_with_length(env, items.len() * 3, &mut arr));
+        check!(sys::napi_create_array_with_length(
+            env,
+            items.len() * 3,
+            &mut arr
+        ));
         for (i, c) in items.into_iter().enumerate() {
             let base = (i * 3) as u32;
             let mut id = ptr::null_mut();
@@ -267,7 +284,12 @@ impl Port {
         // leaked strong Arc that `finalize` takes back.
         let status = unsafe {
             let label = "spindle.completions";
-            sys::napi_create_string_utf8(raw_env, label.as_ptr().cast(), label.len() as isize, &mut name);
+            sys::napi_create_string_utf8(
+                raw_env,
+                label.as_ptr().cast(),
+                label.len() as isize,
+                &mut name,
+            );
             sys::napi_create_threadsafe_function(
                 raw_env,
                 on_batch.value().value,
@@ -285,7 +307,10 @@ impl Port {
         if status != sys::Status::napi_ok {
             // SAFETY: creation failed, so `finalize` will never take it back.
             drop(unsafe { Arc::from_raw(ctx as *const PortInner) });
-            return Err(Error::new(Status::GenericFailure, "could not create the completion port"));
+            return Err(Error::new(
+                Status::GenericFailure,
+                "could not create the completion port",
+            ));
         }
         // SAFETY: `tsfn` was just created in this environment.
         unsafe { sys::napi_unref_threadsafe_function(raw_env, tsfn) };

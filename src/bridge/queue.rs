@@ -144,7 +144,13 @@ mod tests {
         assert_eq!(q.push(2), Push::Queued);
         assert_eq!(q.take(), vec![1, 2]);
         assert_eq!(q.push(3), Push::Wake);
-        assert_eq!(q.counters(), Counters { completions: 3, wakes: 2 });
+        assert_eq!(
+            q.counters(),
+            Counters {
+                completions: 3,
+                wakes: 2
+            }
+        );
     }
 
     #[test]

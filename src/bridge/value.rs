@@ -22,7 +22,10 @@ pub enum Value {
 pub enum Outcome {
     Ok(Value),
     /// Becomes an `Error` with this `code` and message.
-    Err { code: &'static str, message: String },
+    Err {
+        code: &'static str,
+        message: String,
+    },
     /// The operation observed its cancellation and stopped.
     Aborted,
 }

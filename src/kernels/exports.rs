@@ -148,13 +148,7 @@ pub fn kernel_hash(env: Env, port: &Port, id: u32, algo: String, data: Unknown) 
 
 /// Hashes many byte views in parallel (internal; see `hashMany` in index.d.ts).
 #[napi(js_name = "kernelHashMany")]
-pub fn kernel_hash_many(
-    env: Env,
-    port: &Port,
-    id: u32,
-    algo: String,
-    list: Unknown,
-) -> Result<()> {
+pub fn kernel_hash_many(env: Env, port: &Port, id: u32, algo: String, list: Unknown) -> Result<()> {
     let algo = algorithm(&algo)?;
     let raw_env = env.raw();
     let raw_list = list.value().value;

@@ -106,7 +106,9 @@ mod tests {
 
     #[test]
     fn parallel_blake3_matches_serial() {
-        let data: Vec<u8> = (0..(40 << 20)).map(|i: u32| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let data: Vec<u8> = (0..(40 << 20))
+            .map(|i: u32| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         let par = hash(Algorithm::Blake3, &data, &never).unwrap();
         assert_eq!(par, blake3::hash(&data).as_bytes().to_vec());
     }

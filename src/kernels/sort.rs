@@ -57,6 +57,14 @@ radix!(u8, u16, u32, u64);
 /// A raw pointer that may be shared between the threads of one pass.
 #[derive(Clone, Copy)]
 struct SyncPtr<T>(*mut T);
+impl<T> SyncPtr<T> {
+    /// Taking `self` makes closures capture the whole (Sync) wrapper rather
+    /// than the raw pointer field.
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+
 // SAFETY: each thread writes a disjoint set of indexes (see `scatter`).
 unsafe impl<T> Send for SyncPtr<T> {}
 // SAFETY: as above.
@@ -160,13 +168,13 @@ fn scatter<U: Radix>(
                 cut.store(true, Ordering::Relaxed);
                 return;
             }
-            let out = out;
+            let out = out.get();
             for &x in c {
                 let d = x.digit(pass);
                 // SAFETY: the prefix sums give every (chunk, digit) pair a
                 // range of `dst` of exactly the size of its count, disjoint
                 // from every other pair's, and `pos[d]` stays inside it.
-                unsafe { out.0.add(pos[d]).write(x) };
+                unsafe { out.add(pos[d]).write(x) };
                 pos[d] += 1;
             }
         });
@@ -366,7 +374,10 @@ mod tests {
             let mut b = original.clone();
             a.sort();
             b.sort();
-            assert_eq!(a, b, "stop after {stop_after} polls lost or invented values");
+            assert_eq!(
+                a, b,
+                "stop after {stop_after} polls lost or invented values"
+            );
             if r.is_ok() {
                 assert_eq!(v, b);
             }

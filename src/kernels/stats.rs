@@ -238,10 +238,15 @@ mod tests {
 
     #[test]
     fn identical_for_any_thread_count() {
-        let v: Vec<f64> = (0..1_000_003).map(|i| ((i * 7919) % 10007) as f64 / 3.1).collect();
+        let v: Vec<f64> = (0..1_000_003)
+            .map(|i| ((i * 7919) % 10007) as f64 / 3.1)
+            .collect();
         let mut results = Vec::new();
         for t in [1, 2, 3, 8] {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap();
             results.push(pool.install(|| stats(&v, &never).unwrap()));
         }
         for r in &results[1..] {
