@@ -22,6 +22,48 @@ export type TypedArray =
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** The scheduler side of one Pool (internal; see `Pool` in index.d.ts). */
+export declare class NativePool {
+  /** Creates a pool whose results complete on `port`. */
+  constructor(port: Port)
+  /** The handle workers attach with. */
+  get handle(): number
+  /** Queues task `id` (its serialized argument is copied once). False once closed. */
+  submit(id: number, payload: Uint8Array, name?: string | undefined | null): boolean
+  /**
+   * -1 too late, 0 cancelled before it started, else the thread id of the
+   * worker running it (which JavaScript then replaces).
+   */
+  cancel(id: number): number
+  /** Rejects the tasks running on a worker that died; returns how many. */
+  workerDied(threadId: number, message: string): number
+  /** Refuses further submissions and wakes every parked worker. */
+  close(): void
+  stats(): NativePoolStats
+}
+
+/** A worker thread's end of the scheduler (internal). */
+export declare class PoolWorker {
+  /**
+   * Attaches the calling worker thread to pool `handle`. `wake_id` is an
+   * operation id open on this environment's `port`: completing it wakes
+   * the worker's runtime once it has parked.
+   */
+  constructor(handle: number, port: Port, wakeId: number, threadId: number)
+  /**
+   * The next task, waiting at most `wait_micros` in native code; `null`
+   * means the worker has parked and will be woken through its port.
+   */
+  take(waitMicros: number): TakenTask | null
+  /** Delivers task `id`'s serialized result (`failed` = it threw). */
+  complete(id: number, failed: boolean, payload: Uint8Array): void
+  /**
+   * Leaves the pool (idle timeout); queued tasks in this worker's deque go
+   * back to the injector.
+   */
+  detach(): void
+}
+
 /** The completion port of one JavaScript environment (internal). */
 export declare class Port {
   /**
@@ -65,6 +107,18 @@ export declare function kernelStats(port: Port, id: number, array: unknown): voi
 /** The kernel pool's thread count (internal). */
 export declare function kernelThreads(): number
 
+/** Counters of a pool. */
+export interface NativePoolStats {
+  queued: number
+  running: number
+  completed: number
+  failed: number
+  stolen: number
+  stolenByWorker: Array<number>
+  parks: number
+  wakes: number
+}
+
 /** Counters of the completion path, for tests and benchmarks. */
 export interface PortCounters {
   /** Completions delivered through this port. */
@@ -73,4 +127,11 @@ export interface PortCounters {
   wakes: number
   /** Operations still registered as in flight. */
   inflight: number
+}
+
+/** A task handed to a worker's JavaScript. */
+export interface TakenTask {
+  id: number
+  payload: Buffer
+  name?: string
 }

@@ -835,6 +835,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativePool = nativeBinding.NativePool
+module.exports.PoolWorker = nativeBinding.PoolWorker
 module.exports.Port = nativeBinding.Port
 module.exports.configureThreads = nativeBinding.configureThreads
 module.exports.isDetached = nativeBinding.isDetached

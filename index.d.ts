@@ -55,10 +55,15 @@ type Digest<E extends HashEncoding | undefined> = E extends 'buffer' ? Buffer : 
  * `NaN` last). Resolves to the same array.
  *
  * The array is read and written in place, not copied: changing it while the
- * promise is pending is the caller's race, as with Node's asynchronous zlib.
+ * promise is pending is the caller's race, as with Node's asynchronous zlib;
+ * detaching (transferring) its buffer meanwhile can crash the process. Until
+ * the promise settles the array holds intermediate values (the sort works on
+ * an encoded form of the elements in place), so do not read it, or pass it to
+ * another kernel, before then.
  *
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` if `array` is not a TypedArray;
- *   `ERR_INVALID_ARG_VALUE` if its buffer is detached.
+ *   `ERR_INVALID_ARG_VALUE` if its buffer is detached or a resizable
+ *   (non-shared) ArrayBuffer, which could shrink under the running kernel.
  *
  * @example
  * const big = new Float64Array(10_000_000).map(Math.random)
@@ -96,7 +101,8 @@ export function stats(array: NumericTypedArray, options?: KernelOptions): Promis
  * Inputs are read in place, not copied (strings are encoded as UTF-8 first).
  *
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for an unsupported input;
- *   `ERR_INVALID_ARG_VALUE` for an unknown algorithm or encoding.
+ *   `ERR_INVALID_ARG_VALUE` for an unknown algorithm or encoding, or for
+ *   input backed by a detached or resizable (non-shared) ArrayBuffer.
  */
 export function hash(data: BinaryInput, algorithm: HashAlgorithm): Promise<string>
 export function hash<E extends HashEncoding | undefined = undefined>(

@@ -3,6 +3,8 @@
 
 const kernels = require('./lib/kernels')
 const { AbortError } = require('./lib/errors')
+const { Pool } = require('./lib/pool')
+const workerState = require('./lib/worker-state')
 
 module.exports = {
   sort: kernels.sort,
@@ -12,4 +14,11 @@ module.exports = {
   configure: kernels.configure,
   internals: kernels.internals,
   AbortError,
+  Pool,
 }
+
+/** Inside a pool worker: the `workerData` given to the Pool's constructor. */
+Object.defineProperty(module.exports, 'workerData', {
+  enumerable: true,
+  get: () => workerState.workerData,
+})

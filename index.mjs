@@ -1,5 +1,5 @@
 // ESM entry: the same module as index.js.
 import spindle from './index.js'
 
-export const { sort, stats, hash, hashMany, configure, internals, AbortError } = spindle
+export const { sort, stats, hash, hashMany, configure, internals, AbortError, Pool } = spindle
 export default spindle

@@ -39,7 +39,13 @@ function invalidArgType(name, expected, actual) {
 
 /** `The argument 'name' <reason>. Received ...` */
 function invalidArgValue(name, value, reason = 'is invalid') {
-  let shown = inspect(value, { depth: 0, breakLength: Infinity })
+  let shown
+  try {
+    shown = inspect(value, { depth: 0, breakLength: Infinity })
+  } catch {
+    // inspect() itself throws for some values (a DataView over a detached buffer).
+    shown = `an instance of ${value?.constructor?.name ?? typeof value}`
+  }
   if (shown.length > 128) shown = `${shown.slice(0, 128)}...`
   const what = name.includes('.') || name.includes('[') ? 'property' : 'argument'
   return withCode(

@@ -16,14 +16,47 @@ const { binding } = native
 const ALGORITHMS = ['sha256', 'sha512', 'blake3']
 const ENCODINGS = ['hex', 'base64', 'base64url', 'buffer']
 
+// %TypedArray%.prototype[Symbol.toStringTag] reads the internal type name of
+// any TypedArray (from any realm) and returns undefined for everything else.
+const typedArrayTag = Object.getOwnPropertyDescriptor(
+  Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag).get
+// The element types the native kernels handle (not Float16Array, say).
+const KERNEL_TYPES = new Set([
+  'Int8Array', 'Uint8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array', 'Int32Array',
+  'Uint32Array', 'Float32Array', 'Float64Array', 'BigInt64Array', 'BigUint64Array',
+])
+
 function isNumericTypedArray(value) {
-  return ArrayBuffer.isView(value) && !(value instanceof DataView) &&
-    Object.prototype.toString.call(value) !== '[object DataView]'
+  return KERNEL_TYPES.has(typedArrayTag.call(value))
 }
 
-function checkNotDetached(view, name) {
-  if (binding.isDetached(view)) {
-    throw invalidArgValue(name, view, 'must not be backed by a detached ArrayBuffer')
+/**
+ * Whether an ArrayBuffer is detached. Checked before building a view over it:
+ * constructing a Uint8Array over a detached buffer, or reading a detached
+ * DataView's byteOffset, throws a TypeError without a code.
+ */
+function isDetachedBuffer(buffer) {
+  if (typeof buffer.detached === 'boolean') return buffer.detached // Node 22+
+  try {
+    new Uint8Array(buffer, 0, 0) // eslint-disable-line no-new
+    return false
+  } catch {
+    return true
+  }
+}
+
+/**
+ * Checks the memory behind an input that a kernel will use in place: not
+ * detached, and not a resizable (non-shared) ArrayBuffer, whose pages V8
+ * releases when it shrinks: a resize while the kernel runs would crash the
+ * process, not merely race. (A growable SharedArrayBuffer never shrinks.)
+ */
+function checkBuffer(buffer, name, value) {
+  if (isDetachedBuffer(buffer)) {
+    throw invalidArgValue(name, value, 'must not be backed by a detached ArrayBuffer')
+  }
+  if (buffer.resizable === true) {
+    throw invalidArgValue(name, value, 'must not be backed by a resizable ArrayBuffer')
   }
 }
 
@@ -31,7 +64,7 @@ function typedArrayArg(value, name) {
   if (!isNumericTypedArray(value)) {
     throw invalidArgType(name, 'an instance of TypedArray', value)
   }
-  checkNotDetached(value, name)
+  checkBuffer(value.buffer, name, value)
   return value
 }
 
@@ -39,17 +72,15 @@ function typedArrayArg(value, name) {
 function bytesArg(value, name) {
   if (typeof value === 'string') return Buffer.from(value, 'utf8')
   if (ArrayBuffer.isView(value)) {
-    const bytes = value instanceof Uint8Array
+    checkBuffer(value.buffer, name, value)
+    return value instanceof Uint8Array
       ? value
       : new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
-    checkNotDetached(bytes, name)
-    return bytes
   }
   if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer ||
       Object.prototype.toString.call(value).endsWith('ArrayBuffer]')) {
-    const bytes = new Uint8Array(value)
-    checkNotDetached(bytes, name)
-    return bytes
+    checkBuffer(value, name, value)
+    return new Uint8Array(value)
   }
   throw invalidArgType(
     name,
@@ -80,11 +111,13 @@ function runKernel(start, hold, signal, map) {
     let onAbort = null
     const id = native.open((status, value) => {
       native.close(id)
-      if (onAbort !== null) signal.removeEventListener('abort', onAbort)
       hold = null
+      // Settle before touching the signal, so that nothing can leave the
+      // promise pending.
       if (status === 0) resolve(map(value))
       else if (status === 2) reject(abortError(signal))
       else reject(value)
+      if (onAbort !== null) signal.removeEventListener('abort', onAbort)
     })
     try {
       start(native.getPort(), id)
@@ -144,7 +177,10 @@ function hash(data, algorithm, options) {
 
 function hashMany(list, algorithm, options) {
   if (!Array.isArray(list)) throw invalidArgType('list', 'an instance of Array', list)
-  const views = list.map((item, i) => bytesArg(item, `list[${i}]`))
+  // An index loop, not list.map(): map skips holes, which would reach the
+  // native side as undefined and reject asynchronously without a code.
+  const views = new Array(list.length)
+  for (let i = 0; i < list.length; i++) views[i] = bytesArg(list[i], `list[${i}]`)
   const algo = algorithmArg(algorithm)
   const { signal, opts } = commonOptions(options, ['signal', 'encoding'])
   const encoding = opts.encoding === undefined

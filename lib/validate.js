@@ -36,8 +36,11 @@ function validateInteger(value, name, min = Number.MIN_SAFE_INTEGER, max = Numbe
 
 function validateAbortSignal(signal, name) {
   if (signal === undefined) return undefined
+  // Duck-typed like Node's own check, but both listener methods are needed:
+  // the listener is removed when the operation settles.
   if (signal === null || typeof signal !== 'object' || !('aborted' in signal) ||
-      typeof signal.addEventListener !== 'function') {
+      typeof signal.addEventListener !== 'function' ||
+      typeof signal.removeEventListener !== 'function') {
     throw invalidArgType(name, 'an instance of AbortSignal', signal)
   }
   return signal

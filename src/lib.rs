@@ -5,3 +5,5 @@
 
 pub mod bridge;
 pub mod kernels;
+pub mod pool;
+pub mod scheduler;

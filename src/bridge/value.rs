@@ -28,6 +28,9 @@ pub enum Outcome {
     },
     /// The operation observed its cancellation and stopped.
     Aborted,
+    /// The operation failed with a value that JavaScript decodes (a pool
+    /// task's serialized exception).
+    Rejected(Value),
 }
 
 impl Outcome {

@@ -60,16 +60,44 @@ impl Sum {
     #[inline(always)]
     fn add(&mut self, x: f64) {
         let t = self.s + x;
-        if self.s.abs() >= x.abs() {
-            self.c += (self.s - t) + x;
-        } else {
-            self.c += (x - t) + self.s;
+        // Once the sum is ±Infinity or NaN the correction would be
+        // `Inf - Inf = NaN`; skip it so the total is what `+` gives.
+        if t.is_finite() {
+            if self.s.abs() >= x.abs() {
+                self.c += (self.s - t) + x;
+            } else {
+                self.c += (x - t) + self.s;
+            }
         }
         self.s = t;
     }
 
     fn value(self) -> f64 {
-        self.s + self.c
+        if self.s.is_finite() {
+            self.s + self.c
+        } else {
+            self.s
+        }
+    }
+}
+
+/// `Math.min` without NaN (the `nan` flag handles it): -0 is below +0.
+#[inline(always)]
+fn js_min(a: f64, b: f64) -> f64 {
+    if b < a || (b == a && b.is_sign_negative()) {
+        b
+    } else {
+        a
+    }
+}
+
+/// `Math.max` without NaN: +0 is above -0.
+#[inline(always)]
+fn js_max(a: f64, b: f64) -> f64 {
+    if b > a || (b == a && b.is_sign_positive()) {
+        b
+    } else {
+        a
     }
 }
 
@@ -110,12 +138,8 @@ fn block<T: Sample>(xs: &[T]) -> Block {
     for &x in xs {
         let v = x.f();
         sum.add(v);
-        if v < min {
-            min = v;
-        }
-        if v > max {
-            max = v;
-        }
+        min = js_min(min, v);
+        max = js_max(max, v);
         nan |= v.is_nan();
         if T::INTEGER {
             let i = x.i();
@@ -166,8 +190,8 @@ pub fn stats<T: Sample>(data: &[T], stop: Stop) -> Result<Summary, Stopped> {
         n = total;
         sum.add(b.sum.s);
         sum.add(b.sum.c);
-        min = min.min(b.min);
-        max = max.max(b.max);
+        min = js_min(min, b.min);
+        max = js_max(max, b.max);
         nan |= b.nan;
         isum += b.isum;
         imin = imin.min(b.imin);
@@ -193,7 +217,9 @@ pub fn stats<T: Sample>(data: &[T], stop: Stop) -> Result<Summary, Stopped> {
         min,
         max,
         mean: total / n as f64,
-        variance: (m2 / n as f64).max(0.0),
+        // Not `f64::max`, which would turn a NaN variance (±Infinity in
+        // the input) into 0.
+        variance: if m2 < 0.0 { 0.0 } else { m2 / n as f64 },
         exact_sum: isum,
         exact_min: if T::INTEGER { imin } else { 0 },
         exact_max: if T::INTEGER { imax } else { 0 },
@@ -238,7 +264,7 @@ mod tests {
 
     #[test]
     fn identical_for_any_thread_count() {
-        let v: Vec<f64> = (0..1_000_003)
+        let v: Vec<f64> = (0..1_000_003u64)
             .map(|i| ((i * 7919) % 10007) as f64 / 3.1)
             .collect();
         let mut results = Vec::new();
@@ -257,10 +283,37 @@ mod tests {
     }
 
     #[test]
+    fn infinities_follow_plain_addition() {
+        let s = stats(&[f64::INFINITY, 1.0], &never).unwrap();
+        assert_eq!(s.sum, f64::INFINITY);
+        assert_eq!(s.mean, f64::INFINITY);
+        assert!(s.variance.is_nan());
+        let s = stats(&[f64::NEG_INFINITY, 2.0, f64::INFINITY], &never).unwrap();
+        assert!(s.sum.is_nan() && s.mean.is_nan() && s.variance.is_nan());
+        assert_eq!((s.min, s.max), (f64::NEG_INFINITY, f64::INFINITY));
+        // Across blocks: an infinity in one block, finite values in another.
+        let mut v = vec![1.5f64; 3 * BLOCK];
+        v[BLOCK + 7] = f64::NEG_INFINITY;
+        let s = stats(&v, &never).unwrap();
+        assert_eq!(s.sum, f64::NEG_INFINITY);
+        assert!(s.variance.is_nan());
+    }
+
+    #[test]
+    fn signed_zeros_like_math_min_and_max() {
+        for v in [[0.0f64, -0.0], [-0.0, 0.0]] {
+            let s = stats(&v, &never).unwrap();
+            assert_eq!(s.min.to_bits(), (-0.0f64).to_bits());
+            assert_eq!(s.max.to_bits(), 0.0f64.to_bits());
+        }
+    }
+
+    #[test]
     fn integers_exact_and_nan_poisons() {
         let v = [i64::MAX, i64::MAX, i64::MIN];
         let s = stats(&v, &never).unwrap();
-        assert_eq!(s.exact_sum, i64::MAX as i128);
+        // 2 * (2^63 - 1) - 2^63 = 2^63 - 2: exact, beyond i64's range midway.
+        assert_eq!(s.exact_sum, i64::MAX as i128 - 1);
         assert_eq!(s.exact_min, i64::MIN as i128);
         let s = stats(&[1.0f64, f64::NAN], &never).unwrap();
         assert!(s.sum.is_nan() && s.min.is_nan() && s.variance.is_nan());

@@ -1,0 +1,321 @@
+'use strict'
+// Pool: runs the program's own JavaScript functions on worker threads. Tasks
+// go into the Rust work-stealing scheduler (no message to a worker per task);
+// results come back through the batched completion path.
+
+const { EventEmitter } = require('node:events')
+const { Worker } = require('node:worker_threads')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const v8 = require('node:v8')
+const native = require('./native')
+const { abortError, errorWithCode, invalidArgType, invalidArgValue } = require('./errors')
+const { deserializeError } = require('./task-errors')
+const {
+  validateAbortSignal,
+  validateInteger,
+  validateKnownOptions,
+  validateObject,
+  validateString,
+} = require('./validate')
+
+const RUNTIME = path.join(__dirname, 'pool-worker.js')
+const OPTIONS = [
+  'filename', 'name', 'minThreads', 'maxThreads', 'idleTimeout', 'maxQueue',
+  'concurrentTasksPerWorker', 'resourceLimits', 'env', 'argv', 'execArgv', 'workerData',
+  'waitMicros',
+]
+const RUN_OPTIONS = ['name', 'signal', 'transferList']
+
+function defaultThreads() {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length
+}
+
+function normalizeFilename(filename) {
+  if (filename instanceof URL) filename = filename.href
+  validateString(filename, 'options.filename')
+  if (filename.startsWith('file:')) filename = require('node:url').fileURLToPath(filename)
+  if (!path.isAbsolute(filename)) filename = path.resolve(filename)
+  if (!fs.existsSync(filename)) {
+    const err = invalidArgValue('options.filename', filename, 'must name an existing file')
+    err.path = filename
+    throw err
+  }
+  return filename
+}
+
+class Pool extends EventEmitter {
+  #native
+  #options
+  #workers = new Map() // threadId → { worker, index, ready }
+  #nextIndex = 0
+  #pending = new Map() // id → { resolve, reject, signal, onAbort }
+  #closing = false
+  #closed = false
+  #loadError = null
+  #queueFull = false
+  #closeWaiters = []
+
+  constructor(options) {
+    super()
+    const opts = validateObject(options, 'options', { optional: false })
+    validateKnownOptions(opts, OPTIONS)
+    const maxThreads = opts.maxThreads === undefined
+      ? defaultThreads()
+      : validateInteger(opts.maxThreads, 'options.maxThreads', 1, 1024)
+    const minThreads = opts.minThreads === undefined
+      ? maxThreads
+      : validateInteger(opts.minThreads, 'options.minThreads', 0, maxThreads)
+    const idleTimeout = opts.idleTimeout === undefined
+      ? Infinity
+      : opts.idleTimeout === Infinity ? Infinity : validateInteger(opts.idleTimeout, 'options.idleTimeout', 0)
+    const maxQueue = opts.maxQueue === undefined || opts.maxQueue === Infinity
+      ? Infinity
+      : validateInteger(opts.maxQueue, 'options.maxQueue', 0)
+    const concurrency = opts.concurrentTasksPerWorker === undefined
+      ? 1
+      : validateInteger(opts.concurrentTasksPerWorker, 'options.concurrentTasksPerWorker', 1, 1e6)
+    for (const key of ['argv', 'execArgv']) {
+      if (opts[key] !== undefined && !Array.isArray(opts[key])) throw invalidArgType(`options.${key}`, 'an instance of Array', opts[key])
+    }
+    if (opts.name !== undefined) validateString(opts.name, 'options.name')
+    if (opts.resourceLimits !== undefined) validateObject(opts.resourceLimits, 'options.resourceLimits')
+    if (opts.env !== undefined && (opts.env === null || typeof opts.env !== 'object')) {
+      throw invalidArgType('options.env', 'of type object', opts.env)
+    }
+    this.#options = {
+      filename: normalizeFilename(opts.filename),
+      name: opts.name,
+      minThreads,
+      maxThreads,
+      idleTimeout,
+      maxQueue,
+      concurrency,
+      waitMicros: opts.waitMicros === undefined ? 200 : validateInteger(opts.waitMicros, 'options.waitMicros', 0, 100_000),
+      workerOptions: {
+        resourceLimits: opts.resourceLimits,
+        env: opts.env,
+        argv: opts.argv,
+        execArgv: opts.execArgv,
+      },
+      workerData: opts.workerData,
+    }
+    this.#native = new native.binding.NativePool(native.getPort())
+    for (let i = 0; i < Math.max(minThreads, 1); i++) this.#spawn()
+  }
+
+  #spawn() {
+    const index = this.#nextIndex++
+    const o = this.#options
+    const worker = new Worker(RUNTIME, {
+      ...o.workerOptions,
+      workerData: {
+        spindle: {
+          handle: this.#native.handle,
+          filename: o.filename,
+          concurrency: o.concurrency,
+          waitMicros: o.waitMicros,
+          idleTimeout: o.idleTimeout,
+          minThreads: o.minThreads,
+          index,
+        },
+        user: o.workerData,
+      },
+    })
+    const info = { worker, index, retired: false, error: null }
+    const threadId = worker.threadId
+    this.#workers.set(threadId, info)
+    worker.on('message', (msg) => this.#onMessage(info, msg))
+    worker.on('error', (err) => {
+      info.error = err
+    })
+    worker.on('exit', (code) => this.#onExit(threadId, info, code))
+    // An idle pool must not keep the process alive: outstanding tasks keep it
+    // alive through the completion port instead. (After the listeners: adding
+    // a 'message' listener would ref the worker's port again.)
+    worker.unref()
+  }
+
+  #onMessage(info, msg) {
+    if (!msg || typeof msg !== 'object') return
+    if (msg.spindle === 'retired') info.retired = true
+    else if (msg.spindle === 'load-error') {
+      this.#loadError = deserializeError(msg.error)
+      this.#failAll(this.#loadError)
+    }
+  }
+
+  #onExit(threadId, info, code) {
+    this.#workers.delete(threadId)
+    if (this.#closed || info.retired) return
+    const why = info.error
+      ? `the worker running this task died: ${info.error.message}`
+      : `the worker running this task exited with code ${code}`
+    this.#native.workerDied(threadId, why)
+    if (this.#loadError === null && !this.#closing) {
+      // Replace it, so queued tasks keep running.
+      if (this.#workers.size < this.#options.maxThreads) this.#spawn()
+    }
+    this.#maybeClosed()
+  }
+
+  #failAll(err) {
+    for (const [id, p] of this.#pending) {
+      const r = this.#native.cancel(id)
+      if (r === 0) this.#settle(id, p, false, err)
+    }
+  }
+
+  #settle(id, p, ok, value) {
+    this.#pending.delete(id)
+    native.close(id)
+    if (p.onAbort) p.signal.removeEventListener('abort', p.onAbort)
+    if (ok) p.resolve(value)
+    else p.reject(value)
+    if (this.#queueFull && this.#pending.size < this.#options.maxQueue) {
+      this.#queueFull = false
+      this.emit('drain')
+    }
+    this.#maybeClosed()
+  }
+
+  /**
+   * Runs the worker module's default export (or export `name`) with `arg`.
+   */
+  run(arg, options) {
+    const opts = validateObject(options, 'options')
+    validateKnownOptions(opts, RUN_OPTIONS)
+    const signal = validateAbortSignal(opts.signal, 'options.signal')
+    let name = opts.name === undefined ? this.#options.name : validateString(opts.name, 'options.name')
+    if (name === undefined) name = null
+    if (opts.transferList !== undefined && !Array.isArray(opts.transferList)) {
+      throw invalidArgType('options.transferList', 'an instance of Array', opts.transferList)
+    }
+    if (this.#closing || this.#closed) {
+      return Promise.reject(errorWithCode('The pool is closed', 'ERR_SPINDLE_POOL_CLOSED'))
+    }
+    if (this.#loadError !== null) return Promise.reject(this.#loadError)
+    if (signal?.aborted) return Promise.reject(abortError(signal))
+    if (this.#pending.size >= this.#options.maxQueue + this.#options.maxThreads * this.#options.concurrency) {
+      this.#queueFull = true
+      return Promise.reject(errorWithCode('The task queue is full', 'ERR_SPINDLE_QUEUE_FULL'))
+    }
+    let payload
+    try {
+      payload = v8.serialize(arg)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    if (opts.transferList) detach(opts.transferList)
+    return new Promise((resolve, reject) => {
+      const p = { resolve, reject, signal, onAbort: null }
+      const id = native.open((status, value) => {
+        if (status === 0) this.#settle(id, p, true, v8.deserialize(value))
+        else if (status === 3) this.#settle(id, p, false, deserializeError(value))
+        else this.#settle(id, p, false, value)
+      })
+      this.#pending.set(id, p)
+      this.#native.submit(id, payload, name)
+      if (signal) {
+        p.onAbort = () => this.#abort(id, p)
+        signal.addEventListener('abort', p.onAbort, { once: true })
+      }
+    })
+  }
+
+  #abort(id, p) {
+    const r = this.#native.cancel(id)
+    if (r === -1) return // finished already; its result is on the way
+    p.onAbort = null
+    this.#settle(id, p, false, abortError(p.signal))
+    if (r > 0) {
+      // Running: the task cannot be interrupted, so its worker is replaced.
+      const info = this.#workers.get(r)
+      if (info) {
+        info.retired = true
+        this.#workers.delete(r)
+        info.worker.terminate()
+        this.#native.workerDied(r, 'replaced after an abort')
+        if (!this.#closing && !this.#closed) this.#spawn()
+      }
+    }
+  }
+
+  /** Counters: threads, queued, running, completed, failed, stolen. */
+  stats() {
+    const s = this.#native.stats()
+    return {
+      threads: this.#workers.size,
+      queued: s.queued,
+      running: s.running,
+      completed: s.completed,
+      failed: s.failed,
+      stolen: s.stolen,
+      stolenByWorker: s.stolenByWorker,
+      pending: this.#pending.size,
+    }
+  }
+
+  get threads() {
+    return [...this.#workers.values()].map((w) => w.worker)
+  }
+
+  #maybeClosed() {
+    if (this.#closing && this.#pending.size === 0 && this.#closeWaiters.length > 0) {
+      const waiters = this.#closeWaiters
+      this.#closeWaiters = []
+      for (const w of waiters) w()
+    }
+  }
+
+  /** Finishes queued and running tasks, then stops the workers. */
+  async close() {
+    if (this.#closed) return
+    this.#closing = true
+    if (this.#pending.size > 0) {
+      // Keep the process alive while draining.
+      const keep = native.open(() => {})
+      await new Promise((resolve) => this.#closeWaiters.push(resolve))
+      native.close(keep)
+    }
+    await this.#stop()
+  }
+
+  /** Rejects everything pending and stops the workers at once. */
+  async destroy() {
+    if (this.#closed) return
+    this.#closing = true
+    const err = errorWithCode('The pool was destroyed', 'ERR_SPINDLE_POOL_DESTROYED')
+    for (const [id, p] of [...this.#pending]) {
+      this.#native.cancel(id)
+      this.#settle(id, p, false, err)
+    }
+    await this.#stop()
+  }
+
+  async #stop() {
+    this.#closed = true
+    this.#native.close()
+    const workers = [...this.#workers.values()]
+    this.#workers.clear()
+    await Promise.all(workers.map((w) => w.worker.terminate()))
+  }
+
+  async [Symbol.asyncDispose]() {
+    await this.close()
+  }
+}
+
+/** Detaches transferred ArrayBuffers so the sender loses them, as postMessage does. */
+function detach(list) {
+  const buffers = list.filter((x) => x instanceof ArrayBuffer || Object.prototype.toString.call(x) === '[object ArrayBuffer]')
+  if (buffers.length > 0) structuredClone(buffers, { transfer: buffers })
+}
+
+if (typeof Symbol.asyncDispose !== 'symbol') {
+  // Node 20 has no Symbol.asyncDispose on every version; alias it if missing.
+  Object.defineProperty(Symbol, 'asyncDispose', { value: Symbol.for('nodejs.asyncDispose') })
+}
+
+module.exports = { Pool }

@@ -1,0 +1,188 @@
+//! The Pool: the program's own JavaScript functions on Node worker threads,
+//! scheduled by the work-stealing [`crate::scheduler::Scheduler`].
+//!
+//! # Data path
+//!
+//! `pool.run(arg)` serializes `arg` (v8 structured clone) and calls
+//! `NativePool.submit(id, bytes)`: the bytes are copied once into a [`Task`]
+//! pushed on the injector — no message to any worker. A worker thread's
+//! runtime (`lib/pool-worker.js`) calls `PoolWorker.take()`, which pops its
+//! own deque, takes a batch from the injector, or steals from another worker;
+//! the payload is handed to JavaScript as an external Buffer (no copy). The
+//! result bytes go back through `PoolWorker.complete()` onto the *origin*
+//! environment's completion port, batched with every other completion.
+//!
+//! # Task states
+//!
+//! Each task has a [`JobCtl`]: QUEUED until a worker takes it (RUNNING), or
+//! CANCELLED by an abort while queued (a worker that later pops it drops it).
+//! `tasks` maps every unfinished task to the worker running it, so that a
+//! worker that dies rejects exactly its own running tasks.
+//!
+//! # Shutdown order
+//!
+//! JavaScript closes the pool (no more submits), waits for outstanding tasks
+//! (`close`) or rejects them (`destroy`), then terminates the workers. Each
+//! worker's `PoolWorker` is dropped with its environment and unregisters,
+//! returning any task still in its deque to the injector.
+
+pub mod exports;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::bridge::job::{Cancel, JobCtl};
+use crate::bridge::port::PortInner;
+use crate::bridge::value::{Completion, Outcome, Value};
+use crate::scheduler::Scheduler;
+
+/// One call of `pool.run`.
+pub struct Task {
+    pub id: u32,
+    pub ctl: Arc<JobCtl>,
+    pub payload: Vec<u8>,
+    pub name: Option<Arc<str>>,
+}
+
+#[derive(Clone)]
+struct Entry {
+    ctl: Arc<JobCtl>,
+    /// The thread id of the worker running it, once taken.
+    worker: Option<u32>,
+}
+
+/// What `cancel` found.
+pub enum Cancelled {
+    TooLate,
+    BeforeStart,
+    /// Running on the worker with this thread id.
+    Running(u32),
+}
+
+pub struct PoolCore {
+    pub sched: Scheduler<Task>,
+    origin: Arc<PortInner>,
+    tasks: Mutex<HashMap<u32, Entry>>,
+    completed: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl PoolCore {
+    pub fn new(origin: Arc<PortInner>) -> Self {
+        PoolCore {
+            sched: Scheduler::new(),
+            origin,
+            tasks: Mutex::new(HashMap::new()),
+            completed: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<u32, Entry>> {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn submit(&self, id: u32, payload: Vec<u8>, name: Option<Arc<str>>) -> bool {
+        let ctl = Arc::new(JobCtl::new());
+        self.lock().insert(
+            id,
+            Entry {
+                ctl: ctl.clone(),
+                worker: None,
+            },
+        );
+        let ok = self.sched.submit(Task {
+            id,
+            ctl,
+            payload,
+            name,
+        });
+        if !ok {
+            self.lock().remove(&id);
+        }
+        ok
+    }
+
+    /// Marks a taken task as running on `worker`; false if it was cancelled.
+    pub fn start(&self, task: &Task, worker: u32) -> bool {
+        if !task.ctl.start() {
+            return false;
+        }
+        if let Some(e) = self.lock().get_mut(&task.id) {
+            e.worker = Some(worker);
+        }
+        true
+    }
+
+    pub fn cancel(&self, id: u32) -> Cancelled {
+        let mut tasks = self.lock();
+        let Some(entry) = tasks.get(&id).cloned() else {
+            return Cancelled::TooLate;
+        };
+        match entry.ctl.cancel() {
+            Cancel::BeforeStart => {
+                tasks.remove(&id);
+                Cancelled::BeforeStart
+            }
+            Cancel::WhileRunning => {
+                // JavaScript rejects now and replaces the worker; its result,
+                // if it ever comes, is dropped.
+                tasks.remove(&id);
+                Cancelled::Running(entry.worker.unwrap_or(0))
+            }
+            Cancel::TooLate => Cancelled::TooLate,
+        }
+    }
+
+    /// Delivers a task's result (status 0) or serialized exception (1).
+    pub fn complete(&self, id: u32, failed: bool, bytes: Vec<u8>) {
+        if self.lock().remove(&id).is_none() {
+            return; // cancelled, or its worker was declared dead
+        }
+        let outcome = if failed {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            Outcome::Rejected(Value::Bytes(bytes))
+        } else {
+            self.completed.fetch_add(1, Ordering::Relaxed);
+            Outcome::Ok(Value::Bytes(bytes))
+        };
+        self.origin.complete(Completion { id, outcome });
+    }
+
+    /// Rejects every task running on the worker with thread id `worker`.
+    pub fn worker_died(&self, worker: u32, message: &str) -> u32 {
+        let dead: Vec<u32> = {
+            let mut tasks = self.lock();
+            let ids: Vec<u32> = tasks
+                .iter()
+                .filter(|(_, e)| e.worker == Some(worker))
+                .map(|(&id, _)| id)
+                .collect();
+            for id in &ids {
+                tasks.remove(id);
+            }
+            ids
+        };
+        for &id in &dead {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            self.origin.complete(Completion {
+                id,
+                outcome: Outcome::error("ERR_SPINDLE_WORKER_DIED", message.to_string()),
+            });
+        }
+        dead.len() as u32
+    }
+
+    pub fn running(&self) -> usize {
+        self.lock().values().filter(|e| e.worker.is_some()).count()
+    }
+
+    pub fn completed(&self) -> u64 {
+        self.completed.load(Ordering::Relaxed)
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+}

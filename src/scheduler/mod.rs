@@ -1,0 +1,318 @@
+//! The work-stealing core of the Pool: a global injector, one deque per
+//! worker, stealing, and parking. No napi types: `cargo test` covers it.
+//!
+//! # Worker states
+//!
+//! ```text
+//!            find() got a task
+//!   RUNNING <───────────────────────────────┐
+//!      │ find() empty                        │
+//!      ▼                                     │
+//!   WAITING  bounded condvar wait (≤ `wait`) ─┤  notified by submit()
+//!      │ still empty                         │
+//!      ▼                                     │
+//!   PARKED   returned to its own event loop ─┘  woken through its waker
+//!            (nothing runs, nothing spins)       (a threadsafe function call
+//!                                                 into that worker's environment)
+//! ```
+//!
+//! A worker waits in native code only in WAITING, and only for a bounded
+//! slice; then it parks: it is pushed on the `parked` list and returns to its
+//! event loop. An idle pool therefore uses no CPU, and a parked worker never
+//! holds its thread (so `terminate()` and process exit are never delayed).
+//!
+//! # The wake-up protocol, and the lost wake-up it rules out
+//!
+//! `idle` counts workers that are WAITING or PARKED.
+//!
+//! * Worker, before sleeping: `idle += 1` (SeqCst), *then* re-check the queues.
+//! * Submitter: push the task, *then* read `idle` (SeqCst); if non-zero, lock
+//!   the sleep state and notify one WAITING worker or wake one PARKED worker.
+//!
+//! With both sides SeqCst, either the worker's re-check sees the task, or the
+//! submitter's read sees the worker as idle and wakes it: a task can never sit
+//! in a queue while every worker sleeps. The common case of a busy pool costs
+//! the submitter a single atomic load — no lock per task.
+//!
+//! A woken worker may find nothing (another worker took the task): it parks
+//! again. That spurious wake is the price of never losing one.
+//!
+//! # Shutdown order
+//!
+//! 1. `close()` refuses new submissions (JavaScript stops calling `submit`).
+//! 2. Workers drain what is queued; `is_drained()` tells the pool when.
+//! 3. Each worker `unregister`s on exit; tasks left in its local deque go
+//!    back to the injector, so a dying worker loses no queued task.
+
+mod sleep;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+
+use sleep::Sleep;
+pub use sleep::Waker;
+
+/// A worker's own deque. Owned by the worker's thread: crossbeam's `Worker`
+/// is `Send` but not `Sync`, so only its owner pushes and pops.
+pub struct Local<T> {
+    index: usize,
+    deque: Worker<T>,
+}
+
+impl<T> Local<T> {
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Pushes a task onto this worker's own deque (LIFO for the owner, FIFO
+    /// for thieves), for tasks that fork tasks.
+    pub fn push(&self, task: T) {
+        self.deque.push(task);
+    }
+}
+
+/// Counters, for `pool.stats()`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counters {
+    pub submitted: u64,
+    pub taken: u64,
+    pub stolen: u64,
+    pub parks: u64,
+    pub wakes: u64,
+}
+
+pub struct Scheduler<T> {
+    injector: Injector<T>,
+    stealers: RwLock<Vec<Option<Stealer<T>>>>,
+    sleep: Sleep,
+    idle: AtomicUsize,
+    closed: AtomicBool,
+    submitted: AtomicU64,
+    taken: AtomicU64,
+    stolen: AtomicU64,
+    stolen_by: RwLock<Vec<Arc<AtomicU64>>>,
+}
+
+impl<T: Send> Default for Scheduler<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Send> Scheduler<T> {
+    pub fn new() -> Self {
+        Scheduler {
+            injector: Injector::new(),
+            stealers: RwLock::new(Vec::new()),
+            sleep: Sleep::default(),
+            idle: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            submitted: AtomicU64::new(0),
+            taken: AtomicU64::new(0),
+            stolen: AtomicU64::new(0),
+            stolen_by: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Adds a worker; `waker` is called to wake it once it has parked.
+    pub fn register(&self, waker: Waker) -> Local<T> {
+        let deque = Worker::new_fifo();
+        let mut stealers = self.stealers.write().unwrap_or_else(|e| e.into_inner());
+        let index = match stealers.iter().position(|s| s.is_none()) {
+            Some(i) => i,
+            None => {
+                stealers.push(None);
+                stealers.len() - 1
+            }
+        };
+        stealers[index] = Some(deque.stealer());
+        let mut by = self.stolen_by.write().unwrap_or_else(|e| e.into_inner());
+        while by.len() <= index {
+            by.push(Arc::new(AtomicU64::new(0)));
+        }
+        by[index].store(0, Ordering::Relaxed);
+        self.sleep.set_waker(index, waker);
+        Local { index, deque }
+    }
+
+    /// Removes a worker; what is left in its deque goes back to the injector.
+    pub fn unregister(&self, local: Local<T>) {
+        self.stealers.write().unwrap_or_else(|e| e.into_inner())[local.index] = None;
+        if self.sleep.remove(local.index) {
+            self.idle.fetch_sub(1, Ordering::SeqCst);
+        }
+        let mut moved = false;
+        while let Some(t) = local.deque.pop() {
+            self.injector.push(t);
+            moved = true;
+        }
+        if moved {
+            self.notify();
+        }
+    }
+
+    /// Queues a task from outside the pool. False once closed.
+    pub fn submit(&self, task: T) -> bool {
+        if self.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        self.injector.push(task);
+        self.submitted.fetch_add(1, Ordering::Relaxed);
+        self.notify();
+        true
+    }
+
+    fn notify(&self) {
+        if self.idle.load(Ordering::SeqCst) > 0 {
+            if let Some(waker) = self.sleep.wake_one() {
+                // It left PARKED: no longer idle. Call its waker outside the lock.
+                self.idle.fetch_sub(1, Ordering::SeqCst);
+                waker();
+            }
+        }
+    }
+
+    /// Wakes every sleeping worker (used at shutdown).
+    pub fn notify_all(&self) {
+        for waker in self.sleep.wake_all() {
+            self.idle.fetch_sub(1, Ordering::SeqCst);
+            if let Some(waker) = waker {
+                waker();
+            }
+        }
+    }
+
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.notify_all();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Tasks queued and not yet taken by a worker (approximate while busy).
+    pub fn queued(&self) -> usize {
+        let mut n = self.injector.len();
+        for s in self
+            .stealers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .flatten()
+        {
+            n += s.len();
+        }
+        n
+    }
+
+    /// Own deque first, then a batch from the injector, then the other workers.
+    pub fn find(&self, local: &Local<T>) -> Option<T> {
+        let task = local.deque.pop().or_else(|| self.steal(local));
+        if task.is_some() {
+            self.taken.fetch_add(1, Ordering::Relaxed);
+        }
+        task
+    }
+
+    fn steal(&self, local: &Local<T>) -> Option<T> {
+        loop {
+            let mut retry = false;
+            match self.injector.steal_batch_and_pop(&local.deque) {
+                Steal::Success(t) => return Some(t),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+            let stealers = self.stealers.read().unwrap_or_else(|e| e.into_inner());
+            let n = stealers.len();
+            for k in 1..n {
+                let victim = (local.index + k) % n;
+                if let Some(s) = &stealers[victim] {
+                    match s.steal_batch_and_pop(&local.deque) {
+                        Steal::Success(t) => {
+                            self.stolen.fetch_add(1, Ordering::Relaxed);
+                            if let Some(c) = self
+                                .stolen_by
+                                .read()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .get(local.index)
+                            {
+                                c.fetch_add(1, Ordering::Relaxed);
+                            }
+                            return Some(t);
+                        }
+                        Steal::Retry => retry = true,
+                        Steal::Empty => {}
+                    }
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    /// Finds a task, waiting at most `wait` in native code (WAITING). `None`
+    /// means the caller should `park`.
+    pub fn find_or_wait(&self, local: &Local<T>, wait: Duration) -> Option<T> {
+        if let Some(t) = self.find(local) {
+            return Some(t);
+        }
+        if wait.is_zero() || self.is_closed() {
+            return None;
+        }
+        self.idle.fetch_add(1, Ordering::SeqCst);
+        let found = self.find(local).or_else(|| {
+            self.sleep.wait(wait);
+            self.find(local)
+        });
+        self.idle.fetch_sub(1, Ordering::SeqCst);
+        found
+    }
+
+    /// Parks the worker (PARKED) unless work turned up in the meantime, in
+    /// which case that task is returned and the worker stays RUNNING. After
+    /// `park` returns `None` the worker returns to its event loop; its waker
+    /// will be called when work arrives.
+    pub fn park(&self, local: &Local<T>) -> Option<T> {
+        self.idle.fetch_add(1, Ordering::SeqCst);
+        self.sleep.park(local.index);
+        if let Some(t) = self.find(local) {
+            // Work arrived between the last look and parking: stay awake.
+            if self.sleep.unpark(local.index) {
+                self.idle.fetch_sub(1, Ordering::SeqCst);
+            }
+            // else: a submitter already woke us (and decremented `idle`); that
+            // wake will arrive as a spurious one.
+            return Some(t);
+        }
+        None
+    }
+
+    pub fn counters(&self) -> Counters {
+        let (parks, wakes) = self.sleep.counters();
+        Counters {
+            submitted: self.submitted.load(Ordering::Relaxed),
+            taken: self.taken.load(Ordering::Relaxed),
+            stolen: self.stolen.load(Ordering::Relaxed),
+            parks,
+            wakes,
+        }
+    }
+
+    /// Tasks each worker stole from another worker's deque, by worker index.
+    pub fn stolen_by_worker(&self) -> Vec<u64> {
+        self.stolen_by
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;
