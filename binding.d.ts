@@ -28,8 +28,12 @@ export declare class NativePool {
   constructor(port: Port)
   /** The handle workers attach with. */
   get handle(): number
-  /** Queues task `id` (its serialized argument is copied once). False once closed. */
-  submit(id: number, payload: Uint8Array, name?: string | undefined | null): boolean
+  /**
+   * Queues the tasks `ids[i]` with arguments `args[i]` (primitives, or
+   * Buffers of v8-serialized bytes), all calling export `name`. False once
+   * the pool is closed.
+   */
+  submitBatch(ids: Array<number>, args: Array<unknown>, name?: string | undefined | null): boolean
   /**
    * -1 too late, 0 cancelled before it started, else the thread id of the
    * worker running it (which JavaScript then replaces).
@@ -51,12 +55,21 @@ export declare class PoolWorker {
    */
   constructor(handle: number, port: Port, wakeId: number, threadId: number)
   /**
-   * The next task, waiting at most `wait_micros` in native code; `null`
-   * means the worker has parked and will be woken through its port.
+   * Takes the next task, waiting at most `wait_micros` in native code, and
+   * returns its id; 0 means the worker has parked and will be woken
+   * through its port. The task's argument and export name are then read
+   * with `arg()` and `name()`.
    */
-  take(waitMicros: number): TakenTask | null
-  /** Delivers task `id`'s serialized result (`failed` = it threw). */
-  complete(id: number, failed: boolean, payload: Uint8Array): void
+  take(waitMicros: number): number
+  /** The argument of the task last taken (moved out: call once per task). */
+  arg(): unknown
+  /** The export name of the task last taken (`null` for the default export). */
+  name(): string | null
+  /**
+   * Delivers task `id`'s result: a primitive or a Buffer of serialized
+   * bytes; with `failed`, a Buffer holding the serialized exception.
+   */
+  complete(id: number, failed: boolean, value: unknown): void
   /**
    * Leaves the pool (idle timeout); queued tasks in this worker's deque go
    * back to the injector.
@@ -127,11 +140,4 @@ export interface PortCounters {
   wakes: number
   /** Operations still registered as in flight. */
   inflight: number
-}
-
-/** A task handed to a worker's JavaScript. */
-export interface TakenTask {
-  id: number
-  payload: Buffer
-  name?: string
 }

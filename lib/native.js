@@ -32,7 +32,7 @@ function onBatch(flat) {
     const entry = entries.get(id)
     if (entry === undefined) continue // settled early (cancelled before start)
     try {
-      entry.handler(flat[i + 1], flat[i + 2])
+      entry.handler(flat[i + 1], flat[i + 2], id)
     } catch (err) {
       // A user callback threw (an event listener, say). Deliver the rest of
       // the batch first, then report the first error as uncaught.
@@ -59,11 +59,20 @@ function addRef(delta) {
  * be called many times (a stream of chunks) until `close(id)`.
  */
 function open(handler, { ref = true } = {}) {
-  getPort()
+  return openEntry({ handler, ref })
+}
+
+/**
+ * Like `open`, for callers that keep per-operation state in the entry itself
+ * (`entry.handler(status, value, id)` is called with the entry as `this`);
+ * saves a closure per operation on hot paths such as `pool.run`.
+ */
+function openEntry(entry) {
+  if (port === null) getPort()
   const id = nextId
   nextId = nextId >= 0xfffffffe ? 1 : nextId + 1
-  entries.set(id, { handler, ref })
-  if (ref) addRef(1)
+  entries.set(id, entry)
+  if (entry.ref) addRef(1)
   return id
 }
 
@@ -104,6 +113,7 @@ module.exports = {
   counters,
   getPort,
   open,
+  openEntry,
   setRef,
   CANCEL_BEFORE_START,
   CANCEL_TOO_LATE,

@@ -45,27 +45,38 @@ function resolve(name) {
   return fn
 }
 
-function finish(id, failed, bytes) {
-  worker.complete(id, failed, bytes)
+function isPrimitive(v) {
+  const t = typeof v
+  return v === null || (t !== 'object' && t !== 'function' && t !== 'symbol' && t !== 'bigint')
 }
 
 function succeed(id, value) {
+  if (isPrimitive(value)) {
+    worker.complete(id, false, value)
+    return
+  }
   let bytes
   try {
     bytes = v8.serialize(value)
   } catch (err) {
-    finish(id, true, serializeError(err))
+    worker.complete(id, true, serializeError(err))
     return
   }
-  finish(id, false, bytes)
+  worker.complete(id, false, bytes)
 }
 
-function runTask(task) {
+function fail(id, err) {
+  worker.complete(id, true, serializeError(err))
+}
+
+function runTask(id) {
   let result
   try {
-    result = resolve(task.name)(v8.deserialize(task.payload))
+    const raw = worker.arg()
+    const arg = raw !== null && typeof raw === 'object' ? v8.deserialize(raw) : raw
+    result = resolve(worker.name())(arg)
   } catch (err) {
-    finish(task.id, true, serializeError(err))
+    fail(id, err)
     return
   }
   if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
@@ -73,17 +84,17 @@ function runTask(task) {
     result.then(
       (value) => {
         inflight--
-        succeed(task.id, value)
+        succeed(id, value)
         drain()
       },
       (err) => {
         inflight--
-        finish(task.id, true, serializeError(err))
+        fail(id, err)
         drain()
       },
     )
   } else {
-    succeed(task.id, result)
+    succeed(id, result)
   }
 }
 
@@ -96,15 +107,15 @@ function drain() {
   }
   try {
     while (inflight < concurrency) {
-      const task = worker.take(waitMicros)
-      if (task === null) {
+      const id = worker.take(waitMicros)
+      if (id === 0) {
         // Parked: back to the event loop until the scheduler wakes us.
         if (inflight === 0 && Number.isFinite(idleTimeout) && workerData.spindle.index >= minThreads) {
           idleTimer = setTimeout(retire, idleTimeout)
         }
         break
       }
-      runTask(task)
+      runTask(id)
     }
   } finally {
     draining = false

@@ -45,6 +45,18 @@ function normalizeFilename(filename) {
   return filename
 }
 
+/** The per-task entry in the completion table. */
+class Task {
+  constructor(pool, signal) {
+    this.pool = pool
+    this.ref = true
+    this.signal = signal
+    this.onAbort = null
+    this.resolve = null
+    this.reject = null
+  }
+}
+
 class Pool extends EventEmitter {
   #native
   #options
@@ -56,6 +68,12 @@ class Pool extends EventEmitter {
   #loadError = null
   #queueFull = false
   #closeWaiters = []
+  #queueLimit = Infinity
+  #batchIds = []
+  #batchArgs = []
+  #batchName = null
+  #flushQueued = false
+  #flushBound = () => this.#flush()
 
   constructor(options) {
     super()
@@ -92,7 +110,7 @@ class Pool extends EventEmitter {
       idleTimeout,
       maxQueue,
       concurrency,
-      waitMicros: opts.waitMicros === undefined ? 200 : validateInteger(opts.waitMicros, 'options.waitMicros', 0, 100_000),
+      waitMicros: opts.waitMicros === undefined ? 1000 : validateInteger(opts.waitMicros, 'options.waitMicros', 0, 100_000),
       workerOptions: {
         resourceLimits: opts.resourceLimits,
         env: opts.env,
@@ -101,6 +119,7 @@ class Pool extends EventEmitter {
       },
       workerData: opts.workerData,
     }
+    this.#queueLimit = maxQueue + maxThreads * concurrency
     this.#native = new native.binding.NativePool(native.getPort())
     for (let i = 0; i < Math.max(minThreads, 1); i++) this.#spawn()
   }
@@ -162,12 +181,14 @@ class Pool extends EventEmitter {
 
   #failAll(err) {
     for (const [id, p] of this.#pending) {
+      this.#flush()
       const r = this.#native.cancel(id)
       if (r === 0) this.#settle(id, p, false, err)
     }
   }
 
   #settle(id, p, ok, value) {
+    if (!this.#pending.has(id)) return
     this.#pending.delete(id)
     native.close(id)
     if (p.onAbort) p.signal.removeEventListener('abort', p.onAbort)
@@ -184,47 +205,103 @@ class Pool extends EventEmitter {
    * Runs the worker module's default export (or export `name`) with `arg`.
    */
   run(arg, options) {
-    const opts = validateObject(options, 'options')
-    validateKnownOptions(opts, RUN_OPTIONS)
-    const signal = validateAbortSignal(opts.signal, 'options.signal')
-    let name = opts.name === undefined ? this.#options.name : validateString(opts.name, 'options.name')
-    if (name === undefined) name = null
-    if (opts.transferList !== undefined && !Array.isArray(opts.transferList)) {
-      throw invalidArgType('options.transferList', 'an instance of Array', opts.transferList)
+    let signal
+    let name = this.#options.name ?? null
+    let transferList
+    if (options !== undefined) {
+      const opts = validateObject(options, 'options')
+      validateKnownOptions(opts, RUN_OPTIONS)
+      signal = validateAbortSignal(opts.signal, 'options.signal')
+      if (opts.name !== undefined) name = validateString(opts.name, 'options.name')
+      if (opts.transferList !== undefined && !Array.isArray(opts.transferList)) {
+        throw invalidArgType('options.transferList', 'an instance of Array', opts.transferList)
+      }
+      transferList = opts.transferList
     }
     if (this.#closing || this.#closed) {
       return Promise.reject(errorWithCode('The pool is closed', 'ERR_SPINDLE_POOL_CLOSED'))
     }
     if (this.#loadError !== null) return Promise.reject(this.#loadError)
     if (signal?.aborted) return Promise.reject(abortError(signal))
-    if (this.#pending.size >= this.#options.maxQueue + this.#options.maxThreads * this.#options.concurrency) {
+    if (this.#pending.size >= this.#queueLimit) {
       this.#queueFull = true
-      return Promise.reject(errorWithCode('The task queue is full', 'ERR_SPINDLE_QUEUE_FULL'))
+      return Promise.reject(errorWithCode(
+        `The task queue is full (maxQueue: ${this.#options.maxQueue})`, 'ERR_SPINDLE_QUEUE_FULL'))
     }
     let payload
-    try {
-      payload = v8.serialize(arg)
-    } catch (err) {
-      return Promise.reject(err)
-    }
-    if (opts.transferList) detach(opts.transferList)
-    return new Promise((resolve, reject) => {
-      const p = { resolve, reject, signal, onAbort: null }
-      const id = native.open((status, value) => {
-        if (status === 0) this.#settle(id, p, true, v8.deserialize(value))
-        else if (status === 3) this.#settle(id, p, false, deserializeError(value))
-        else this.#settle(id, p, false, value)
-      })
-      this.#pending.set(id, p)
-      this.#native.submit(id, payload, name)
-      if (signal) {
-        p.onAbort = () => this.#abort(id, p)
-        signal.addEventListener('abort', p.onAbort, { once: true })
+    const type = typeof arg
+    if (arg === null || (type !== 'object' && type !== 'function' && type !== 'symbol' && type !== 'bigint')) {
+      payload = arg // primitives cross as themselves
+    } else {
+      try {
+        payload = v8.serialize(arg)
+      } catch (err) {
+        return Promise.reject(err)
       }
+      if (transferList) detach(transferList)
+    }
+    const task = new Task(this, signal)
+    const promise = new Promise((resolve, reject) => {
+      task.resolve = resolve
+      task.reject = reject
     })
+    const id = native.openEntry(task)
+    this.#pending.set(id, task)
+    if (this.#batchName !== name) this.#flush()
+    this.#batchName = name
+    this.#batchIds.push(id)
+    this.#batchArgs.push(payload)
+    if (!this.#flushQueued) {
+      this.#flushQueued = true
+      queueMicrotask(this.#flushBound)
+    }
+    if (signal) {
+      task.onAbort = () => this.#abort(id, task)
+      signal.addEventListener('abort', task.onAbort, { once: true })
+    }
+    return promise
+  }
+
+  /** Hands the tasks queued in this tick to the scheduler in one call. */
+  #flush() {
+    this.#flushQueued = false
+    if (this.#batchIds.length === 0) return
+    const ids = this.#batchIds
+    const args = this.#batchArgs
+    this.#batchIds = []
+    this.#batchArgs = []
+    if (!this.#native.submitBatch(ids, args, this.#batchName)) {
+      const err = errorWithCode('The pool is closed', 'ERR_SPINDLE_POOL_CLOSED')
+      for (const id of ids) {
+        const t = this.#pending.get(id)
+        if (t) this.#settle(id, t, false, err)
+      }
+    }
+  }
+
+  /** A task's completion (called by the completion path with the task as `this`). */
+  static onResult(status, value, id) {
+    const pool = this.pool
+    if (status === 0) {
+      let result = value
+      if (value !== null && typeof value === 'object') {
+        try {
+          result = v8.deserialize(value)
+        } catch (err) {
+          pool.#settle(id, this, false, err)
+          return
+        }
+      }
+      pool.#settle(id, this, true, result)
+    } else if (status === 3) {
+      pool.#settle(id, this, false, deserializeError(value))
+    } else {
+      pool.#settle(id, this, false, value)
+    }
   }
 
   #abort(id, p) {
+    this.#flush()
     const r = this.#native.cancel(id)
     if (r === -1) return // finished already; its result is on the way
     p.onAbort = null
@@ -287,6 +364,7 @@ class Pool extends EventEmitter {
     if (this.#closed) return
     this.#closing = true
     const err = errorWithCode('The pool was destroyed', 'ERR_SPINDLE_POOL_DESTROYED')
+    this.#flush()
     for (const [id, p] of [...this.#pending]) {
       this.#native.cancel(id)
       this.#settle(id, p, false, err)
@@ -295,6 +373,7 @@ class Pool extends EventEmitter {
   }
 
   async #stop() {
+    this.#flush()
     this.#closed = true
     this.#native.close()
     const workers = [...this.#workers.values()]
@@ -319,3 +398,5 @@ if (typeof Symbol.asyncDispose !== 'symbol') {
 }
 
 module.exports = { Pool }
+
+Task.prototype.handler = Pool.onResult

@@ -121,6 +121,8 @@ unsafe fn to_js(env: sys::napi_env, value: Value) -> std::result::Result<sys::na
     unsafe {
         match value {
             Value::Undefined => check!(sys::napi_get_undefined(env, &mut out)),
+            Value::Null => check!(sys::napi_get_null(env, &mut out)),
+            Value::Bool(b) => check!(sys::napi_get_boolean(env, b, &mut out)),
             Value::Number(n) => check!(sys::napi_create_double(env, n, &mut out)),
             Value::BigInt(v) => {
                 let sign = (v < 0) as i32;

@@ -6,6 +6,8 @@
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Undefined,
+    Null,
+    Bool(bool),
     Number(f64),
     BigInt(i128),
     Str(String),

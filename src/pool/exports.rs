@@ -2,13 +2,20 @@
 //! owns the pool; `PoolWorker` lives in each worker thread's environment and
 //! finds the pool through a process-wide registry of handles (native objects
 //! cannot cross environments).
+//!
+//! Primitive values (undefined, null, booleans, numbers, strings) cross as
+//! themselves; anything else arrives here already serialized by v8 (a
+//! Buffer), is copied once into the task, and is handed to the worker as an
+//! external Buffer without another copy.
 
 use std::collections::HashMap;
+use std::ptr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
+use napi::sys;
 use napi_derive::napi;
 
 use super::{Cancelled, PoolCore, Task};
@@ -26,6 +33,52 @@ fn lookup(handle: u32) -> Option<Arc<PoolCore>> {
         .as_ref()?
         .get(&handle)?
         .upgrade()
+}
+
+fn invalid(what: &str) -> Error {
+    Error::new(Status::InvalidArg, what.to_string())
+}
+
+/// Reads a primitive or a Buffer of serialized bytes into a [`Value`].
+///
+/// # Safety
+/// `env` and `value` must be live handles of the current call.
+unsafe fn value_from_js(env: sys::napi_env, value: sys::napi_value) -> Result<Value> {
+    let mut kind = 0;
+    // SAFETY (whole function): live handles per the contract; out-pointers
+    // are valid locals; each getter is called only for its own type.
+    unsafe {
+        sys::napi_typeof(env, value, &mut kind);
+        Ok(match kind {
+            sys::ValueType::napi_undefined => Value::Undefined,
+            sys::ValueType::napi_null => Value::Null,
+            sys::ValueType::napi_boolean => {
+                let mut b = false;
+                sys::napi_get_value_bool(env, value, &mut b);
+                Value::Bool(b)
+            }
+            sys::ValueType::napi_number => {
+                let mut n = 0.0;
+                sys::napi_get_value_double(env, value, &mut n);
+                Value::Number(n)
+            }
+            sys::ValueType::napi_string => Value::Str(String::from_napi_value(env, value)?),
+            _ => {
+                let mut data = ptr::null_mut();
+                let mut len = 0usize;
+                let status = sys::napi_get_buffer_info(env, value, &mut data, &mut len);
+                if status != sys::Status::napi_ok {
+                    return Err(invalid("expected a primitive or a Buffer"));
+                }
+                let bytes = if len == 0 {
+                    Vec::new()
+                } else {
+                    std::slice::from_raw_parts(data.cast::<u8>(), len).to_vec()
+                };
+                Value::Bytes(bytes)
+            }
+        })
+    }
 }
 
 /// The scheduler side of one Pool (internal; see `Pool` in index.d.ts).
@@ -69,11 +122,28 @@ impl NativePool {
         self.handle
     }
 
-    /// Queues task `id` (its serialized argument is copied once). False once closed.
+    /// Queues the tasks `ids[i]` with arguments `args[i]` (primitives, or
+    /// Buffers of v8-serialized bytes), all calling export `name`. False once
+    /// the pool is closed.
     #[napi]
-    pub fn submit(&self, id: u32, payload: &[u8], name: Option<String>) -> bool {
-        self.core
-            .submit(id, payload.to_vec(), name.map(|n| Arc::from(n.as_str())))
+    pub fn submit_batch(
+        &self,
+        env: Env,
+        ids: Vec<u32>,
+        args: Vec<Unknown>,
+        name: Option<String>,
+    ) -> Result<bool> {
+        if ids.len() != args.len() {
+            return Err(invalid("ids and args differ in length"));
+        }
+        let mut batch = Vec::with_capacity(ids.len());
+        for (id, arg) in ids.into_iter().zip(args) {
+            // SAFETY: handles of the current call.
+            batch.push((id, unsafe { value_from_js(env.raw(), arg.value().value)? }));
+        }
+        Ok(self
+            .core
+            .submit_batch(batch, name.map(|n| Arc::from(n.as_str()))))
     }
 
     /// -1 too late, 0 cancelled before it started, else the thread id of the
@@ -130,20 +200,13 @@ impl Drop for NativePool {
     }
 }
 
-/// A task handed to a worker's JavaScript.
-#[napi(object)]
-pub struct TakenTask {
-    pub id: u32,
-    pub payload: Buffer,
-    pub name: Option<String>,
-}
-
 /// A worker thread's end of the scheduler (internal).
 #[napi]
 pub struct PoolWorker {
     core: Arc<PoolCore>,
     local: Option<Local<Task>>,
     thread_id: u32,
+    current: Option<Task>,
 }
 
 #[napi]
@@ -153,8 +216,7 @@ impl PoolWorker {
     /// the worker's runtime once it has parked.
     #[napi(constructor)]
     pub fn new(handle: u32, port: &Port, wake_id: u32, thread_id: u32) -> Result<Self> {
-        let core = lookup(handle)
-            .ok_or_else(|| Error::new(Status::InvalidArg, "the pool no longer exists"))?;
+        let core = lookup(handle).ok_or_else(|| invalid("the pool no longer exists"))?;
         let port = port.inner().clone();
         let local = core.sched.register(Arc::new(move || {
             port.complete(Completion {
@@ -166,36 +228,93 @@ impl PoolWorker {
             core,
             local: Some(local),
             thread_id,
+            current: None,
         })
     }
 
-    /// The next task, waiting at most `wait_micros` in native code; `null`
-    /// means the worker has parked and will be woken through its port.
+    /// Takes the next task, waiting at most `wait_micros` in native code, and
+    /// returns its id; 0 means the worker has parked and will be woken
+    /// through its port. The task's argument and export name are then read
+    /// with `arg()` and `name()`.
     #[napi]
-    pub fn take(&self, wait_micros: u32) -> Option<TakenTask> {
-        let local = self.local.as_ref()?;
+    pub fn take(&mut self, wait_micros: u32) -> u32 {
+        let Some(local) = self.local.as_ref() else {
+            return 0;
+        };
         let wait = Duration::from_micros(wait_micros as u64);
         loop {
-            let task = self
+            let Some(task) = self
                 .core
                 .sched
                 .find_or_wait(local, wait)
-                .or_else(|| self.core.sched.park(local))?;
+                .or_else(|| self.core.sched.park(local))
+            else {
+                return 0;
+            };
             if self.core.start(&task, self.thread_id) {
-                return Some(TakenTask {
-                    id: task.id,
-                    payload: Buffer::from(task.payload),
-                    name: task.name.map(|n| n.to_string()),
-                });
+                let id = task.id;
+                self.current = Some(task);
+                return id;
             }
             // Cancelled while queued: drop it and look again.
         }
     }
 
-    /// Delivers task `id`'s serialized result (`failed` = it threw).
+    /// The argument of the task last taken (moved out: call once per task).
+    #[napi(ts_return_type = "unknown")]
+    pub fn arg(&mut self, env: Env) -> Result<Unknown<'_>> {
+        let value = self
+            .current
+            .as_mut()
+            .map(|t| std::mem::replace(&mut t.payload, Value::Undefined))
+            .unwrap_or(Value::Undefined);
+        let raw = match value {
+            Value::Bytes(bytes) => {
+                // SAFETY: live env of this call.
+                unsafe { Buffer::to_napi_value(env.raw(), Buffer::from(bytes))? }
+            }
+            Value::Number(n) => {
+                // SAFETY: live env of this call.
+                unsafe { f64::to_napi_value(env.raw(), n)? }
+            }
+            Value::Str(s) => {
+                // SAFETY: live env of this call.
+                unsafe { String::to_napi_value(env.raw(), s)? }
+            }
+            Value::Bool(b) => {
+                // SAFETY: live env of this call.
+                unsafe { bool::to_napi_value(env.raw(), b)? }
+            }
+            Value::Null => {
+                // SAFETY: live env of this call.
+                unsafe { Null::to_napi_value(env.raw(), Null)? }
+            }
+            _ => {
+                // SAFETY: live env of this call.
+                unsafe { <()>::to_napi_value(env.raw(), ())? }
+            }
+        };
+        // SAFETY: `raw` was just created in this env.
+        unsafe { Unknown::from_napi_value(env.raw(), raw) }
+    }
+
+    /// The export name of the task last taken (`null` for the default export).
     #[napi]
-    pub fn complete(&self, id: u32, failed: bool, payload: &[u8]) {
-        self.core.complete(id, failed, payload.to_vec());
+    pub fn name(&self) -> Option<String> {
+        self.current.as_ref()?.name.as_ref().map(|n| n.to_string())
+    }
+
+    /// Delivers task `id`'s result: a primitive or a Buffer of serialized
+    /// bytes; with `failed`, a Buffer holding the serialized exception.
+    #[napi]
+    pub fn complete(&mut self, env: Env, id: u32, failed: bool, value: Unknown) -> Result<()> {
+        if self.current.as_ref().is_some_and(|t| t.id == id) {
+            self.current = None;
+        }
+        // SAFETY: handles of the current call.
+        let value = unsafe { value_from_js(env.raw(), value.value().value)? };
+        self.core.complete(id, failed, value);
+        Ok(())
     }
 
     /// Leaves the pool (idle timeout); queued tasks in this worker's deque go

@@ -37,11 +37,12 @@ use crate::bridge::port::PortInner;
 use crate::bridge::value::{Completion, Outcome, Value};
 use crate::scheduler::Scheduler;
 
-/// One call of `pool.run`.
+/// One call of `pool.run`. Primitive arguments travel as themselves (no
+/// serializer on either side); everything else as v8 structured-clone bytes.
 pub struct Task {
     pub id: u32,
     pub ctl: Arc<JobCtl>,
-    pub payload: Vec<u8>,
+    pub payload: Value,
     pub name: Option<Arc<str>>,
 }
 
@@ -83,25 +84,32 @@ impl PoolCore {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn submit(&self, id: u32, payload: Vec<u8>, name: Option<Arc<str>>) -> bool {
-        let ctl = Arc::new(JobCtl::new());
-        self.lock().insert(
-            id,
-            Entry {
-                ctl: ctl.clone(),
-                worker: None,
-            },
-        );
-        let ok = self.sched.submit(Task {
-            id,
-            ctl,
-            payload,
-            name,
-        });
-        if !ok {
-            self.lock().remove(&id);
+    /// Queues a batch of tasks (one lock, one wake-up round). False once closed.
+    pub fn submit_batch(&self, batch: Vec<(u32, Value)>, name: Option<Arc<str>>) -> bool {
+        if self.sched.is_closed() {
+            return false;
         }
-        ok
+        let mut tasks = Vec::with_capacity(batch.len());
+        {
+            let mut map = self.lock();
+            for (id, payload) in batch {
+                let ctl = Arc::new(JobCtl::new());
+                map.insert(
+                    id,
+                    Entry {
+                        ctl: ctl.clone(),
+                        worker: None,
+                    },
+                );
+                tasks.push(Task {
+                    id,
+                    ctl,
+                    payload,
+                    name: name.clone(),
+                });
+            }
+        }
+        self.sched.submit_many(tasks)
     }
 
     /// Marks a taken task as running on `worker`; false if it was cancelled.
@@ -135,17 +143,17 @@ impl PoolCore {
         }
     }
 
-    /// Delivers a task's result (status 0) or serialized exception (1).
-    pub fn complete(&self, id: u32, failed: bool, bytes: Vec<u8>) {
+    /// Delivers a task's result or (`failed`) its serialized exception.
+    pub fn complete(&self, id: u32, failed: bool, value: Value) {
         if self.lock().remove(&id).is_none() {
             return; // cancelled, or its worker was declared dead
         }
         let outcome = if failed {
             self.failed.fetch_add(1, Ordering::Relaxed);
-            Outcome::Rejected(Value::Bytes(bytes))
+            Outcome::Rejected(value)
         } else {
             self.completed.fetch_add(1, Ordering::Relaxed);
-            Outcome::Ok(Value::Bytes(bytes))
+            Outcome::Ok(value)
         };
         self.origin.complete(Completion { id, outcome });
     }

@@ -165,6 +165,31 @@ impl<T: Send> Scheduler<T> {
         true
     }
 
+    /// Queues many tasks, then wakes as many sleepers as there are tasks
+    /// (at most), once. False once closed.
+    pub fn submit_many(&self, tasks: Vec<T>) -> bool {
+        if self.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        let n = tasks.len();
+        for t in tasks {
+            self.injector.push(t);
+        }
+        self.submitted.fetch_add(n as u64, Ordering::Relaxed);
+        let workers = self
+            .stealers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len();
+        for _ in 0..n.min(workers) {
+            if self.idle.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            self.notify();
+        }
+        true
+    }
+
     fn notify(&self) {
         if self.idle.load(Ordering::SeqCst) > 0 {
             if let Some(waker) = self.sleep.wake_one() {
