@@ -7,6 +7,8 @@
  * result, and the process stays alive exactly while work is outstanding.
  */
 
+import { EventEmitter } from 'node:events'
+
 /** Any numeric TypedArray, BigInt64Array and BigUint64Array included. */
 export type NumericTypedArray =
   | Int8Array
@@ -153,3 +155,117 @@ export class AbortError extends Error {
   readonly code: 'ABORT_ERR'
   constructor(message?: string, options?: { cause?: unknown })
 }
+
+// ───────────────────────────── Pool ─────────────────────────────
+
+/** Options of {@link Pool}. */
+export interface PoolOptions<WorkerData = unknown> {
+  /**
+   * Absolute path (or `file:` URL) of the worker module: CommonJS or ESM. Its
+   * default export (or `module.exports` itself) runs tasks; other exports are
+   * chosen with `name`.
+   */
+  filename: string | URL
+  /** Default export name for `run` (default: the default export). */
+  name?: string
+  /** Workers kept even when idle (default: `maxThreads`). */
+  minThreads?: number
+  /** Most workers (default: the available parallelism). */
+  maxThreads?: number
+  /** Milliseconds an idle worker above `minThreads` lives (default: Infinity). */
+  idleTimeout?: number
+  /**
+   * Tasks that may wait for a free worker (default: Infinity). Beyond it
+   * `run` rejects with `ERR_SPINDLE_QUEUE_FULL`; `'drain'` says when there is room.
+   */
+  maxQueue?: number
+  /** Async tasks one worker runs at once (default 1). */
+  concurrentTasksPerWorker?: number
+  /** Passed to each `Worker`. */
+  resourceLimits?: import('node:worker_threads').ResourceLimits
+  /** Passed to each `Worker`. */
+  env?: NodeJS.ProcessEnv | typeof import('node:worker_threads').SHARE_ENV
+  /** Passed to each `Worker`. */
+  argv?: unknown[]
+  /** Passed to each `Worker`. */
+  execArgv?: string[]
+  /** Available inside workers as `require('spindle').workerData`. */
+  workerData?: WorkerData
+  /**
+   * Microseconds an idle worker waits in native code for more work before it
+   * parks and returns to its event loop (default 1000). Larger values lower
+   * the latency of sparse tasks; idle workers never spin either way.
+   */
+  waitMicros?: number
+}
+
+/** Options of {@link Pool.run}. */
+export interface RunOptions {
+  /** The worker module's export to call (default: the pool's `name`, else the default export). */
+  name?: string
+  /**
+   * Queued: the task is removed and rejects with an {@link AbortError}.
+   * Running: the promise rejects at once and the task's worker is replaced.
+   */
+  signal?: AbortSignal
+  /** ArrayBuffers the sender gives up, as with `postMessage`. */
+  transferList?: readonly (ArrayBuffer | import('node:worker_threads').TransferListItem)[]
+}
+
+/** Counters of a {@link Pool}. */
+export interface PoolStats {
+  /** Live worker threads. */
+  threads: number
+  /** Tasks waiting in the scheduler's queues. */
+  queued: number
+  /** Tasks running on a worker. */
+  running: number
+  /** Tasks that resolved. */
+  completed: number
+  /** Tasks that rejected (threw, or their worker died). */
+  failed: number
+  /** Tasks a worker stole from another worker's deque. */
+  stolen: number
+  /** `stolen`, per worker slot. */
+  stolenByWorker: number[]
+  /** Promises not yet settled. */
+  pending: number
+}
+
+/**
+ * Runs the program's own JavaScript functions on worker threads. Which worker
+ * runs which task is decided by a Rust work-stealing scheduler: no message is
+ * posted from the main thread per task, and results come back in batches.
+ *
+ * Arguments and results have structured-clone semantics. Task errors keep
+ * their name, message, stack, `cause` and own properties such as `code`.
+ * An idle pool does not keep the process alive.
+ *
+ * @example
+ * const pool = new Pool({ filename: path.resolve(__dirname, 'worker.js') })
+ * const sum = await pool.run({ a: 4, b: 6 })
+ */
+export class Pool<Arg = any, Result = any> extends EventEmitter {
+  /**
+   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` for bad
+   *   options or a missing file; {@link RangeError} `ERR_OUT_OF_RANGE` for bad numbers.
+   */
+  constructor(options: PoolOptions)
+  /** Runs a task; resolves to what the worker function returned (or resolved to). */
+  run(arg: Arg, options?: RunOptions): Promise<Result>
+  /** Counters. */
+  stats(): PoolStats
+  /** The live `Worker` objects. */
+  readonly threads: import('node:worker_threads').Worker[]
+  /** Finishes queued and running tasks, then stops the workers. */
+  close(): Promise<void>
+  /** Rejects everything pending (`ERR_SPINDLE_POOL_DESTROYED`) and stops at once. */
+  destroy(): Promise<void>
+  /** `await using pool = new Pool(...)` closes it. */
+  [Symbol.asyncDispose](): Promise<void>
+  on(event: 'drain', listener: () => void): this
+  on(event: string | symbol, listener: (...args: any[]) => void): this
+}
+
+/** Inside a pool worker: the `workerData` given to the Pool's constructor. */
+export const workerData: unknown

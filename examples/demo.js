@@ -48,9 +48,27 @@ async function sortScenario() {
     `lagged at worst ${off.lag.toFixed(1)} ms instead of ${main.lag.toFixed(0)} ms`)
 }
 
+async function poolScenario() {
+  const path = require('node:path')
+  const TASKS = 400
+  console.log(`\nRunning ${TASKS} CPU-bound tasks, fib(25) each (your own JavaScript function):`)
+  const fib = require('./fib-worker')
+  const pool = new spindle.Pool({ filename: path.join(__dirname, 'fib-worker.js') })
+  await pool.run(1)
+  const main = await measure('a loop on the main thread', () => {
+    for (let i = 0; i < TASKS; i++) fib(25)
+  })
+  const off = await measure(`spindle.Pool (${pool.stats().threads} worker threads)`, () =>
+    Promise.all(Array.from({ length: TASKS }, () => pool.run(25))))
+  console.log(`  the loop lagged at worst ${off.lag.toFixed(1)} ms instead of ${main.lag.toFixed(0)} ms; ` +
+    `sum via a named export: ${await pool.run({ a: 4, b: 6 }, { name: 'add' })}`)
+  await pool.close()
+}
+
 async function main() {
   console.log(`spindle demo — ${spindle.internals().threads} kernel threads`)
   await sortScenario()
+  await poolScenario()
   for (const extra of module.exports.scenarios) await extra()
 }
 

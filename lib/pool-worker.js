@@ -8,7 +8,7 @@
 
 const { workerData, threadId, parentPort } = require('node:worker_threads')
 const { pathToFileURL } = require('node:url')
-const v8 = require('node:v8')
+const values = require('./pool-values')
 const native = require('./native')
 const { serializeError } = require('./task-errors')
 const state = require('./worker-state')
@@ -45,24 +45,15 @@ function resolve(name) {
   return fn
 }
 
-function isPrimitive(v) {
-  const t = typeof v
-  return v === null || (t !== 'object' && t !== 'function' && t !== 'symbol' && t !== 'bigint')
-}
-
 function succeed(id, value) {
-  if (isPrimitive(value)) {
-    worker.complete(id, false, value)
-    return
-  }
-  let bytes
+  let encoded
   try {
-    bytes = v8.serialize(value)
+    encoded = values.encode(value)
   } catch (err) {
     worker.complete(id, true, serializeError(err))
     return
   }
-  worker.complete(id, false, bytes)
+  worker.complete(id, false, encoded)
 }
 
 function fail(id, err) {
@@ -72,8 +63,7 @@ function fail(id, err) {
 function runTask(id) {
   let result
   try {
-    const raw = worker.arg()
-    const arg = raw !== null && typeof raw === 'object' ? v8.deserialize(raw) : raw
+    const arg = values.decode(worker.arg())
     result = resolve(worker.name())(arg)
   } catch (err) {
     fail(id, err)

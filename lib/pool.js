@@ -8,10 +8,10 @@ const { Worker } = require('node:worker_threads')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const v8 = require('node:v8')
 const native = require('./native')
 const { abortError, errorWithCode, invalidArgType, invalidArgValue } = require('./errors')
 const { deserializeError } = require('./task-errors')
+const values = require('./pool-values')
 const {
   validateAbortSignal,
   validateInteger,
@@ -71,6 +71,7 @@ class Pool extends EventEmitter {
   #queueLimit = Infinity
   #batchIds = []
   #batchArgs = []
+  #batchTransfers = []
   #batchName = null
   #flushQueued = false
   #flushBound = () => this.#flush()
@@ -229,16 +230,10 @@ class Pool extends EventEmitter {
         `The task queue is full (maxQueue: ${this.#options.maxQueue})`, 'ERR_SPINDLE_QUEUE_FULL'))
     }
     let payload
-    const type = typeof arg
-    if (arg === null || (type !== 'object' && type !== 'function' && type !== 'symbol' && type !== 'bigint')) {
-      payload = arg // primitives cross as themselves
-    } else {
-      try {
-        payload = v8.serialize(arg)
-      } catch (err) {
-        return Promise.reject(err)
-      }
-      if (transferList) detach(transferList)
+    try {
+      payload = values.encode(arg)
+    } catch (err) {
+      return Promise.reject(err)
     }
     const task = new Task(this, signal)
     const promise = new Promise((resolve, reject) => {
@@ -251,6 +246,7 @@ class Pool extends EventEmitter {
     this.#batchName = name
     this.#batchIds.push(id)
     this.#batchArgs.push(payload)
+    if (transferList) this.#batchTransfers.push(transferList)
     if (!this.#flushQueued) {
       this.#flushQueued = true
       queueMicrotask(this.#flushBound)
@@ -270,7 +266,11 @@ class Pool extends EventEmitter {
     const args = this.#batchArgs
     this.#batchIds = []
     this.#batchArgs = []
-    if (!this.#native.submitBatch(ids, args, this.#batchName)) {
+    const ok = this.#native.submitBatch(ids, args, this.#batchName)
+    // The bytes are copied now: transferred buffers can be taken from the sender.
+    for (const list of this.#batchTransfers) values.detach(list)
+    this.#batchTransfers = []
+    if (!ok) {
       const err = errorWithCode('The pool is closed', 'ERR_SPINDLE_POOL_CLOSED')
       for (const id of ids) {
         const t = this.#pending.get(id)
@@ -283,14 +283,12 @@ class Pool extends EventEmitter {
   static onResult(status, value, id) {
     const pool = this.pool
     if (status === 0) {
-      let result = value
-      if (value !== null && typeof value === 'object') {
-        try {
-          result = v8.deserialize(value)
-        } catch (err) {
-          pool.#settle(id, this, false, err)
-          return
-        }
+      let result
+      try {
+        result = values.decode(value)
+      } catch (err) {
+        pool.#settle(id, this, false, err)
+        return
       }
       pool.#settle(id, this, true, result)
     } else if (status === 3) {
@@ -384,12 +382,6 @@ class Pool extends EventEmitter {
   async [Symbol.asyncDispose]() {
     await this.close()
   }
-}
-
-/** Detaches transferred ArrayBuffers so the sender loses them, as postMessage does. */
-function detach(list) {
-  const buffers = list.filter((x) => x instanceof ArrayBuffer || Object.prototype.toString.call(x) === '[object ArrayBuffer]')
-  if (buffers.length > 0) structuredClone(buffers, { transfer: buffers })
 }
 
 if (typeof Symbol.asyncDispose !== 'symbol') {

@@ -25,3 +25,24 @@ async function main(): Promise<void> {
 }
 
 void main()
+
+async function poolUsage(): Promise<void> {
+  const pool = new spindle.Pool<{ a: number; b: number }, number>({
+    filename: __filename,
+    maxThreads: 2,
+    idleTimeout: 1000,
+    workerData: { x: 1 },
+  })
+  const sum: number = await pool.run({ a: 4, b: 6 })
+  const ac = new AbortController()
+  const sq: number = await pool.run({ a: 7, b: 0 }, { name: 'square', signal: ac.signal })
+  const st = pool.stats()
+  const n: number = st.threads + st.queued + st.running + st.completed + st.failed + st.stolen
+  pool.on('drain', () => {})
+  await pool.close()
+  await pool.destroy()
+  await pool[Symbol.asyncDispose]()
+  const wd: unknown = spindle.workerData
+  void [sum, sq, n, wd]
+}
+void poolUsage

@@ -114,7 +114,10 @@ unsafe fn str_value(env: sys::napi_env, s: &str) -> std::result::Result<sys::nap
 ///
 /// # Safety
 /// Must run on the environment's thread with a live `env` and an open handle scope.
-unsafe fn to_js(env: sys::napi_env, value: Value) -> std::result::Result<sys::napi_value, i32> {
+pub(crate) unsafe fn to_js(
+    env: sys::napi_env,
+    value: Value,
+) -> std::result::Result<sys::napi_value, i32> {
     let mut out = ptr::null_mut();
     // SAFETY (whole match): live env on its own thread per the contract; all
     // out-pointers are valid locals.

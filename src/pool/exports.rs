@@ -19,7 +19,8 @@ use napi::sys;
 use napi_derive::napi;
 
 use super::{Cancelled, PoolCore, Task};
-use crate::bridge::port::Port;
+use crate::bridge::buffers;
+use crate::bridge::port::{to_js, Port};
 use crate::bridge::value::{Completion, Outcome, Value};
 use crate::scheduler::Local;
 
@@ -64,18 +65,25 @@ unsafe fn value_from_js(env: sys::napi_env, value: sys::napi_value) -> Result<Va
             }
             sys::ValueType::napi_string => Value::Str(String::from_napi_value(env, value)?),
             _ => {
-                let mut data = ptr::null_mut();
-                let mut len = 0usize;
-                let status = sys::napi_get_buffer_info(env, value, &mut data, &mut len);
-                if status != sys::Status::napi_ok {
-                    return Err(invalid("expected a primitive or a Buffer"));
-                }
-                let bytes = if len == 0 {
-                    Vec::new()
+                let mut is_array = false;
+                sys::napi_is_array(env, value, &mut is_array);
+                if is_array {
+                    // [typeIndex, Uint8Array]: a top-level binary value.
+                    let mut t = ptr::null_mut();
+                    let mut bytes = ptr::null_mut();
+                    sys::napi_get_element(env, value, 0, &mut t);
+                    sys::napi_get_element(env, value, 1, &mut bytes);
+                    let mut index = 0.0;
+                    sys::napi_get_value_double(env, t, &mut index);
+                    let view = buffers::typed_array_view(env, bytes)?;
+                    Value::List(vec![
+                        Value::Number(index),
+                        Value::Bytes(view.bytes().to_vec()),
+                    ])
                 } else {
-                    std::slice::from_raw_parts(data.cast::<u8>(), len).to_vec()
-                };
-                Value::Bytes(bytes)
+                    // v8-serialized bytes (a Buffer).
+                    Value::Bytes(buffers::typed_array_view(env, value)?.bytes().to_vec())
+                }
             }
         })
     }
@@ -268,32 +276,9 @@ impl PoolWorker {
             .as_mut()
             .map(|t| std::mem::replace(&mut t.payload, Value::Undefined))
             .unwrap_or(Value::Undefined);
-        let raw = match value {
-            Value::Bytes(bytes) => {
-                // SAFETY: live env of this call.
-                unsafe { Buffer::to_napi_value(env.raw(), Buffer::from(bytes))? }
-            }
-            Value::Number(n) => {
-                // SAFETY: live env of this call.
-                unsafe { f64::to_napi_value(env.raw(), n)? }
-            }
-            Value::Str(s) => {
-                // SAFETY: live env of this call.
-                unsafe { String::to_napi_value(env.raw(), s)? }
-            }
-            Value::Bool(b) => {
-                // SAFETY: live env of this call.
-                unsafe { bool::to_napi_value(env.raw(), b)? }
-            }
-            Value::Null => {
-                // SAFETY: live env of this call.
-                unsafe { Null::to_napi_value(env.raw(), Null)? }
-            }
-            _ => {
-                // SAFETY: live env of this call.
-                unsafe { <()>::to_napi_value(env.raw(), ())? }
-            }
-        };
+        // SAFETY: live env of this call.
+        let raw = unsafe { to_js(env.raw(), value) }
+            .map_err(|_| Error::new(Status::GenericFailure, "could not convert a task argument"))?;
         // SAFETY: `raw` was just created in this env.
         unsafe { Unknown::from_napi_value(env.raw(), raw) }
     }

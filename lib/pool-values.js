@@ -1,0 +1,71 @@
+'use strict'
+// How task arguments and results cross threads.
+//
+// * Primitives (undefined, null, booleans, numbers, strings) cross as
+//   themselves: no serializer on either side.
+// * A top-level binary value (ArrayBuffer, TypedArray, DataView, Buffer)
+//   crosses as [typeIndex, bytes]: Rust copies the bytes once into memory that
+//   the receiving thread then wraps without another copy.
+// * Everything else crosses as v8 structured-clone bytes (a Buffer).
+//
+// So a binary payload is copied exactly once per direction.
+
+const v8 = require('node:v8')
+
+const TYPES = [
+  ArrayBuffer, Uint8Array, Int8Array, Uint8ClampedArray, Int16Array, Uint16Array,
+  Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array,
+  DataView, Buffer,
+]
+const TAG = Object.prototype.toString
+
+function typeIndexOf(value) {
+  if (Buffer.isBuffer(value)) return 13
+  if (value instanceof ArrayBuffer || TAG.call(value) === '[object ArrayBuffer]') return 0
+  if (!ArrayBuffer.isView(value)) return -1
+  const name = TAG.call(value).slice(8, -1)
+  const i = TYPES.findIndex((t) => t.name === name)
+  return i
+}
+
+function isPrimitive(v) {
+  const t = typeof v
+  return v === null || (t !== 'object' && t !== 'function' && t !== 'symbol' && t !== 'bigint')
+}
+
+/** Encodes a value for the trip; throws what v8.serialize throws. */
+function encode(value) {
+  if (isPrimitive(value)) return value
+  const t = typeIndexOf(value)
+  if (t === 0) return [0, new Uint8Array(value)]
+  if (t > 0) return [t, new Uint8Array(value.buffer, value.byteOffset, value.byteLength)]
+  return v8.serialize(value)
+}
+
+/** Decodes what `encode` produced on the other side. */
+function decode(raw) {
+  if (raw === null || typeof raw !== 'object') return raw
+  if (Array.isArray(raw)) {
+    const [t, bytes] = raw
+    if (t === 0) {
+      return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+        ? bytes.buffer
+        : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
+    }
+    if (t === 13) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    const Ctor = TYPES[t]
+    const size = Ctor.BYTES_PER_ELEMENT || 1
+    let b = bytes
+    if (b.byteOffset % size !== 0) b = new Uint8Array(b) // misaligned: copy
+    return new Ctor(b.buffer, b.byteOffset, b.byteLength / size)
+  }
+  return v8.deserialize(raw)
+}
+
+/** Detaches transferred ArrayBuffers so the sender loses them, as postMessage does. */
+function detach(list) {
+  const buffers = list.filter((x) => x instanceof ArrayBuffer || TAG.call(x) === '[object ArrayBuffer]')
+  if (buffers.length > 0) structuredClone(buffers, { transfer: buffers })
+}
+
+module.exports = { decode, detach, encode, isPrimitive }
