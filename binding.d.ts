@@ -24,8 +24,11 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** The scheduler side of one Pool (internal; see `Pool` in index.d.ts). */
 export declare class NativePool {
-  /** Creates a pool whose results complete on `port`. */
-  constructor(port: Port)
+  /**
+   * Creates a pool whose results complete on `port`. `retain`: keep a
+   * copy of running tasks' arguments (workers that run several at once).
+   */
+  constructor(port: Port, retain: boolean)
   /** The handle workers attach with. */
   get handle(): number
   /**
@@ -41,6 +44,8 @@ export declare class NativePool {
   cancel(id: number): number
   /** Rejects the tasks running on a worker that died; returns how many. */
   workerDied(threadId: number, message: string): number
+  /** Queues again the tasks running on a worker replaced after an abort. */
+  requeueWorker(threadId: number): number
   /** Refuses further submissions and wakes every parked worker. */
   close(): void
   stats(): NativePoolStats

@@ -9,8 +9,30 @@
 // * Everything else crosses as v8 structured-clone bytes (a Buffer).
 //
 // So a binary payload is copied exactly once per direction.
+//
+// SharedArrayBuffers inside task values are not supported: Node's v8
+// serializer cannot carry them (its Deserializer has no way to receive one),
+// so such a run() rejects with ERR_SPINDLE_UNCLONEABLE. Share them through
+// the Pool's `workerData` instead, which travels by postMessage.
 
 const v8 = require('node:v8')
+const { errorWithCode } = require('./errors')
+
+function serialize(value) {
+  try {
+    return v8.serialize(value)
+  } catch (err) {
+    if (/SharedArrayBuffer/.test(String(err?.message))) {
+      throw errorWithCode(
+        'A SharedArrayBuffer cannot be passed to or returned from a pool task; ' +
+          "share it through the Pool's workerData option instead",
+        'ERR_SPINDLE_UNCLONEABLE',
+        { cause: err },
+      )
+    }
+    throw err
+  }
+}
 
 const TYPES = [
   ArrayBuffer, Uint8Array, Int8Array, Uint8ClampedArray, Int16Array, Uint16Array,
@@ -30,7 +52,13 @@ function typeIndexOf(value) {
 
 function isPrimitive(v) {
   const t = typeof v
+  if (t === 'string') return v.isWellFormed() // lone surrogates need the serializer
   return v === null || (t !== 'object' && t !== 'function' && t !== 'symbol' && t !== 'bigint')
+}
+
+/** Whether an encoded value is a top-level binary payload ([typeIndex, bytes]). */
+function isBinary(encoded) {
+  return Array.isArray(encoded)
 }
 
 /** Encodes a value for the trip; throws what v8.serialize throws. */
@@ -39,7 +67,7 @@ function encode(value) {
   const t = typeIndexOf(value)
   if (t === 0) return [0, new Uint8Array(value)]
   if (t > 0) return [t, new Uint8Array(value.buffer, value.byteOffset, value.byteLength)]
-  return v8.serialize(value)
+  return serialize(value)
 }
 
 /** Decodes what `encode` produced on the other side. */
@@ -68,4 +96,4 @@ function detach(list) {
   if (buffers.length > 0) structuredClone(buffers, { transfer: buffers })
 }
 
-module.exports = { decode, detach, encode, isPrimitive }
+module.exports = { decode, detach, encode, isBinary, isPrimitive }

@@ -37,7 +37,11 @@ function normalizeFilename(filename) {
   validateString(filename, 'options.filename')
   if (filename.startsWith('file:')) filename = require('node:url').fileURLToPath(filename)
   if (!path.isAbsolute(filename)) filename = path.resolve(filename)
-  if (!fs.existsSync(filename)) {
+  let isFile = false
+  try {
+    isFile = fs.statSync(filename).isFile()
+  } catch {}
+  if (!isFile) {
     const err = invalidArgValue('options.filename', filename, 'must name an existing file')
     err.path = filename
     throw err
@@ -61,7 +65,7 @@ class Pool extends EventEmitter {
   #native
   #options
   #workers = new Map() // threadId → { worker, index, ready }
-  #nextIndex = 0
+  #slots = new Set() // slot numbers in use; slots below minThreads never retire
   #pending = new Map() // id → { resolve, reject, signal, onAbort }
   #closing = false
   #closed = false
@@ -71,7 +75,6 @@ class Pool extends EventEmitter {
   #queueLimit = Infinity
   #batchIds = []
   #batchArgs = []
-  #batchTransfers = []
   #batchName = null
   #flushQueued = false
   #flushBound = () => this.#flush()
@@ -121,12 +124,14 @@ class Pool extends EventEmitter {
       workerData: opts.workerData,
     }
     this.#queueLimit = maxQueue + maxThreads * concurrency
-    this.#native = new native.binding.NativePool(native.getPort())
-    for (let i = 0; i < Math.max(minThreads, 1); i++) this.#spawn()
+    this.#native = new native.binding.NativePool(native.getPort(), concurrency > 1)
+    for (let i = 0; i < minThreads; i++) this.#spawn()
   }
 
   #spawn() {
-    const index = this.#nextIndex++
+    let index = 0
+    while (this.#slots.has(index)) index++
+    this.#slots.add(index)
     const o = this.#options
     const worker = new Worker(RUNTIME, {
       ...o.workerOptions,
@@ -168,14 +173,16 @@ class Pool extends EventEmitter {
 
   #onExit(threadId, info, code) {
     this.#workers.delete(threadId)
+    this.#slots.delete(info.index)
     if (this.#closed || info.retired) return
     const why = info.error
       ? `the worker running this task died: ${info.error.message}`
       : `the worker running this task exited with code ${code}`
     this.#native.workerDied(threadId, why)
     if (this.#loadError === null && !this.#closing) {
-      // Replace it, so queued tasks keep running.
-      if (this.#workers.size < this.#options.maxThreads) this.#spawn()
+      // Replace it, so queued tasks keep running and minThreads holds.
+      if (this.#workers.size < this.#options.minThreads) this.#spawn()
+      this.#grow()
     }
     this.#maybeClosed()
   }
@@ -246,16 +253,31 @@ class Pool extends EventEmitter {
     this.#batchName = name
     this.#batchIds.push(id)
     this.#batchArgs.push(payload)
-    if (transferList) this.#batchTransfers.push(transferList)
-    if (!this.#flushQueued) {
+    const isBinary = values.isBinary(payload)
+    if (isBinary) {
+      // Snapshot binary arguments now (Rust copies them in the flush), and
+      // only then take transferred buffers from the sender.
+      this.#flush()
+    } else if (!this.#flushQueued) {
       this.#flushQueued = true
       queueMicrotask(this.#flushBound)
     }
+    if (transferList) values.detach(transferList)
+    this.#grow()
     if (signal) {
       task.onAbort = () => this.#abort(id, task)
       signal.addEventListener('abort', task.onAbort, { once: true })
     }
     return promise
+  }
+
+  /** Starts workers, up to maxThreads, while tasks outnumber worker slots. */
+  #grow() {
+    const o = this.#options
+    while (this.#workers.size < o.maxThreads && this.#loadError === null &&
+           this.#pending.size > this.#workers.size * o.concurrency) {
+      this.#spawn()
+    }
   }
 
   /** Hands the tasks queued in this tick to the scheduler in one call. */
@@ -266,11 +288,7 @@ class Pool extends EventEmitter {
     const args = this.#batchArgs
     this.#batchIds = []
     this.#batchArgs = []
-    const ok = this.#native.submitBatch(ids, args, this.#batchName)
-    // The bytes are copied now: transferred buffers can be taken from the sender.
-    for (const list of this.#batchTransfers) values.detach(list)
-    this.#batchTransfers = []
-    if (!ok) {
+    if (!this.#native.submitBatch(ids, args, this.#batchName)) {
       const err = errorWithCode('The pool is closed', 'ERR_SPINDLE_POOL_CLOSED')
       for (const id of ids) {
         const t = this.#pending.get(id)
@@ -311,8 +329,13 @@ class Pool extends EventEmitter {
         info.retired = true
         this.#workers.delete(r)
         info.worker.terminate()
-        this.#native.workerDied(r, 'replaced after an abort')
-        if (!this.#closing && !this.#closed) this.#spawn()
+        // Other tasks it was running (concurrentTasksPerWorker > 1) run again elsewhere.
+        this.#native.requeueWorker(r)
+        this.#slots.delete(info.index)
+        if (!this.#closing && !this.#closed) {
+          if (this.#workers.size < this.#options.minThreads) this.#spawn()
+          this.#grow()
+        }
       }
     }
   }

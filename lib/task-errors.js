@@ -4,11 +4,12 @@
 // worker sends a plain record and the caller rebuilds an Error from it.
 
 const v8 = require('node:v8')
+const { isNativeError } = require('node:util').types
 
 const BUILTIN = { Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError }
 
 function toRecord(err, depth = 0) {
-  if (!(err instanceof Error) && !(err && typeof err === 'object' && 'message' in err)) {
+  if (!(err instanceof Error) && !isNativeError(err)) {
     return { thrown: err }
   }
   const record = {

@@ -111,10 +111,11 @@ pub struct NativePoolStats {
 
 #[napi]
 impl NativePool {
-    /// Creates a pool whose results complete on `port`.
+    /// Creates a pool whose results complete on `port`. `retain`: keep a
+    /// copy of running tasks' arguments (workers that run several at once).
     #[napi(constructor)]
-    pub fn new(port: &Port) -> Self {
-        let core = Arc::new(PoolCore::new(port.inner().clone()));
+    pub fn new(port: &Port, retain: bool) -> Self {
+        let core = Arc::new(PoolCore::new(port.inner().clone(), retain));
         let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
         POOLS
             .lock()
@@ -169,6 +170,12 @@ impl NativePool {
     #[napi]
     pub fn worker_died(&self, thread_id: u32, message: String) -> u32 {
         self.core.worker_died(thread_id, &message)
+    }
+
+    /// Queues again the tasks running on a worker replaced after an abort.
+    #[napi]
+    pub fn requeue_worker(&self, thread_id: u32) -> u32 {
+        self.core.requeue_worker(thread_id)
     }
 
     /// Refuses further submissions and wakes every parked worker.

@@ -51,6 +51,10 @@ struct Entry {
     ctl: Arc<JobCtl>,
     /// The thread id of the worker running it, once taken.
     worker: Option<u32>,
+    /// A copy of the argument while running, kept only when a worker runs
+    /// several tasks at once: if one of them is aborted and the worker is
+    /// replaced, the others are queued again instead of being lost.
+    retained: Option<(Value, Option<Arc<str>>)>,
 }
 
 /// What `cancel` found.
@@ -65,16 +69,20 @@ pub struct PoolCore {
     pub sched: Scheduler<Task>,
     origin: Arc<PortInner>,
     tasks: Mutex<HashMap<u32, Entry>>,
+    retain: bool,
     completed: AtomicU64,
     failed: AtomicU64,
 }
 
 impl PoolCore {
-    pub fn new(origin: Arc<PortInner>) -> Self {
+    /// `retain`: keep a copy of each running task's argument (for pools
+    /// whose workers run several tasks at once; see [`Entry::retained`]).
+    pub fn new(origin: Arc<PortInner>, retain: bool) -> Self {
         PoolCore {
             sched: Scheduler::new(),
             origin,
             tasks: Mutex::new(HashMap::new()),
+            retain,
             completed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
         }
@@ -99,6 +107,7 @@ impl PoolCore {
                     Entry {
                         ctl: ctl.clone(),
                         worker: None,
+                        retained: None,
                     },
                 );
                 tasks.push(Task {
@@ -119,6 +128,9 @@ impl PoolCore {
         }
         if let Some(e) = self.lock().get_mut(&task.id) {
             e.worker = Some(worker);
+            if self.retain {
+                e.retained = Some((task.payload.clone(), task.name.clone()));
+            }
         }
         true
     }
@@ -180,6 +192,54 @@ impl PoolCore {
             });
         }
         dead.len() as u32
+    }
+
+    /// Queues again the tasks that were running on worker `worker` (which
+    /// is being replaced after an abort) and whose arguments were retained;
+    /// rejects the others. Returns how many were queued again.
+    pub fn requeue_worker(&self, worker: u32) -> u32 {
+        let mut again = Vec::new();
+        let mut lost = Vec::new();
+        {
+            let mut tasks = self.lock();
+            for (&id, e) in tasks.iter_mut() {
+                if e.worker != Some(worker) {
+                    continue;
+                }
+                match e.retained.take() {
+                    Some((payload, name)) => {
+                        let ctl = Arc::new(JobCtl::new());
+                        e.ctl = ctl.clone();
+                        e.worker = None;
+                        again.push(Task {
+                            id,
+                            ctl,
+                            payload,
+                            name,
+                        });
+                    }
+                    None => lost.push(id),
+                }
+            }
+            for id in &lost {
+                tasks.remove(id);
+            }
+        }
+        for id in lost {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            self.origin.complete(Completion {
+                id,
+                outcome: Outcome::error(
+                    "ERR_SPINDLE_WORKER_DIED",
+                    "the worker running this task was replaced after another task's abort",
+                ),
+            });
+        }
+        let n = again.len() as u32;
+        if !again.is_empty() {
+            self.sched.submit_many(again);
+        }
+        n
     }
 
     pub fn running(&self) -> usize {
