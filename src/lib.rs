@@ -5,3 +5,4 @@
 
 pub mod bridge;
 pub mod kernels;
+pub mod reactor;
