@@ -13,3 +13,11 @@ module.exports = {
   internals: kernels.internals,
   AbortError,
 }
+
+// ─── Reactor: child processes spawned on spindle's reactor thread ─────────
+const { spawn, ChildProcess } = require('./lib/spawn')
+const { exec } = require('./lib/exec')
+
+module.exports.spawn = spawn
+module.exports.exec = exec
+module.exports.ChildProcess = ChildProcess

@@ -197,7 +197,6 @@ class ChildProcess extends EventEmitter {
   #timer = null
   #abort = null
   #abortOnSpawn = null
-  #newGroup = false
 
   constructor() {
     super()
@@ -217,7 +216,6 @@ class ChildProcess extends EventEmitter {
   [kSpawn](opts, { newGroup = false } = {}) {
     this.spawnfile = opts.file
     this.spawnargs = opts.argv
-    this.#newGroup = newGroup
     if (opts.stdio[0] === 'pipe') this.stdin = this.#makeStdin()
     if (opts.stdio[1] === 'pipe') this.stdout = this.#makeOutput(1)
     if (opts.stdio[2] === 'pipe') this.stderr = this.#makeOutput(2)
@@ -443,10 +441,13 @@ class ChildProcess extends EventEmitter {
     return this.#signal(signal, false)
   }
 
-  /** Signals the child's whole process group (exec's killTree). */
+  /**
+   * Signals the child's whole process group when it leads one (spawned with
+   * `detached`, or by exec with `killTree`); otherwise the child alone.
+   */
   killGroup(sig) {
     const signal = sig === 0 ? 0 : convertToValidSignal(sig === undefined ? 'SIGTERM' : sig)
-    return this.#signal(signal, this.#newGroup)
+    return this.#signal(signal, true)
   }
 
   #signal(signal, group) {

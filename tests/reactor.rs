@@ -452,3 +452,15 @@ fn many_children_are_all_reaped_and_the_thread_stops_when_idle() {
     assert_eq!(run(&r, req("true", &[])).code, Some(0));
     assert_eq!(r.threads_started(), before + 1, "restarted on demand");
 }
+
+#[test]
+fn the_first_command_is_not_held_until_the_idle_timeout() {
+    // Regression: the thread's first poll waited for the idle timeout
+    // before reading the command that started it.
+    let r = Reactor::new(Duration::from_secs(3600));
+    let (tx, rx) = channel();
+    let key = r.spawn(req("true", &[]), Box::new(move |ev| tx.send(ev).is_ok()));
+    let o = collect(&rx, 2);
+    assert_eq!(o.code, Some(0));
+    r.release(key);
+}

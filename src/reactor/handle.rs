@@ -146,7 +146,12 @@ impl Shared {
             return;
         }
         match self.start_thread() {
-            Ok(waker) => state.waker = Some(waker),
+            Ok(waker) => {
+                // The new thread's first poll must see this command at once,
+                // not after the idle timeout.
+                let _ = waker.wake();
+                state.waker = Some(waker)
+            }
             Err(e) => {
                 // No thread: fail every queued spawn and drop the rest.
                 let cmds = std::mem::take(&mut state.commands);
