@@ -115,9 +115,11 @@ function normalizeSpawnArguments(file, args, options) {
     options = args
     args = []
   }
-  args.forEach((a, i) => {
-    validateString(a, `args[${i}]`)
-    checkNullBytes(a, `args[${i}]`)
+  // Like child_process: arguments are stringified, null bytes refused.
+  args = args.map((a, i) => {
+    const s = `${a}`
+    checkNullBytes(s, `args[${i}]`)
+    return s
   })
   options = validateObject(options, 'options')
   for (const unsupported of ['uid', 'gid']) {
