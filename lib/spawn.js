@@ -26,13 +26,13 @@ const {
   errnoException,
   invalidArgType,
   invalidArgValue,
+  outOfRange,
   unknownSignal,
   unsupportedPlatform,
 } = require('./errors')
 const {
   validateAbortSignal,
   validateBoolean,
-  validateInteger,
   validateObject,
   validateString,
 } = require('./validate')
@@ -146,7 +146,9 @@ function normalizeSpawnArguments(file, args, options) {
     validateString(options.argv0, 'options.argv0')
     checkNullBytes(options.argv0, 'options.argv0')
   }
-  if (options.timeout != null) validateInteger(options.timeout, 'options.timeout', 0)
+  if (options.timeout != null && !(Number.isInteger(options.timeout) && options.timeout >= 0)) {
+    throw outOfRange('timeout', 'an unsigned integer', options.timeout) // as Node does
+  }
   const killSignal = options.killSignal == null ? signals.SIGTERM : convertToValidSignal(options.killSignal)
   const signal = validateAbortSignal(options.signal, 'options.signal')
   const stdio = normalizeStdio(options.stdio)
