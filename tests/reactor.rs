@@ -464,3 +464,18 @@ fn the_first_command_is_not_held_until_the_idle_timeout() {
     assert_eq!(o.code, Some(0));
     r.release(key);
 }
+
+#[test]
+fn relative_path_entries_are_resolved_in_the_childs_cwd() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tmpdir("relpath");
+    std::fs::create_dir_all(d.join("bin")).unwrap();
+    let f = d.join("bin").join("spindle-rel");
+    std::fs::write(&f, "#!/bin/sh\necho relative\n").unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let r = reactor();
+    let mut rq = req("spindle-rel", &[]);
+    rq.env = Some(vec![CString::new("PATH=bin").unwrap()]);
+    rq.cwd = Some(CString::new(d.to_str().unwrap()).unwrap());
+    assert_eq!(run(&r, rq).stdout, b"relative\n");
+}

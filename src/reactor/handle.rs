@@ -175,7 +175,15 @@ impl Shared {
         sys::with_signals_blocked(|| {
             std::thread::Builder::new()
                 .name("spindle-reactor".into())
-                .spawn(move || driver::run(shared, poll))
+                .spawn(move || {
+                    let again = shared.clone();
+                    let run = std::panic::AssertUnwindSafe(|| driver::run(shared, poll));
+                    if std::panic::catch_unwind(run).is_err() {
+                        // A bug, not an expected path: let the next command
+                        // start a fresh thread rather than queue forever.
+                        lock(&again.state).waker = None;
+                    }
+                })
         })?;
         self.threads_started.fetch_add(1, Ordering::Relaxed);
         Ok(waker)

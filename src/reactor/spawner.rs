@@ -75,9 +75,10 @@ fn start(req: &SpawnRequest, stdio: [ChildFd; 3]) -> Result<libc::pid_t, i32> {
     };
     let mut denied = false;
     for candidate in &candidates {
-        if searching {
+        if searching && candidate.as_bytes().starts_with(b"/") {
             // Skip entries that plainly are not there without paying for a
             // spawn attempt; the spawn below still has the last word.
+            // (Relative entries are resolved in the child's cwd: not here.)
             if let Err(e) = sys::access_exec(candidate) {
                 match resolve::classify(e) {
                     Next::Continue => continue,
