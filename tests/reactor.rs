@@ -479,3 +479,24 @@ fn relative_path_entries_are_resolved_in_the_childs_cwd() {
     rq.cwd = Some(CString::new(d.to_str().unwrap()).unwrap());
     assert_eq!(run(&r, rq).stdout, b"relative\n");
 }
+
+#[test]
+fn other_children_of_the_process_are_never_reaped_by_the_reactor() {
+    // std::process::Command's child stands for libuv's: the reactor must
+    // leave it alone (no waitpid(-1)), so its own wait() still succeeds.
+    let mut foreign = std::process::Command::new("sh")
+        .args(["-c", "sleep 0.3; exit 42"])
+        .spawn()
+        .unwrap();
+    let r = reactor();
+    let mut runs = Vec::new();
+    for _ in 0..50 {
+        runs.push(start(&r, req("true", &[])));
+    }
+    for (key, rx) in runs {
+        assert_eq!(collect(&rx, 2).code, Some(0));
+        r.release(key);
+    }
+    let status = foreign.wait().expect("the foreign child was stolen");
+    assert_eq!(status.code(), Some(42));
+}
