@@ -49,6 +49,13 @@ const WRITE_FAILED = 5
 const EXIT = 6
 const READ_FAILED = 7
 
+/**
+ * Stdin writes are acknowledged at once while at most this many bytes are
+ * queued on the reactor, so the pipe never waits for a round trip through
+ * the event loop; beyond it, a write's callback waits until it is flushed.
+ */
+const STDIN_WINDOW = 1 << 20
+
 const STDIO_CODES = { pipe: 0, inherit: 1, ignore: 2 }
 const { signals } = osConstants
 const signalNames = Object.create(null)
@@ -195,8 +202,10 @@ class ChildProcess extends EventEmitter {
   #closesNeeded = 1
   #closesGot = 0
   #paused = [false, false, false]
-  /** FIFO of pending stdin writes: { left, cb } */
+  /** FIFO of stdin writes not yet flushed: { left, bytes, cb | null } */
   #writes = []
+  /** Bytes handed to the reactor and not yet flushed to the pipe. */
+  #inflight = 0
   #stdinError = null
   #timer = null
   #abort = null
@@ -324,8 +333,21 @@ class ChildProcess extends EventEmitter {
       cb(errnoException(osConstants.errno.EPIPE, 'write'))
       return
     }
-    for (const chunk of chunks) binding.reactorWrite(this.#key, chunk)
-    this.#writes.push({ left: chunks.length, cb })
+    let bytes = 0
+    for (const chunk of chunks) {
+      binding.reactorWrite(this.#key, chunk)
+      bytes += chunk.length
+    }
+    this.#inflight += bytes
+    if (this.#inflight <= STDIN_WINDOW) {
+      // Within the window: acknowledge now so the next write is already
+      // queued on the reactor when the pipe drains. A later failure is
+      // reported by destroying stdin with the error.
+      this.#writes.push({ left: chunks.length, bytes, cb: null })
+      cb()
+    } else {
+      this.#writes.push({ left: chunks.length, bytes, cb })
+    }
   }
 
   #onEvent(_status, ev) {
@@ -364,7 +386,8 @@ class ChildProcess extends EventEmitter {
         const head = this.#writes[0]
         if (head !== undefined && --head.left === 0) {
           this.#writes.shift()
-          head.cb()
+          this.#inflight -= head.bytes
+          if (head.cb !== null) head.cb()
         }
         break
       }
@@ -373,7 +396,16 @@ class ChildProcess extends EventEmitter {
         if (this.#stdinError === null) this.#stdinError = err
         const pending = this.#writes
         this.#writes = []
-        for (const w of pending) w.cb(err)
+        this.#inflight = 0
+        let reported = false
+        for (const w of pending) {
+          if (w.cb !== null) {
+            w.cb(err)
+            reported = true
+          }
+        }
+        // Every failed write was acknowledged early: fail the stream itself.
+        if (!reported && this.stdin !== null && !this.stdin.destroyed) this.stdin.destroy(err)
         break
       }
       case EXIT:

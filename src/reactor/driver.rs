@@ -42,12 +42,13 @@ use super::sys::{self, ExitStatus};
 
 pub(crate) const WAKER: Token = Token(usize::MAX);
 
-/// Bytes read per `read` call.
-const READ_SIZE: usize = 64 * 1024;
-/// A `Data` event is sent once this much has accumulated.
-const EMIT_AT: usize = 256 * 1024;
+/// A `Data` event is sent once this much has accumulated (the scratch size).
+const EMIT_AT: usize = 1024 * 1024;
+/// A pipe that moved this much in one turn is grown to `GROWN_PIPE`.
+const GROW_AFTER: usize = 128 * 1024;
+const GROWN_PIPE: usize = 1024 * 1024;
 /// Most bytes read from one stream per turn, for fairness between children.
-const READ_BUDGET: usize = 1024 * 1024;
+const READ_BUDGET: usize = 4 * 1024 * 1024;
 
 const SLOT_PIDFD: usize = 0;
 
@@ -69,6 +70,8 @@ struct Child {
     offset: usize,
     close_stdin: bool,
     paused: [bool; 3],
+    /// Whether the pipe buffer was already grown (`sys::grow_pipe`).
+    grown: [bool; 3],
     exited: bool,
     released: bool,
 }
@@ -105,6 +108,8 @@ struct Driver {
     children: HashMap<u64, Child>,
     ready: VecDeque<(u64, Stream)>,
     spawner: mpsc::Sender<(u64, Box<SpawnRequest>)>,
+    /// Where output is read before it is copied into an event.
+    scratch: Vec<u8>,
 }
 
 /// The reactor thread's body.
@@ -121,6 +126,7 @@ pub(crate) fn run(shared: Arc<Shared>, poll: Poll) {
         children: HashMap::new(),
         ready: VecDeque::new(),
         spawner: tx,
+        scratch: vec![0; EMIT_AT],
     };
     if spawner_started.is_err() {
         // Spawn on this thread instead; see `Driver::spawn`.
@@ -193,6 +199,7 @@ impl Driver {
                         offset: 0,
                         close_stdin: false,
                         paused: [false; 3],
+                        grown: [false; 3],
                         exited: false,
                         released: false,
                     },
@@ -406,7 +413,16 @@ impl Driver {
             }
             match sys::write(fd, &front[child.offset..]) {
                 Ok(n) => child.offset += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !child.grown[0] && front.len() - child.offset >= GROW_AFTER {
+                        // A large write: grow the pipe and try again at once
+                        // (growing adds room without a new readiness edge).
+                        sys::grow_pipe(fd, GROWN_PIPE);
+                        child.grown[0] = true;
+                        continue;
+                    }
+                    return;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     child.queue.clear();
@@ -434,17 +450,22 @@ impl Driver {
         let Some(fd) = &child.pipes[stream as usize] else {
             return;
         };
-        let mut chunk = Vec::new();
+        // Read into the reusable scratch buffer; each event gets an exact-size
+        // copy (no reallocation chains, no 256 KiB buffer for a short line).
+        let scratch = &mut self.scratch;
+        let mut filled = 0;
         let mut total = 0;
         let mut events = Vec::new();
         let ended = loop {
-            match sys::read_into(fd, &mut chunk, READ_SIZE) {
+            match sys::read(fd, &mut scratch[filled..]) {
                 Ok(0) => break Some(None),
                 Ok(n) => {
+                    filled += n;
                     total += n;
-                    if chunk.len() >= EMIT_AT {
-                        let bytes = std::mem::take(&mut chunk);
+                    if filled == scratch.len() {
+                        let bytes = scratch[..filled].to_vec();
                         events.push(Event::Data { stream, bytes });
+                        filled = 0;
                     }
                     if total >= READ_BUDGET {
                         self.ready.push_back((key, stream));
@@ -456,11 +477,14 @@ impl Driver {
                 Err(e) => break Some(Some(e.raw_os_error().unwrap_or(libc::EIO))),
             }
         };
-        if !chunk.is_empty() {
-            events.push(Event::Data {
-                stream,
-                bytes: chunk,
-            });
+        if filled > 0 {
+            let bytes = scratch[..filled].to_vec();
+            events.push(Event::Data { stream, bytes });
+        }
+        if ended.is_none() && total >= GROW_AFTER && !child.grown[stream as usize] {
+            // A sustained producer: fewer, larger reads from here on.
+            sys::grow_pipe(fd, GROWN_PIPE);
+            child.grown[stream as usize] = true;
         }
         for ev in events {
             child.emit(ev);

@@ -372,26 +372,23 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> Result<libc::pid_t, i32> {
     Ok(pid)
 }
 
-/// Reads once from `fd` into the spare capacity of `buf` (at least `want`
-/// bytes are reserved first) and returns how many bytes came; 0 is EOF.
-pub fn read_into(fd: &OwnedFd, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
-    buf.reserve(want);
-    let spare = buf.capacity() - buf.len();
-    // SAFETY: the destination is the vector's reserved, unused capacity of
-    // `spare` bytes; read writes at most that many.
-    let n = unsafe {
-        libc::read(
-            fd.as_raw_fd(),
-            buf.as_mut_ptr().add(buf.len()).cast(),
-            spare,
-        )
-    };
+/// Reads once from `fd` into `buf`; returns how many bytes came (0: EOF).
+pub fn read(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is a valid, writable slice of `buf.len()` bytes.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
     if n < 0 {
-        return Err(io::Error::last_os_error());
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
     }
-    // SAFETY: read initialised exactly `n` bytes past the old length.
-    unsafe { buf.set_len(buf.len() + n as usize) };
-    Ok(n as usize)
+}
+
+/// Asks for a larger pipe buffer (`F_SETPIPE_SZ`). Best effort: the size is
+/// capped by `/proc/sys/fs/pipe-max-size` and a per-user budget, so failure
+/// is ignored and the pipe keeps its size.
+pub fn grow_pipe(fd: &OwnedFd, size: usize) {
+    // SAFETY: fcntl on a descriptor we own; no pointers involved.
+    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, size as libc::c_int) };
 }
 
 /// Writes once to `fd`; returns how many bytes were taken.
