@@ -29,7 +29,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token};
@@ -115,11 +115,17 @@ struct Driver {
 /// The reactor thread's body.
 pub(crate) fn run(shared: Arc<Shared>, poll: Poll) {
     let (tx, rx) = mpsc::channel();
-    let for_spawner = shared.clone();
-    // Inherits this thread's fully blocked signal mask.
-    let spawner_started = std::thread::Builder::new()
-        .name("spindle-spawner".into())
-        .spawn(move || spawner::run(for_spawner, rx));
+    let rx = Arc::new(Mutex::new(rx));
+    let mut started = 0;
+    for _ in 0..spawner::THREADS {
+        let (shared, rx) = (shared.clone(), rx.clone());
+        // Each inherits this thread's fully blocked signal mask.
+        let ok = std::thread::Builder::new()
+            .name("spindle-spawner".into())
+            .spawn(move || spawner::run(shared, rx))
+            .is_ok();
+        started += ok as usize;
+    }
     let mut d = Driver {
         shared,
         poll,
@@ -128,8 +134,8 @@ pub(crate) fn run(shared: Arc<Shared>, poll: Poll) {
         spawner: tx,
         scratch: vec![0; EMIT_AT],
     };
-    if spawner_started.is_err() {
-        // Spawn on this thread instead; see `Driver::spawn`.
+    if started == 0 {
+        // No spawner thread: spawn on this thread instead (see `command`).
         let (dead, _) = mpsc::channel();
         d.spawner = dead;
     }
@@ -177,7 +183,7 @@ pub(crate) fn run(shared: Arc<Shared>, poll: Poll) {
             let mut state = lock(&d.shared.state);
             if state.commands.is_empty() {
                 state.waker = None;
-                // Dropping `d` closes the spawner's channel; it exits too.
+                // Dropping `d` closes the spawners' channel; they exit too.
                 return;
             }
         }

@@ -7,7 +7,7 @@
 //! * `resolve` — finding the program in the *child's* PATH (napi-free).
 //! * `event`   — what the reactor reports about a child (napi-free).
 //! * `sys`     — every OS call: pipes, `posix_spawn`, pidfds, `waitid`.
-//! * `spawner` — the helper thread that runs `posix_spawn`.
+//! * `spawner` — the helper threads that run `posix_spawn`.
 //! * `driver`  — the reactor thread: mio loop and per-child state.
 //! * `handle`  — [`Reactor`]: submitting commands, signalling children.
 //! * `exports` — the napi functions (the only file that sees JavaScript).
@@ -21,8 +21,8 @@
 //!   while it has children or commands, and stops again after
 //!   [`handle::IDLE_TIMEOUT`] with neither. The start/stop handshake is done
 //!   under the queue's mutex (see `handle.rs`): a command is never stranded.
-//! * **The spawner thread** lives as long as the reactor thread and runs each
-//!   `posix_spawn` (glibc uses `clone(CLONE_VM|CLONE_VFORK)`: no page tables
+//! * **The spawner threads** (two) live as long as the reactor thread and run
+//!   each `posix_spawn` (glibc uses `clone(CLONE_VM|CLONE_VFORK)`: no page tables
 //!   copied, whatever the parent's size), so a slow exec stalls no I/O.
 //!
 //! Both reactor threads start with every signal blocked: they never run a
@@ -60,7 +60,7 @@
 //!    pipes close at once and it is reaped when it exits.
 //! 3. With no children and no commands for the idle timeout, the reactor
 //!    thread clears the waker under the queue lock and returns; dropping its
-//!    channel ends the spawner thread.
+//!    channel ends the spawner threads.
 //! 4. At process exit the threads simply end with the process; children
 //!    still running are inherited by init (or a subreaper), as with Node.
 //!

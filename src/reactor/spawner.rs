@@ -2,17 +2,19 @@
 //! the reactor thread, so a slow spawn (a large binary on a slow disk, a
 //! stalled `exec`) never delays other children's I/O.
 //!
-//! It receives requests over a channel from the reactor thread and answers
-//! through the reactor's command queue with a [`Command::Spawned`]. It is
-//! started by the reactor thread (inheriting its fully blocked signal mask)
-//! and ends when the reactor thread drops the sending half of the channel.
+//! The spawner threads ([`THREADS`]) receive requests over one channel from
+//! the reactor thread and answer through the reactor's command queue with a
+//! [`Command::Spawned`]. They are started by the reactor thread (inheriting
+//! its fully blocked signal mask) and end when the reactor thread drops the
+//! sending half of the channel. Spawns of different children may complete
+//! out of order; each child's own commands wait in its `Spawning` state.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::mpsc::Receiver;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use super::handle::{ChildCtl, Command, Shared};
+use super::handle::{lock, ChildCtl, Command, Shared};
 use super::request::{SpawnRequest, Stdio};
 use super::resolve::{self, Next};
 use super::sys::{self, ChildFd, Group, SpawnSpec};
@@ -148,9 +150,21 @@ pub(crate) fn spawn_child(req: &SpawnRequest) -> Result<Spawned, i32> {
     })
 }
 
-/// The spawner thread's body.
-pub(crate) fn run(shared: Arc<Shared>, requests: Receiver<(u64, Box<SpawnRequest>)>) {
-    while let Ok((key, req)) = requests.recv() {
+/// The spawn requests, shared by the spawner threads.
+pub(crate) type Requests = Arc<Mutex<Receiver<(u64, Box<SpawnRequest>)>>>;
+
+/// How many spawner threads run beside the reactor thread. Two let one
+/// `posix_spawn` proceed while another waits for its child's `exec`.
+pub(crate) const THREADS: usize = 2;
+
+/// A spawner thread's body. The threads share one channel; the lock is held
+/// only to receive, so a spawn in progress never blocks the other thread.
+pub(crate) fn run(shared: Arc<Shared>, requests: Requests) {
+    loop {
+        let next = lock(&requests).recv();
+        let Ok((key, req)) = next else {
+            return;
+        };
         let result = spawn_child(&req);
         if let Ok(spawned) = &result {
             shared.attach(key, &spawned.ctl);
