@@ -56,7 +56,7 @@ test('pid is set from the spawn event on', async () => {
 })
 
 test('stdout backpressure: a paused stream holds the child back, resuming gets every byte', async () => {
-  const child = spindle.spawn('sh', ['-c', 'head -c 4000000 /dev/zero; echo done >&2'])
+  const child = spindle.spawn('sh', ['-c', 'head -c 67108864 /dev/zero; echo done >&2'])
   child.stdout.pause()
   let exited = false
   child.on('exit', () => {
@@ -70,7 +70,7 @@ test('stdout backpressure: a paused stream holds the child back, resuming gets e
   // The pipe and the stream's buffer are full: the child cannot have finished.
   expect(exited).toBe(false)
   expect(stderr).toBe('')
-  expect(child.stdout.readableLength).toBeLessThan(4000000)
+  expect(child.stdout.readableLength).toBeLessThan(67108864)
   let n = 0
   child.stdout.on('data', (d) => {
     n += d.length
@@ -78,7 +78,7 @@ test('stdout backpressure: a paused stream holds the child back, resuming gets e
   child.stdout.resume()
   const [code] = await new Promise((r) => child.on('close', (...a) => r(a)))
   expect(code).toBe(0)
-  expect(n).toBe(4000000)
+  expect(n).toBe(67108864)
   expect(stderr).toBe('done\n')
 })
 
