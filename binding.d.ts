@@ -92,6 +92,9 @@ export interface PortCounters {
   inflight: number
 }
 
+/** Closes our end of stream 1 (stdout) or 2 (stderr) before EOF. */
+export declare function reactorCloseOutput(key: number, stream: number): void
+
 /** Closes the child's stdin after the queued writes. */
 export declare function reactorEnd(key: number): void
 

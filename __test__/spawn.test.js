@@ -125,6 +125,15 @@ test('writing after exit fails like child_process (stdin is destroyed at exit)',
   await closed
 })
 
+test('destroying stdout before EOF closes the pipe: an endless producer stops', async () => {
+  // Node's 'pipe' is a socketpair (the child sees ECONNRESET); ours is a
+  // pipe, so the child gets SIGPIPE. Either way it must not run forever.
+  const child = spindle.spawn('yes')
+  child.stdout.once('data', () => child.stdout.destroy())
+  const [code, signal] = await new Promise((r) => child.on('close', (...a) => r(a)))
+  expect([code, signal]).toEqual([null, 'SIGPIPE'])
+})
+
 test('bad option types throw synchronously', () => {
   const code = (fn) => {
     try {

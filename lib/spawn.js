@@ -202,6 +202,8 @@ class ChildProcess extends EventEmitter {
   #closesNeeded = 1
   #closesGot = 0
   #paused = [false, false, false]
+  /** END received from the reactor, per stream. */
+  #ended = [false, false, false]
   /** FIFO of stdin writes not yet flushed: { left, bytes, cb | null } */
   #writes = []
   /** Bytes handed to the reactor and not yet flushed to the pipe. */
@@ -296,12 +298,11 @@ class ChildProcess extends EventEmitter {
         }
       },
     })
-    // A stream destroyed before EOF no longer throttles the child: the
-    // reactor keeps draining (and dropping) its output.
+    // Destroyed before EOF: close our end of the pipe, as Node closes the
+    // socket, so the child gets EPIPE/SIGPIPE instead of blocking forever.
     stream.on('close', () => {
-      if (this.#paused[index] && !this.#released) {
-        this.#paused[index] = false
-        binding.reactorPause(this.#key, index, false)
+      if (!stream.readableEnded && !this.#ended[index] && !this.#released && this.#key !== null) {
+        binding.reactorCloseOutput(this.#key, index)
       }
     })
     return stream
@@ -373,6 +374,7 @@ class ChildProcess extends EventEmitter {
         break
       }
       case END: {
+        this.#ended[ev[1]] = true
         const stream = ev[1] === 1 ? this.stdout : this.stderr
         if (stream !== null && !stream.destroyed) stream.push(null)
         break

@@ -500,3 +500,24 @@ fn other_children_of_the_process_are_never_reaped_by_the_reactor() {
     let status = foreign.wait().expect("the foreign child was stolen");
     assert_eq!(status.code(), Some(42));
 }
+
+#[test]
+fn closing_stdout_early_stops_an_endless_producer() {
+    let r = reactor();
+    let (key, rx) = start(&r, req("yes", &[]));
+    let mut closed = false;
+    loop {
+        match rx.recv_timeout(WAIT).unwrap() {
+            Event::Data { .. } if !closed => {
+                r.close_output(key, Stream::Stdout);
+                closed = true;
+            }
+            Event::Exit { code, signal } => {
+                assert_eq!((code, signal), (None, Some(libc::SIGPIPE)));
+                break;
+            }
+            _ => {}
+        }
+    }
+    r.release(key);
+}

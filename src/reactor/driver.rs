@@ -72,6 +72,8 @@ struct Child {
     paused: [bool; 3],
     /// Whether the pipe buffer was already grown (`sys::grow_pipe`).
     grown: [bool; 3],
+    /// Outputs closed by the owner before the spawn completed.
+    close_early: [bool; 3],
     exited: bool,
     released: bool,
 }
@@ -206,6 +208,7 @@ impl Driver {
                         close_stdin: false,
                         paused: [false; 3],
                         grown: [false; 3],
+                        close_early: [false; 3],
                         exited: false,
                         released: false,
                     },
@@ -250,6 +253,17 @@ impl Driver {
                     child.paused[stream as usize] = paused;
                     if !paused && child.spawned {
                         self.ready.push_back((key, stream));
+                    }
+                }
+            }
+            Command::CloseOutput { key, stream } => {
+                if let Some(child) = self.children.get_mut(&key) {
+                    if child.spawned {
+                        close_pipe(self.poll.registry(), child, stream);
+                        self.finish_if_done(key);
+                    } else {
+                        // Applied when the spawn completes.
+                        child.close_early[stream as usize] = true;
                     }
                 }
             }
@@ -323,6 +337,11 @@ impl Driver {
             }
         }
         child.emit(Event::Spawned { pid });
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            if child.close_early[stream as usize] {
+                close_pipe(registry, child, stream);
+            }
+        }
         if child.released {
             self.drop_io(key);
         } else {

@@ -125,6 +125,16 @@ pub fn reactor_pause(key: f64, stream: u32, paused: bool) -> Result<()> {
     Ok(())
 }
 
+/// Closes our end of stream 1 (stdout) or 2 (stderr) before EOF.
+#[napi(js_name = "reactorCloseOutput")]
+pub fn reactor_close_output(key: f64, stream: u32) -> Result<()> {
+    let stream = Stream::from_index(stream)
+        .filter(|s| *s != Stream::Stdin)
+        .ok_or_else(|| Error::new(Status::InvalidArg, "bad stream"))?;
+    Reactor::global().close_output(key_of(key), stream);
+    Ok(())
+}
+
 /// Sends `signal` to the child (its process group when `group`); returns 0
 /// or the errno (ESRCH once it has been reaped).
 #[napi(js_name = "reactorKill")]

@@ -111,6 +111,10 @@ pub(crate) enum Command {
         stream: Stream,
         paused: bool,
     },
+    CloseOutput {
+        key: u64,
+        stream: Stream,
+    },
     Release {
         key: u64,
     },
@@ -282,6 +286,12 @@ impl Reactor {
             stream,
             paused,
         });
+    }
+
+    /// Closes our end of stdout or stderr before EOF (the reader went away):
+    /// the child gets EPIPE or SIGPIPE on its next write, as with Node.
+    pub fn close_output(&self, key: u64, stream: Stream) {
+        self.shared.submit(Command::CloseOutput { key, stream });
     }
 
     /// The caller is done with the child: no more events; its pipes close.
