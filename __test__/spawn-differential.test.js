@@ -256,6 +256,17 @@ describe('spawn: same results as child_process.spawn', () => {
     expect(codes).toEqual(['ERR_UNKNOWN_SIGNAL', 'ERR_UNKNOWN_SIGNAL'])
   })
 
+  test('no descriptor leaks into children, even while other children hold pipes', async () => {
+    const busy = Array.from({ length: 5 }, () => spindle.spawn('sleep', ['30']))
+    await Promise.all(busy.map((c) => new Promise((r) => c.once('spawn', r))))
+    const r = await both('ls', ['/proc/self/fd'])
+    for (const c of busy) c.kill('SIGKILL')
+    await Promise.all(busy.map((c) => new Promise((r) => c.once('close', r))))
+    // Node's list holds 0-2, ls's own directory fd and whatever the jest
+    // worker inherited without close-on-exec; ours must be the same.
+    expectSame(r)
+  })
+
   test('child_process keeps working side by side (interleaved, concurrent)', async () => {
     const runs = []
     for (let i = 0; i < 40; i++) {

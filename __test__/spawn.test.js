@@ -134,6 +134,17 @@ test('destroying stdout before EOF closes the pipe: an endless producer stops', 
   expect([code, signal]).toEqual([null, 'SIGPIPE'])
 })
 
+test("stdio 'inherit' writes to the parent's own stdout and stderr", async () => {
+  const r = await node(`
+    const { spawn } = require('.')
+    spawn('sh', ['-c', 'echo to-out; echo to-err >&2'], { stdio: 'inherit' })
+      .on('close', (code) => console.log('close', code))
+  `)
+  expect(r.code).toBe(0)
+  expect(r.stdout).toBe('to-out\nclose 0\n')
+  expect(r.stderr).toBe('to-err\n')
+})
+
 test('bad option types throw synchronously', () => {
   const code = (fn) => {
     try {
