@@ -9,7 +9,7 @@
 //! sending half of the channel. Spawns of different children may complete
 //! out of order; each child's own commands wait in its `Spawning` state.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
@@ -31,7 +31,9 @@ fn errno_of(e: std::io::Error) -> i32 {
     e.raw_os_error().unwrap_or(libc::EIO)
 }
 
-/// The parent's ends and the child's ends of the three standard streams.
+/// The parent's ends and the child's ends of the three standard streams
+/// (for `Inherit`, `child` holds a close-on-exec duplicate of the parent's
+/// own descriptor, dup2'd into place in the child).
 struct Pipes {
     parent: [Option<OwnedFd>; 3],
     child: [Option<OwnedFd>; 3],
@@ -43,6 +45,11 @@ fn make_pipes(stdio: &[Stdio; 3]) -> std::io::Result<Pipes> {
         child: [None, None, None],
     };
     for (i, how) in stdio.iter().enumerate() {
+        if *how == Stdio::Inherit {
+            // Duplicated so that the child's copy loses close-on-exec.
+            pipes.child[i] = sys::dup_cloexec(i as RawFd);
+            continue;
+        }
         if *how != Stdio::Pipe {
             continue;
         }
@@ -119,7 +126,11 @@ pub(crate) fn spawn_child(req: &SpawnRequest) -> Result<Spawned, i32> {
     let mut stdio = [ChildFd::Inherit; 3];
     for (i, how) in req.stdio.iter().enumerate() {
         stdio[i] = match how {
-            Stdio::Inherit => ChildFd::Inherit,
+            Stdio::Inherit => match &pipes.child[i] {
+                Some(fd) => ChildFd::Dup(fd.as_raw_fd()),
+                // Closed in the parent: closed in the child too.
+                None => ChildFd::Inherit,
+            },
             Stdio::Ignore => ChildFd::Null,
             Stdio::Pipe => ChildFd::Dup(
                 pipes.child[i]

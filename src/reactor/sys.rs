@@ -52,6 +52,20 @@ pub fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
+/// A close-on-exec duplicate of `fd` numbered 3 or above, or `None` if `fd`
+/// is not open. Used for `'inherit'`: the parent's own 0–2 may carry
+/// close-on-exec (Node sets it on a piped stdout), and `dup2` onto a
+/// different number is the portable way to hand the child a copy without it.
+pub fn dup_cloexec(fd: RawFd) -> Option<OwnedFd> {
+    // SAFETY: fcntl with integer arguments; the result is a fresh descriptor.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if new < 0 {
+        return None;
+    }
+    // SAFETY: F_DUPFD_CLOEXEC returned a descriptor nobody else owns.
+    Some(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
 /// `pidfd_open(pid, 0)`: a descriptor that refers to this process for as
 /// long as it is open, whatever happens to the pid number. Close-on-exec.
 pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
