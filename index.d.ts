@@ -287,7 +287,11 @@ export interface ExecOptions<E extends 'buffer' | BufferEncoding = 'buffer' | Bu
   timeout?: number
   /** After `killSignal`, send SIGKILL if the child is still running this many ms later (default 5000; `false` never). */
   forceKillAfter?: number | false
-  /** Signal the child's whole process group (it gets one of its own), so a shell's children die too. */
+  /**
+   * Signal the child's whole process group (it gets one of its own), so a
+   * shell's children die too. The group is signalled while its leader (the
+   * child) has not been reaped: a reaped leader's group id could be reused.
+   */
   killTree?: boolean
   /** Merge `env` over `process.env` (default `true`); `false` uses `env` alone. */
   extendEnv?: boolean

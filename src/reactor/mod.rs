@@ -22,8 +22,9 @@
 //!   [`handle::IDLE_TIMEOUT`] with neither. The start/stop handshake is done
 //!   under the queue's mutex (see `handle.rs`): a command is never stranded.
 //! * **The spawner threads** (two) live as long as the reactor thread and run
-//!   each `posix_spawn` (glibc uses `clone(CLONE_VM|CLONE_VFORK)`: no page tables
-//!   copied, whatever the parent's size), so a slow exec stalls no I/O.
+//!   each `posix_spawn` (glibc uses `clone(CLONE_VM|CLONE_VFORK)`: no page
+//!   tables copied, whatever the parent's size), so a slow exec stalls no
+//!   I/O, and one slow exec does not hold up every other spawn.
 //!
 //! Both reactor threads start with every signal blocked: they never run a
 //! signal handler (libuv owns SIGCHLD), and a write to a closed pipe returns
