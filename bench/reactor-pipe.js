@@ -36,8 +36,11 @@ function pipe(spawnFn) {
 ;(async () => {
   for (const [label, fn] of [['child_process.spawn', cp.spawn], ['spindle.spawn', spindle.spawn]]) {
     const t0 = performance.now()
+    const c0 = process.cpuUsage()
     await pipe(fn)
     const s = (performance.now() - t0) / 1000
-    console.log(`${label.padEnd(22)} ${MIB} MiB through cat: ${(MIB / s).toFixed(0).padStart(5)} MiB/s`)
+    const c = process.cpuUsage(c0)
+    const cpu = (c.user + c.system) / 1000
+    console.log(`${label.padEnd(22)} ${MIB} MiB through cat: ${(MIB / s).toFixed(0).padStart(5)} MiB/s, this process's CPU ${cpu.toFixed(0)} ms (all threads)`)
   }
 })()

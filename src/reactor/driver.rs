@@ -485,22 +485,39 @@ impl Driver {
         let Some(fd) = &child.pipes[stream as usize] else {
             return;
         };
-        // Read into the reusable scratch buffer; each event gets an exact-size
-        // copy (no reallocation chains, no 256 KiB buffer for a short line).
+        // A cold stream is read into the reusable scratch buffer and each
+        // event gets an exact-size copy (a short line costs a short
+        // allocation). A hot one (its pipe was grown) is read straight into
+        // the event's own 1 MiB buffer: no copy on the busy path.
+        let hot = child.grown[stream as usize];
         let scratch = &mut self.scratch;
+        let mut chunk: Vec<u8> = Vec::new();
         let mut filled = 0;
         let mut total = 0;
         let mut events = Vec::new();
         let ended = loop {
-            match sys::read(fd, &mut scratch[filled..]) {
+            let got = if hot {
+                if chunk.capacity() == 0 {
+                    chunk.reserve_exact(EMIT_AT);
+                }
+                sys::read_spare(fd, &mut chunk)
+            } else {
+                sys::read(fd, &mut scratch[filled..])
+            };
+            match got {
                 Ok(0) => break Some(None),
                 Ok(n) => {
-                    filled += n;
                     total += n;
-                    if filled == scratch.len() {
-                        let bytes = scratch[..filled].to_vec();
+                    if hot && chunk.len() == chunk.capacity() {
+                        let bytes = std::mem::take(&mut chunk);
                         events.push(Event::Data { stream, bytes });
-                        filled = 0;
+                    } else if !hot {
+                        filled += n;
+                        if filled == scratch.len() {
+                            let bytes = scratch[..filled].to_vec();
+                            events.push(Event::Data { stream, bytes });
+                            filled = 0;
+                        }
                     }
                     if total >= READ_BUDGET {
                         self.ready.push_back((key, stream));
@@ -512,6 +529,15 @@ impl Driver {
                 Err(e) => break Some(Some(e.raw_os_error().unwrap_or(libc::EIO))),
             }
         };
+        if !chunk.is_empty() {
+            if chunk.len() < chunk.capacity() / 4 {
+                chunk.shrink_to_fit();
+            }
+            events.push(Event::Data {
+                stream,
+                bytes: chunk,
+            });
+        }
         if filled > 0 {
             let bytes = scratch[..filled].to_vec();
             events.push(Event::Data { stream, bytes });

@@ -397,6 +397,27 @@ pub fn read(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
+/// Reads once from `fd` into the spare capacity of `buf` (which must have
+/// some) and extends its length by what came; returns that count (0: EOF).
+pub fn read_spare(fd: &OwnedFd, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let spare = buf.capacity() - buf.len();
+    // SAFETY: the destination is the vector's allocated, unused capacity of
+    // `spare` bytes; read writes at most that many.
+    let n = unsafe {
+        libc::read(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().add(buf.len()).cast(),
+            spare,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: read initialised exactly `n` bytes past the old length.
+    unsafe { buf.set_len(buf.len() + n as usize) };
+    Ok(n as usize)
+}
+
 /// Asks for a larger pipe buffer (`F_SETPIPE_SZ`). Best effort: the size is
 /// capped by `/proc/sys/fs/pipe-max-size` and a per-user budget, so failure
 /// is ignored and the pipe keeps its size.
