@@ -145,6 +145,17 @@ test("stdio 'inherit' writes to the parent's own stdout and stderr", async () =>
   expect(r.stderr).toBe('to-err\n')
 })
 
+test('without the reactor in the binding (non-Linux builds) spawn and exec throw a clear error', async () => {
+  const r = await node(`
+    delete require('./binding.js').reactorSpawn
+    const { spawn, exec } = require('.')
+    for (const f of [() => spawn('echo'), () => exec('echo')]) {
+      try { f(); console.log('no throw') } catch (e) { console.log(e.code, /Linux/.test(e.message)) }
+    }
+  `)
+  expect(r.stdout).toBe('ERR_SPINDLE_UNSUPPORTED true\nERR_SPINDLE_UNSUPPORTED true\n')
+})
+
 test('bad option types throw synchronously', () => {
   const code = (fn) => {
     try {
