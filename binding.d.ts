@@ -80,6 +80,8 @@ export interface NativeSpawnOptions {
   detached: boolean
   /** New process group (so the group can be signalled). */
   newGroup: boolean
+  /** Unacknowledged output bytes allowed per stream (see `reactorAck`). */
+  outputCredit?: number
 }
 
 /** Counters of the completion path, for tests and benchmarks. */
@@ -91,6 +93,9 @@ export interface PortCounters {
   /** Operations still registered as in flight. */
   inflight: number
 }
+
+/** Acknowledges `bytes` of stream 1 or 2 as consumed (flow control). */
+export declare function reactorAck(key: number, stream: number, bytes: number): void
 
 /** Closes our end of stream 1 (stdout) or 2 (stderr) before EOF. */
 export declare function reactorCloseOutput(key: number, stream: number): void

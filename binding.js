@@ -844,6 +844,7 @@ module.exports.kernelPanic = nativeBinding.kernelPanic
 module.exports.kernelSort = nativeBinding.kernelSort
 module.exports.kernelStats = nativeBinding.kernelStats
 module.exports.kernelThreads = nativeBinding.kernelThreads
+module.exports.reactorAck = nativeBinding.reactorAck
 module.exports.reactorCloseOutput = nativeBinding.reactorCloseOutput
 module.exports.reactorEnd = nativeBinding.reactorEnd
 module.exports.reactorKill = nativeBinding.reactorKill

@@ -82,6 +82,35 @@ test('stdout backpressure: a paused stream holds the child back, resuming gets e
   expect(stderr).toBe('done\n')
 })
 
+test('a blocked event loop does not let output pile up without bound (flow control)', async () => {
+  const total = 64 << 20
+  const child = spindle.spawn('head', ['-c', String(total), '/dev/zero'])
+  let received = 0
+  let writtenDuringBlock = -1
+  child.stdout.on('data', (d) => {
+    received += d.length
+    if (writtenDuringBlock === -1) {
+      // Hold the event loop for 500 ms; the reactor keeps reading meanwhile,
+      // but only up to its 8 MiB credit, so the child soon blocks on a full
+      // pipe. Without flow control it would write all 64 MiB in this time.
+      const until = Date.now() + 500
+      while (Date.now() < until);
+      try {
+        const io = require('node:fs').readFileSync(`/proc/${child.pid}/io`, 'utf8')
+        writtenDuringBlock = Number(io.match(/^wchar: (\d+)$/m)[1])
+      } catch {
+        writtenDuringBlock = total // already exited: nothing held it back
+      }
+    }
+  })
+  await new Promise((r) => child.on('close', r))
+  expect(received).toBe(total)
+  // Credit (8 MiB) + the grown pipe (1 MiB) + the chunks acked before the
+  // block, with room to spare; far below 64 MiB.
+  expect(writtenDuringBlock).toBeGreaterThan(0)
+  expect(writtenDuringBlock).toBeLessThanOrEqual(16 << 20)
+})
+
 test('stdin backpressure: write() returns false and the data still flows through a late reader', async () => {
   // The child reads nothing for a while; 4 MiB cannot fit in a pipe.
   const child = spindle.spawn('sh', ['-c', 'read line; cat > /dev/null; echo read-all'])

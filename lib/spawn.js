@@ -56,6 +56,15 @@ const READ_FAILED = 7
  */
 const STDIN_WINDOW = 1 << 20
 
+/**
+ * Output flow control: the reactor stops reading a stream once this many
+ * bytes are on their way here unacknowledged, so a busy event loop cannot
+ * make output pile up in memory without bound; this side acknowledges every
+ * ACK_EVERY bytes it has taken in.
+ */
+const OUTPUT_CREDIT = 8 << 20
+const ACK_EVERY = 1 << 20
+
 const STDIO_CODES = { pipe: 0, inherit: 1, ignore: 2 }
 const { signals } = osConstants
 const signalNames = Object.create(null)
@@ -202,6 +211,8 @@ class ChildProcess extends EventEmitter {
   #closesNeeded = 1
   #closesGot = 0
   #paused = [false, false, false]
+  /** Output bytes received and not yet acknowledged to the reactor. */
+  #unacked = [0, 0, 0]
   /** END received from the reactor, per stream. */
   #ended = [false, false, false]
   /** FIFO of stdin writes not yet flushed: { left, bytes, cb | null } */
@@ -252,6 +263,7 @@ class ChildProcess extends EventEmitter {
         stdio: opts.stdio.map((s) => STDIO_CODES[s]),
         detached: opts.detached,
         newGroup,
+        outputCredit: OUTPUT_CREDIT,
       })
     } catch (err) {
       native.close(this.#id)
@@ -365,6 +377,12 @@ class ChildProcess extends EventEmitter {
         this.#spawnFailed(ev[1])
         break
       case DATA: {
+        // Flow control: return credit to the reactor as chunks are taken in.
+        this.#unacked[ev[1]] += ev[2].length
+        if (this.#unacked[ev[1]] >= ACK_EVERY && !this.#released) {
+          binding.reactorAck(this.#key, ev[1], this.#unacked[ev[1]])
+          this.#unacked[ev[1]] = 0
+        }
         const stream = ev[1] === 1 ? this.stdout : this.stderr
         if (stream === null || stream.destroyed) break
         if (!stream.push(ev[2]) && !this.#paused[ev[1]] && !this.#released) {

@@ -521,3 +521,37 @@ fn closing_stdout_early_stops_an_endless_producer() {
     }
     r.release(key);
 }
+
+#[test]
+fn output_credit_stops_reading_until_acknowledged() {
+    let r = reactor();
+    let mut rq = req("head", &["-c", "4194304", "/dev/zero"]);
+    rq.output_credit = Some(1 << 20);
+    let (key, rx) = start(&r, rq);
+    let mut got = 0;
+    // Without acks no more than the credit may arrive (the child blocks).
+    let until = Instant::now() + Duration::from_millis(300);
+    while let Ok(ev) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+        if let Event::Data { bytes, .. } = ev {
+            got += bytes.len();
+        }
+        assert!(got <= 1 << 20, "read past the credit: {got}");
+    }
+    assert!(got > 0);
+    // Acknowledge as it comes; everything arrives.
+    r.ack(key, Stream::Stdout, got);
+    loop {
+        match rx.recv_timeout(WAIT).unwrap() {
+            Event::Data { bytes, .. } => {
+                got += bytes.len();
+                r.ack(key, Stream::Stdout, bytes.len());
+            }
+            Event::End {
+                stream: Stream::Stdout,
+            } => break,
+            _ => {}
+        }
+    }
+    assert_eq!(got, 4 << 20);
+    r.release(key);
+}

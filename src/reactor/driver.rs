@@ -84,6 +84,10 @@ struct Child {
     grown: [bool; 3],
     /// Outputs closed by the owner before the spawn completed.
     close_early: [bool; 3],
+    /// Flow control: delivered, unacknowledged output bytes per stream, and
+    /// the most allowed (`usize::MAX`: no flow control).
+    unacked: [usize; 3],
+    credit: usize,
     exited: bool,
     released: bool,
 }
@@ -219,6 +223,8 @@ impl Driver {
                         paused: [false; 3],
                         grown: [false; 3],
                         close_early: [false; 3],
+                        unacked: [0; 3],
+                        credit: req.output_credit.unwrap_or(usize::MAX),
                         exited: false,
                         released: false,
                     },
@@ -262,6 +268,16 @@ impl Driver {
                 if let Some(child) = self.children.get_mut(&key) {
                     child.paused[stream as usize] = paused;
                     if !paused && child.spawned {
+                        self.ready.push_back((key, stream));
+                    }
+                }
+            }
+            Command::Ack { key, stream, bytes } => {
+                if let Some(child) = self.children.get_mut(&key) {
+                    let i = stream as usize;
+                    let was_blocked = child.unacked[i] >= child.credit;
+                    child.unacked[i] = child.unacked[i].saturating_sub(bytes);
+                    if was_blocked && child.unacked[i] < child.credit && child.spawned {
                         self.ready.push_back((key, stream));
                     }
                 }
@@ -479,12 +495,16 @@ impl Driver {
         let Some(child) = self.children.get_mut(&key) else {
             return;
         };
-        if child.paused[stream as usize] {
+        let i = stream as usize;
+        if child.paused[i] || child.unacked[i] >= child.credit {
+            // Paused by JavaScript, or out of credit: an ack or a resume
+            // puts the stream back in `ready`.
             return;
         }
-        let Some(fd) = &child.pipes[stream as usize] else {
+        let Some(fd) = &child.pipes[i] else {
             return;
         };
+        let credit_left = child.credit - child.unacked[i];
         // A cold stream is read into the reusable scratch buffer and each
         // event gets an exact-size copy (a short line costs a short
         // allocation). A hot one (its pipe was grown) is read straight into
@@ -500,9 +520,10 @@ impl Driver {
                 if chunk.capacity() == 0 {
                     chunk.reserve_exact(EMIT_AT);
                 }
-                sys::read_spare(fd, &mut chunk)
+                sys::read_spare(fd, &mut chunk, credit_left - total)
             } else {
-                sys::read(fd, &mut scratch[filled..])
+                let room = (scratch.len() - filled).min(credit_left - total);
+                sys::read(fd, &mut scratch[filled..filled + room])
             };
             match got {
                 Ok(0) => break Some(None),
@@ -518,6 +539,9 @@ impl Driver {
                             events.push(Event::Data { stream, bytes });
                             filled = 0;
                         }
+                    }
+                    if total >= credit_left {
+                        break None; // until acknowledged
                     }
                     if total >= READ_BUDGET {
                         self.ready.push_back((key, stream));
@@ -547,6 +571,7 @@ impl Driver {
             sys::grow_pipe(fd, GROWN_PIPE);
             child.grown[stream as usize] = true;
         }
+        child.unacked[i] = child.unacked[i].saturating_add(total);
         for ev in events {
             child.emit(ev);
         }

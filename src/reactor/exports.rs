@@ -34,6 +34,8 @@ pub struct NativeSpawnOptions {
     pub detached: bool,
     /// New process group (so the group can be signalled).
     pub new_group: bool,
+    /// Unacknowledged output bytes allowed per stream (see `reactorAck`).
+    pub output_credit: Option<f64>,
 }
 
 fn cstr(s: String, what: &str) -> Result<CString> {
@@ -72,6 +74,7 @@ fn request(o: NativeSpawnOptions) -> Result<SpawnRequest> {
         stdio,
         detached: o.detached,
         new_group: o.new_group,
+        output_credit: o.output_credit.map(|c| c.max(1.0) as usize),
     })
 }
 
@@ -132,6 +135,16 @@ pub fn reactor_close_output(key: f64, stream: u32) -> Result<()> {
         .filter(|s| *s != Stream::Stdin)
         .ok_or_else(|| Error::new(Status::InvalidArg, "bad stream"))?;
     Reactor::global().close_output(key_of(key), stream);
+    Ok(())
+}
+
+/// Acknowledges `bytes` of stream 1 or 2 as consumed (flow control).
+#[napi(js_name = "reactorAck")]
+pub fn reactor_ack(key: f64, stream: u32, bytes: f64) -> Result<()> {
+    let stream = Stream::from_index(stream)
+        .filter(|s| *s != Stream::Stdin)
+        .ok_or_else(|| Error::new(Status::InvalidArg, "bad stream"))?;
+    Reactor::global().ack(key_of(key), stream, bytes as usize);
     Ok(())
 }
 

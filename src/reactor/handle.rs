@@ -115,6 +115,11 @@ pub(crate) enum Command {
         key: u64,
         stream: Stream,
     },
+    Ack {
+        key: u64,
+        stream: Stream,
+        bytes: usize,
+    },
     Release {
         key: u64,
     },
@@ -286,6 +291,12 @@ impl Reactor {
             stream,
             paused,
         });
+    }
+
+    /// Acknowledges `bytes` of a stream's output as consumed, returning that
+    /// much credit (only meaningful with `SpawnRequest::output_credit`).
+    pub fn ack(&self, key: u64, stream: Stream, bytes: usize) {
+        self.shared.submit(Command::Ack { key, stream, bytes });
     }
 
     /// Closes our end of stdout or stderr before EOF (the reader went away):

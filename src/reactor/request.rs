@@ -30,6 +30,10 @@ pub struct SpawnRequest {
     pub detached: bool,
     /// Start in a new process group, so the whole group can be signalled.
     pub new_group: bool,
+    /// Flow control for stdout/stderr: at most this many bytes delivered and
+    /// not yet acknowledged ([`Reactor::ack`](super::Reactor::ack)) per
+    /// stream; reading stops until acks arrive. `None`: unlimited.
+    pub output_credit: Option<usize>,
 }
 
 impl SpawnRequest {
@@ -49,6 +53,7 @@ impl SpawnRequest {
             stdio: [Stdio::Pipe; 3],
             detached: false,
             new_group: false,
+            output_credit: None,
         })
     }
 }

@@ -398,9 +398,10 @@ pub fn read(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Reads once from `fd` into the spare capacity of `buf` (which must have
-/// some) and extends its length by what came; returns that count (0: EOF).
-pub fn read_spare(fd: &OwnedFd, buf: &mut Vec<u8>) -> io::Result<usize> {
-    let spare = buf.capacity() - buf.len();
+/// some), at most `max` bytes, and extends its length by what came; returns
+/// that count (0: EOF).
+pub fn read_spare(fd: &OwnedFd, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    let spare = (buf.capacity() - buf.len()).min(max);
     // SAFETY: the destination is the vector's allocated, unused capacity of
     // `spare` bytes; read writes at most that many.
     let n = unsafe {
