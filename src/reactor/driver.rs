@@ -21,6 +21,16 @@
 //! effort): fewer reads, writes and wake-ups under sustained load, while
 //! thousands of idle children keep the default 64 KiB (the per-user pipe
 //! budget is finite).
+//!
+//! # Flow control
+//!
+//! Two brakes stop reading a stream: JavaScript's pause (its Readable is
+//! full: `SetPaused`), and credit (`SpawnRequest::output_credit`): once that
+//! many bytes have been delivered and not yet acknowledged (`Ack`), reading
+//! stops, and reads are sized so as never to exceed the credit. The credit
+//! bounds what can pile up in the completion queue while the event loop is
+//! busy and cannot pause anyone. Either brake's release puts the stream in
+//! `ready`, since no new edge will come for data already in the pipe.
 //! 5. With no children, nothing queued and a poll that timed out, stop (the
 //!    handshake is in `handle.rs`).
 //!
