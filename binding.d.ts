@@ -137,6 +137,25 @@ export interface NativePoolStats {
   wakes: number
 }
 
+/** What to spawn (validated by `lib/spawn.js`). */
+export interface NativeSpawnOptions {
+  /** The program: searched in the PATH of `env` unless it contains `/`. */
+  file: string
+  /** The full argv, `argv[0]` included. */
+  argv: Array<string>
+  /** `KEY=VALUE` entries. */
+  env: Array<string>
+  cwd?: string
+  /** stdin, stdout, stderr: 0 = pipe, 1 = inherit, 2 = ignore. */
+  stdio: Array<number>
+  /** New session (Node's `detached`). */
+  detached: boolean
+  /** New process group (so the group can be signalled). */
+  newGroup: boolean
+  /** Unacknowledged output bytes allowed per stream (see `reactorAck`). */
+  outputCredit?: number
+}
+
 /** Counters of the completion path, for tests and benchmarks. */
 export interface PortCounters {
   /** Completions delivered through this port. */
@@ -146,3 +165,48 @@ export interface PortCounters {
   /** Operations still registered as in flight. */
   inflight: number
 }
+
+/** Acknowledges `bytes` of stream 1 or 2 as consumed (flow control). */
+export declare function reactorAck(key: number, stream: number, bytes: number): void
+
+/** Closes our end of stream 1 (stdout) or 2 (stderr) before EOF. */
+export declare function reactorCloseOutput(key: number, stream: number): void
+
+/** Closes the child's stdin after the queued writes. */
+export declare function reactorEnd(key: number): void
+
+/**
+ * Sends `signal` to the child (its process group when `group`); returns 0
+ * or the errno (ESRCH once it has been reaped).
+ */
+export declare function reactorKill(key: number, signal: number, group: boolean): number
+
+/** Pauses or resumes reading stream 1 (stdout) or 2 (stderr). */
+export declare function reactorPause(key: number, stream: number, paused: boolean): void
+
+/** No more events for this child; its pipes close. It is still reaped. */
+export declare function reactorRelease(key: number): void
+
+/**
+ * Starts spawning a child whose events complete operation `id` of `port`;
+ * returns the child's key.
+ */
+export declare function reactorSpawn(port: Port, id: number, options: NativeSpawnOptions): number
+
+export declare function reactorStats(): ReactorStats
+
+/** The reactor's state, for tests. */
+export interface ReactorStats {
+  /** Whether the reactor thread is running. */
+  running: boolean
+  /** Children not yet fully finished. */
+  children: number
+  /** Reactor threads started so far (it stops when idle). */
+  threadsStarted: number
+}
+
+/**
+ * Queues bytes for the child's stdin (copied); a WRITTEN or WRITE_FAILED
+ * event follows.
+ */
+export declare function reactorWrite(key: number, data: Buffer): void

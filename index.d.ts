@@ -269,3 +269,187 @@ export class Pool<Arg = any, Result = any> extends EventEmitter {
 
 /** Inside a pool worker: the `workerData` given to the Pool's constructor. */
 export const workerData: unknown
+// ─── Reactor: child processes spawned on spindle's reactor thread ─────────
+
+/** How one standard stream of a child is set up. */
+export type StdioMode = 'pipe' | 'inherit' | 'ignore'
+
+/** Options of {@link spawn}; the same meanings as in `child_process.spawn`. */
+export interface SpawnOptions {
+  /** Working directory of the child (string or `file:` URL). */
+  cwd?: string | URL
+  /**
+   * The child's whole environment (default `process.env`). The program is
+   * searched in *this* environment's `PATH` (`/usr/bin:/bin` without one).
+   */
+  env?: NodeJS.ProcessEnv | Record<string, string | undefined>
+  /** `'pipe'` (default), `'inherit'`, `'ignore'`, or one per stream: `[stdin, stdout, stderr]`. */
+  stdio?: StdioMode | [(StdioMode | 0 | null | undefined)?, (StdioMode | 1 | null | undefined)?, (StdioMode | 2 | null | undefined)?]
+  /** Start the child in a new session and process group (`setsid`), as Node does. */
+  detached?: boolean
+  /** Aborting kills the child with `killSignal` and emits an `AbortError` as `'error'`. */
+  signal?: AbortSignal
+  /** Kill the child with `killSignal` after this many milliseconds. */
+  timeout?: number
+  /** The signal for `timeout` and `signal` (default `'SIGTERM'`). */
+  killSignal?: NodeJS.Signals | number
+  /** Run through a shell: `true` is `/bin/sh -c`, a string names the shell. Off by default. */
+  shell?: boolean | string
+  /** `argv[0]` seen by the child (default: the command). */
+  argv0?: string
+}
+
+/**
+ * A running (or finished) child, compatible with Node's `ChildProcess`:
+ * events `'spawn'`, `'exit'` (code, signal), `'close'` (code, signal) and
+ * `'error'`; `stdout`/`stderr` are Readable and `stdin` Writable streams,
+ * with backpressure in both directions (a child whose output is not read
+ * blocks on a full pipe; `stdin.write()` returns false while the pipe is full).
+ *
+ * `'exit'` fires when the process ends, even if a grandchild still holds its
+ * stdout; `'close'` after `'exit'` and after stdout and stderr have ended.
+ * Unlike Node, `pid` is set from the `'spawn'` event on: the process is
+ * started on spindle's spawner thread, not synchronously on this one.
+ */
+export interface ChildProcess extends NodeJS.EventEmitter {
+  /** The process id, from `'spawn'` on; `undefined` if it never started. */
+  readonly pid: number | undefined
+  /** Exit code once exited (negative errno after a failed spawn), else `null`. */
+  readonly exitCode: number | null
+  /** The signal that ended it (e.g. `'SIGTERM'`), else `null`. */
+  readonly signalCode: NodeJS.Signals | null
+  /** Whether `kill()` has successfully sent a signal. */
+  readonly killed: boolean
+  readonly spawnfile: string
+  /** The full argv, `argv[0]` first. */
+  readonly spawnargs: string[]
+  /** `null` unless stdin is `'pipe'`. Writing after the child closed its stdin emits EPIPE as `'error'`. */
+  readonly stdin: import('node:stream').Writable | null
+  readonly stdout: import('node:stream').Readable | null
+  readonly stderr: import('node:stream').Readable | null
+  readonly stdio: [
+    import('node:stream').Writable | null,
+    import('node:stream').Readable | null,
+    import('node:stream').Readable | null,
+  ]
+  /**
+   * Sends a signal (default `'SIGTERM'`; names or numbers) through the
+   * child's pidfd, so it can never reach a process that reused the pid.
+   * Returns `false` once the child has exited.
+   * @throws {TypeError} `ERR_UNKNOWN_SIGNAL`
+   */
+  kill(signal?: NodeJS.Signals | number): boolean
+  /** Signals the child's whole process group if it leads one (`detached`), else the child. */
+  killGroup(signal?: NodeJS.Signals | number): boolean
+  /** Keep the event loop alive until the child closes (the default). */
+  ref(): void
+  /** Let the process exit while the child runs. */
+  unref(): void
+
+  on(event: 'spawn', listener: () => void): this
+  on(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this
+  on(event: 'close', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this
+  on(event: 'error', listener: (err: SpawnError | Error) => void): this
+  on(event: string | symbol, listener: (...args: any[]) => void): this
+  once(event: 'spawn', listener: () => void): this
+  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this
+  once(event: 'close', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this
+  once(event: 'error', listener: (err: SpawnError | Error) => void): this
+  once(event: string | symbol, listener: (...args: any[]) => void): this
+}
+
+/** The `'error'` of a spawn that failed, shaped as in `child_process`. */
+export interface SpawnError extends Error {
+  /** `'ENOENT'`, `'EACCES'`, … */
+  code: string
+  /** Negative errno, e.g. -2. */
+  errno: number
+  /** `'spawn <command>'` */
+  syscall: string
+  /** The command as given. */
+  path: string
+  /** The arguments, without `argv[0]`. */
+  spawnargs: string[]
+}
+
+/**
+ * Starts `command` on spindle's reactor: `posix_spawn` runs on a helper
+ * thread, pipes are drained on the reactor thread, and every event reaches
+ * this thread through the batched completion path — this thread never forks
+ * and never waits for a child to start.
+ *
+ * @example
+ * const child = spawn('ls', ['-lh', '/usr'])
+ * child.stdout.on('data', (data) => console.log(`stdout: ${data}`))
+ * child.on('close', (code) => console.log(`exited with code ${code}`))
+ *
+ * @throws {TypeError} `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` for bad
+ *   arguments (synchronously); a missing or non-executable program is an
+ *   `'error'` event (`ENOENT`, `EACCES`) followed by `'close'`.
+ * @throws {Error} `ERR_SPINDLE_UNSUPPORTED` on platforms other than Linux.
+ */
+export function spawn(command: string, options?: SpawnOptions): ChildProcess
+export function spawn(command: string, args?: readonly string[], options?: SpawnOptions): ChildProcess
+
+/** Options of {@link exec}. */
+export interface ExecOptions<E extends 'buffer' | BufferEncoding = 'buffer' | BufferEncoding>
+  extends Omit<SpawnOptions, 'stdio' | 'timeout'> {
+  /** Fed to stdin, which is then closed. Without it stdin is `/dev/null`. */
+  input?: string | ArrayBufferView
+  /** `'utf8'` (default) or any Buffer encoding, decoded across chunk boundaries; `'buffer'` for Buffers. */
+  encoding?: E
+  /**
+   * Most bytes kept per stream (default 100 MiB). Beyond it the output is
+   * cut at the limit, the child is killed and the promise rejects with
+   * `code: 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER'`.
+   */
+  maxBuffer?: number
+  /** Kill with `killSignal` after this many ms; rejects with `code: 'ERR_SPINDLE_EXEC_TIMEOUT'`, `timedOut: true`. */
+  timeout?: number
+  /** After `killSignal`, send SIGKILL if the child is still running this many ms later (default 5000; `false` never). */
+  forceKillAfter?: number | false
+  /**
+   * Signal the child's whole process group (it gets one of its own), so a
+   * shell's children die too. The group is signalled while its leader (the
+   * child) has not been reaped: a reaped leader's group id could be reused.
+   */
+  killTree?: boolean
+  /** Merge `env` over `process.env` (default `true`); `false` uses `env` alone. */
+  extendEnv?: boolean
+  /** `false`: resolve (with `failed: true`) instead of rejecting. */
+  reject?: boolean
+}
+
+/** What {@link exec} resolves to. */
+export interface ExecResult<T extends string | Buffer = string> {
+  /** The command line, for messages: file and arguments joined by spaces. */
+  command: string
+  /** The exit code, or `null` if a signal ended it or it never started. */
+  exitCode: number | null
+  /** The signal that ended it, else `null`. */
+  signal: NodeJS.Signals | null
+  stdout: T
+  stderr: T
+  /** Wall time from spawn to close. */
+  durationMs: number
+  /** Killed because `timeout` elapsed. */
+  timedOut: boolean
+  /** Non-zero exit, signal, spawn error, timeout, maxBuffer or abort (only seen with `reject: false`). */
+  failed: boolean
+}
+
+/** The rejection of {@link exec}: the cause, carrying every {@link ExecResult} field. */
+export type ExecError<T extends string | Buffer = string> = Error & ExecResult<T> & { code?: string }
+
+/**
+ * Runs `file` to completion and resolves with its output. Rejects on a
+ * non-zero exit, a signal, a spawn error (`ENOENT`…), `timeout`, `maxBuffer`
+ * or abort, with an error carrying the same fields (`reject: false` resolves).
+ *
+ * @example
+ * const { stdout, exitCode } = await exec('git', ['status', '--short'], { cwd, timeout: 5000 })
+ */
+export function exec(file: string, options: ExecOptions<'buffer'> & { encoding: 'buffer' }): Promise<ExecResult<Buffer>>
+export function exec(file: string, args: readonly string[], options: ExecOptions<'buffer'> & { encoding: 'buffer' }): Promise<ExecResult<Buffer>>
+export function exec(file: string, options?: ExecOptions<BufferEncoding>): Promise<ExecResult<string>>
+export function exec(file: string, args?: readonly string[], options?: ExecOptions<BufferEncoding>): Promise<ExecResult<string>>

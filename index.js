@@ -22,3 +22,11 @@ Object.defineProperty(module.exports, 'workerData', {
   enumerable: true,
   get: () => workerState.workerData,
 })
+
+// ─── Reactor: child processes spawned on spindle's reactor thread ─────────
+const { spawn, ChildProcess } = require('./lib/spawn')
+const { exec } = require('./lib/exec')
+
+module.exports.spawn = spawn
+module.exports.exec = exec
+module.exports.ChildProcess = ChildProcess

@@ -6,35 +6,8 @@ const spindle = require('..')
 
 const N = Number(process.env.DEMO_N || 10_000_000)
 
-/** Starts a 10 ms ticker; returns a function that stops it and reports the worst lag. */
-function lagMonitor() {
-  let worst = 0
-  let last = performance.now()
-  const timer = setInterval(() => {
-    const now = performance.now()
-    worst = Math.max(worst, now - last - 10)
-    last = now
-  }, 10)
-  return () => {
-    clearInterval(timer)
-    return Math.max(0, worst)
-  }
-}
-
-const tick = () => new Promise((r) => setTimeout(r, 30))
-
-async function measure(label, fn) {
-  await tick()
-  const stop = lagMonitor()
-  await tick()
-  const t0 = performance.now()
-  await fn()
-  const ms = performance.now() - t0
-  await tick()
-  const lag = stop()
-  console.log(`  ${label.padEnd(38)} ${ms.toFixed(0).padStart(6)} ms   worst event-loop lag ${lag.toFixed(1).padStart(7)} ms`)
-  return { ms, lag }
-}
+const { measure } = require('./lag')
+const { reactorScenario } = require('./demo-reactor')
 
 async function sortScenario() {
   console.log(`\nSorting ${N.toLocaleString()} random doubles (Float64Array):`)
@@ -69,11 +42,8 @@ async function main() {
   console.log(`spindle demo — ${spindle.internals().threads} kernel threads`)
   await sortScenario()
   await poolScenario()
-  for (const extra of module.exports.scenarios) await extra()
+  await reactorScenario()
 }
-
-// Other capabilities (the pool, the reactor) add their scenarios here.
-module.exports = { scenarios: [], measure, lagMonitor }
 
 if (require.main === module) {
   main().catch((err) => {

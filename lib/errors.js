@@ -92,3 +92,36 @@ module.exports = {
   outOfRange,
   withCode,
 }
+
+// ─── Reactor (spawn/exec) ────────────────────────────────────────────────
+// Errors in child_process's shapes.
+
+const { getSystemErrorName } = require('node:util')
+
+/** Node's ErrnoException: `${syscall} ${code}`, errno negative, code the name. */
+function errnoException(errno, syscall, extra) {
+  const code = errno > 0 ? getSystemErrorName(-errno) : `Unknown system error ${errno}`
+  const err = new Error(`${syscall} ${code}`)
+  err.errno = -Math.abs(errno)
+  err.code = code
+  err.syscall = syscall
+  if (extra) Object.assign(err, extra)
+  return err
+}
+
+/** ERR_UNKNOWN_SIGNAL, as thrown by `child.kill('SIGNOPE')`. */
+function unknownSignal(signal) {
+  return withCode(new TypeError(`Unknown signal: ${signal}`), 'ERR_UNKNOWN_SIGNAL')
+}
+
+/** The reactor is not available on this platform. */
+function unsupportedPlatform(what) {
+  return withCode(
+    new Error(`spindle: ${what} is only implemented on Linux for now (process.platform is '${process.platform}')`),
+    'ERR_SPINDLE_UNSUPPORTED',
+  )
+}
+
+module.exports.errnoException = errnoException
+module.exports.unknownSignal = unknownSignal
+module.exports.unsupportedPlatform = unsupportedPlatform

@@ -317,7 +317,15 @@ class Pool extends EventEmitter {
   }
 
   #abort(id, p) {
-    this.#flush()
+    const queued = this.#batchIds.indexOf(id)
+    if (queued !== -1) {
+      // Not handed to the scheduler yet: just drop it from this tick's batch.
+      this.#batchIds.splice(queued, 1)
+      this.#batchArgs.splice(queued, 1)
+      p.onAbort = null
+      this.#settle(id, p, false, abortError(p.signal))
+      return
+    }
     const r = this.#native.cancel(id)
     if (r === -1) return // finished already; its result is on the way
     p.onAbort = null

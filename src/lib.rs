@@ -6,4 +6,5 @@
 pub mod bridge;
 pub mod kernels;
 pub mod pool;
+pub mod reactor;
 pub mod scheduler;

@@ -46,3 +46,28 @@ async function poolUsage(): Promise<void> {
   void [sum, sq, n, wd]
 }
 void poolUsage
+// ─── Reactor ─────────────────────────────────────────────────────────────
+import { spawn, exec, ChildProcess, ExecResult, SpawnError } from '../../index'
+
+async function reactor(): Promise<void> {
+  const child: ChildProcess = spawn('ls', ['-lh', '/usr'], { cwd: '/', stdio: ['ignore', 'pipe', 'inherit'] })
+  child.stdout?.on('data', (d: Buffer) => void d.length)
+  child.on('exit', (code: number | null, signal: NodeJS.Signals | null) => void [code, signal])
+  child.on('close', (code) => void code)
+  child.on('error', (err) => void (err as SpawnError).spawnargs)
+  const sent: boolean = child.kill('SIGTERM') || child.kill(9)
+  child.unref()
+  child.ref()
+  const pid: number | undefined = child.pid
+  spawn('sh', { shell: true, timeout: 10, killSignal: 'SIGKILL', signal: AbortSignal.timeout(5), detached: true })
+  const r: ExecResult<string> = await exec('git', ['status', '--short'], { cwd: '.', timeout: 5000 })
+  const s: string = r.stdout + r.stderr
+  const n: number | null = r.exitCode
+  const raw = await exec('cat', { input: Buffer.from('x'), encoding: 'buffer', maxBuffer: 10 })
+  const b: Buffer = raw.stdout
+  const t = await exec('sleep', ['1'], { timeout: 1, forceKillAfter: false, killTree: true, reject: false, extendEnv: false, env: { A: '1' } })
+  const failed: boolean = t.failed && t.timedOut
+  void [sent, pid, s, n, b, failed, r.durationMs, r.signal, r.command]
+}
+
+void reactor()

@@ -1,0 +1,281 @@
+// spindle.spawn beyond what child_process can be compared with: exit versus
+// close with a grandchild, backpressure both ways, ref/unref and process
+// exit, process groups, environments torn down with children running.
+const cp = require('node:child_process')
+const path = require('node:path')
+const spindle = require('..')
+const { binding } = require('../lib/native')
+const { isDead, record, sleep, waitFor } = require('./helpers/children')
+
+const root = path.join(__dirname, '..')
+
+/** Runs a Node script in a fresh process; resolves { code, stdout, stderr }. */
+function node(script) {
+  return new Promise((resolve) => {
+    cp.execFile(process.execPath, ['-e', script], { cwd: root, timeout: 60000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? err.code : 0, signal: err ? err.signal : null, stdout, stderr })
+    })
+  })
+}
+
+test('the seed example: ls -lh /usr', async () => {
+  const r = await record(spindle.spawn, 'ls', ['-lh', '/usr'])
+  expect(r.close).toEqual([0, null])
+  expect(r.stdout.toString()).toMatch(/^total /)
+  expect(r.stdout.toString()).toContain('bin')
+})
+
+test('examples/seed-spawn.js runs', async () => {
+  const r = await node("require('./examples/seed-spawn.js')")
+  expect(r.code).toBe(0)
+  expect(r.stdout).toContain('stdout: total')
+  expect(r.stdout).toContain('child process exited with code 0')
+})
+
+test('a grandchild holding stdout does not hold back exit; close waits for EOF', async () => {
+  const order = []
+  const r = await record(spindle.spawn, 'sh', ['-c', 'sleep 1 & echo started'], undefined, (child) => {
+    child.on('exit', () => order.push('exit'))
+    child.stdout.on('end', () => order.push('stdout-end'))
+    child.on('close', () => order.push('close'))
+  })
+  expect(order).toEqual(['exit', 'stdout-end', 'close'])
+  expect(r.stdout.toString()).toBe('started\n')
+  expect(r.exit).toEqual([0, null])
+})
+
+test('pid is set from the spawn event on', async () => {
+  const child = spindle.spawn('sleep', ['30'])
+  expect(child.pid).toBeUndefined()
+  await new Promise((r) => child.once('spawn', r))
+  expect(child.pid).toBeGreaterThan(0)
+  const stat = require('node:fs').readFileSync(`/proc/${child.pid}/stat`, 'utf8')
+  expect(stat).toContain('(sleep)')
+  child.kill()
+  await new Promise((r) => child.once('close', r))
+})
+
+test('stdout backpressure: a paused stream holds the child back, resuming gets every byte', async () => {
+  const child = spindle.spawn('sh', ['-c', 'head -c 67108864 /dev/zero; echo done >&2'])
+  child.stdout.pause()
+  let exited = false
+  child.on('exit', () => {
+    exited = true
+  })
+  let stderr = ''
+  child.stderr.on('data', (d) => {
+    stderr += d
+  })
+  await sleep(300)
+  // The pipe and the stream's buffer are full: the child cannot have finished.
+  expect(exited).toBe(false)
+  expect(stderr).toBe('')
+  expect(child.stdout.readableLength).toBeLessThan(67108864)
+  let n = 0
+  child.stdout.on('data', (d) => {
+    n += d.length
+  })
+  child.stdout.resume()
+  const [code] = await new Promise((r) => child.on('close', (...a) => r(a)))
+  expect(code).toBe(0)
+  expect(n).toBe(67108864)
+  expect(stderr).toBe('done\n')
+})
+
+test('a blocked event loop does not let output pile up without bound (flow control)', async () => {
+  const total = 64 << 20
+  const child = spindle.spawn('head', ['-c', String(total), '/dev/zero'])
+  let received = 0
+  let writtenDuringBlock = -1
+  child.stdout.on('data', (d) => {
+    received += d.length
+    if (writtenDuringBlock === -1) {
+      // Hold the event loop for 500 ms; the reactor keeps reading meanwhile,
+      // but only up to its 8 MiB credit, so the child soon blocks on a full
+      // pipe. Without flow control it would write all 64 MiB in this time.
+      const until = Date.now() + 500
+      while (Date.now() < until);
+      try {
+        const io = require('node:fs').readFileSync(`/proc/${child.pid}/io`, 'utf8')
+        writtenDuringBlock = Number(io.match(/^wchar: (\d+)$/m)[1])
+      } catch {
+        writtenDuringBlock = total // already exited: nothing held it back
+      }
+    }
+  })
+  await new Promise((r) => child.on('close', r))
+  expect(received).toBe(total)
+  // Credit (8 MiB) + the grown pipe (1 MiB) + the chunks acked before the
+  // block, with room to spare; far below 64 MiB.
+  expect(writtenDuringBlock).toBeGreaterThan(0)
+  expect(writtenDuringBlock).toBeLessThanOrEqual(16 << 20)
+})
+
+test('stdin backpressure: write() returns false and the data still flows through a late reader', async () => {
+  // The child reads nothing for a while; 4 MiB cannot fit in a pipe.
+  const child = spindle.spawn('sh', ['-c', 'read line; cat > /dev/null; echo read-all'])
+  let done = false
+  const big = Buffer.alloc(4 << 20, 0x61)
+  big[big.length - 1] = 0x0a
+  const ok = child.stdin.write(big, () => {
+    done = true
+  })
+  expect(ok).toBe(false)
+  const out = []
+  child.stdout.on('data', (d) => out.push(d))
+  child.stdin.end()
+  await new Promise((r) => child.on('close', r))
+  expect(done).toBe(true)
+  expect(Buffer.concat(out).toString()).toBe('read-all\n')
+})
+
+test('a write to a child that never reads stays pending until it dies, then fails', async () => {
+  const child = spindle.spawn('sleep', ['30'])
+  child.stdin.on('error', () => {})
+  let result = 'pending'
+  child.stdin.write(Buffer.alloc(4 << 20), (err) => {
+    result = err ? err.code : 'ok'
+  })
+  await sleep(300)
+  expect(result).toBe('pending')
+  child.kill('SIGKILL')
+  await new Promise((r) => child.on('close', r))
+  await waitFor(() => result !== 'pending', 'the write callback')
+  expect(['EPIPE', 'ERR_STREAM_DESTROYED']).toContain(result)
+})
+
+test('writing after exit fails like child_process (stdin is destroyed at exit)', async () => {
+  const child = spindle.spawn('true')
+  const closed = new Promise((r) => child.on('close', r))
+  await new Promise((r) => child.on('exit', r))
+  expect(child.stdin.destroyed).toBe(true)
+  const err = await new Promise((r) => child.stdin.write('late', r))
+  expect(err.code).toBe('ERR_STREAM_DESTROYED')
+  await closed
+})
+
+test('destroying stdout before EOF closes the pipe: an endless producer stops', async () => {
+  // Node's 'pipe' is a socketpair (the child sees ECONNRESET); ours is a
+  // pipe, so the child gets SIGPIPE. Either way it must not run forever.
+  const child = spindle.spawn('yes')
+  child.stdout.once('data', () => child.stdout.destroy())
+  const [code, signal] = await new Promise((r) => child.on('close', (...a) => r(a)))
+  expect([code, signal]).toEqual([null, 'SIGPIPE'])
+})
+
+test("stdio 'inherit' writes to the parent's own stdout and stderr", async () => {
+  const r = await node(`
+    const { spawn } = require('.')
+    spawn('sh', ['-c', 'echo to-out; echo to-err >&2'], { stdio: 'inherit' })
+      .on('close', (code) => console.log('close', code))
+  `)
+  expect(r.code).toBe(0)
+  expect(r.stdout).toBe('to-out\nclose 0\n')
+  expect(r.stderr).toBe('to-err\n')
+})
+
+test('without the reactor in the binding (non-Linux builds) spawn and exec throw a clear error', async () => {
+  const r = await node(`
+    delete require('./binding.js').reactorSpawn
+    const { spawn, exec } = require('.')
+    for (const f of [() => spawn('echo'), () => exec('echo')]) {
+      try { f(); console.log('no throw') } catch (e) { console.log(e.code, /Linux/.test(e.message)) }
+    }
+  `)
+  expect(r.stdout).toBe('ERR_SPINDLE_UNSUPPORTED true\nERR_SPINDLE_UNSUPPORTED true\n')
+})
+
+test('bad option types throw synchronously', () => {
+  const code = (fn) => {
+    try {
+      fn()
+      return 'no throw'
+    } catch (err) {
+      return err.code
+    }
+  }
+  expect(code(() => spindle.spawn('echo', [], { env: 'x' }))).toBe('ERR_INVALID_ARG_TYPE')
+  expect(code(() => spindle.spawn('echo', [], { stdio: 42 }))).toBe('ERR_INVALID_ARG_TYPE')
+  expect(code(() => spindle.spawn('echo', [], { stdio: ['pipe', 'ipc'] }))).toBe('ERR_INVALID_ARG_VALUE')
+  expect(code(() => spindle.spawn('echo', [], { uid: 0 }))).toBe('ERR_INVALID_ARG_VALUE')
+  expect(code(() => spindle.spawn('echo', [], { cwd: {} }))).toBe('ERR_INVALID_ARG_TYPE')
+})
+
+test('detached children lead their own group; killGroup reaches grandchildren', async () => {
+  const child = spindle.spawn('sh', ['-c', 'sleep 30 & echo $!; wait'], { detached: true })
+  const line = await new Promise((r) => child.stdout.once('data', r))
+  const grandchild = Number(String(line).trim())
+  const pgid = Number(require('node:fs').readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ')[2])
+  expect(pgid).toBe(child.pid)
+  expect(child.killGroup('SIGKILL')).toBe(true)
+  const [code, signal] = await new Promise((r) => child.on('close', (...a) => r(a)))
+  expect([code, signal]).toEqual([null, 'SIGKILL'])
+  await waitFor(() => isDead(grandchild), 'the grandchild to die')
+})
+
+test('unref: the process exits while an unref\'d child runs', async () => {
+  const r = await node(`
+    const { spawn } = require('.')
+    const child = spawn('sleep', ['1000'])
+    child.on('spawn', () => { console.log('pid', child.pid); child.unref() })
+  `)
+  expect(r.code).toBe(0)
+  const pid = Number(r.stdout.match(/pid (\d+)/)[1])
+  process.kill(pid, 'SIGKILL') // reparented when the parent exited; clean up
+})
+
+test('a ref\'d child keeps the process alive until close; then it exits on its own', async () => {
+  const r = await node(`
+    const { spawn } = require('.')
+    const child = spawn('sh', ['-c', 'sleep 0.3; echo late'])
+    child.stdout.on('data', (d) => process.stdout.write('got ' + d))
+    child.on('close', (code) => console.log('close', code))
+  `)
+  expect(r.code).toBe(0)
+  expect(r.stdout).toBe('got late\nclose 0\n')
+})
+
+test('process.exit() with children running exits at once', async () => {
+  const r = await node(`
+    const { spawn } = require('.')
+    const child = spawn('sleep', ['1000'])
+    child.on('spawn', () => { console.log('pid', child.pid); process.exit(3) })
+  `)
+  expect(r.code).toBe(3)
+  const pid = Number(r.stdout.match(/pid (\d+)/)[1])
+  process.kill(pid, 'SIGKILL')
+})
+
+test('a worker terminated with children running: no crash, children still reaped', async () => {
+  const { Worker } = require('node:worker_threads')
+  const before = binding.reactorStats().children
+  const w = new Worker(
+    `
+    const { parentPort } = require('node:worker_threads')
+    const { spawn } = require(${JSON.stringify(root)})
+    const pids = []
+    for (let i = 0; i < 5; i++) {
+      const c = spawn('sh', ['-c', 'sleep 0.3; head -c 300000 /dev/zero'])
+      c.on('spawn', () => { pids.push(c.pid); if (pids.length === 5) parentPort.postMessage(pids) })
+    }
+    `,
+    { eval: true },
+  )
+  const pids = await new Promise((r) => w.once('message', r))
+  await w.terminate()
+  await waitFor(() => pids.every(isDead), 'the children to exit')
+  await waitFor(() => binding.reactorStats().children <= before, 'the reactor to forget them')
+  // They were reaped (not zombies of this process).
+  for (const pid of pids) {
+    expect(require('node:fs').existsSync(`/proc/${pid}`)).toBe(false)
+  }
+})
+
+test('the reactor thread stops when idle and starts again on demand', async () => {
+  await record(spindle.spawn, 'true', [])
+  await waitFor(() => !binding.reactorStats().running, 'the reactor to go idle', 30000)
+  const started = binding.reactorStats().threadsStarted
+  const r = await record(spindle.spawn, 'echo', ['again'])
+  expect(r.stdout.toString()).toBe('again\n')
+  expect(binding.reactorStats().threadsStarted).toBe(started + 1)
+})

@@ -1,0 +1,218 @@
+'use strict'
+// exec(): run a program to completion on the reactor and resolve with its
+// output. Built on spawnWith (lib/spawn.js); see index.d.ts for the API.
+
+const { StringDecoder } = require('node:string_decoder')
+const { spawnWith, convertToValidSignal } = require('./spawn')
+const { AbortError, errorWithCode, invalidArgType, invalidArgValue, withCode } = require('./errors')
+const {
+  validateAbortSignal,
+  validateBoolean,
+  validateInteger,
+  validateKnownOptions,
+  validateObject,
+} = require('./validate')
+
+const KNOWN = [
+  'argv0',
+  'cwd',
+  'detached',
+  'encoding',
+  'env',
+  'extendEnv',
+  'forceKillAfter',
+  'input',
+  'killSignal',
+  'killTree',
+  'maxBuffer',
+  'reject',
+  'shell',
+  'signal',
+  'timeout',
+]
+
+const DEFAULT_MAX_BUFFER = 100 * 1024 * 1024
+const DEFAULT_FORCE_KILL_AFTER = 5000
+
+function maxBufferError(name) {
+  return withCode(
+    new RangeError(`${name} maxBuffer length exceeded`),
+    'ERR_CHILD_PROCESS_STDIO_MAXBUFFER',
+  )
+}
+
+function normalizeExecOptions(options) {
+  const opts = validateObject(options, 'options')
+  validateKnownOptions(opts, KNOWN)
+  const encoding = opts.encoding === undefined ? 'utf8' : opts.encoding
+  if (typeof encoding !== 'string') throw invalidArgType('options.encoding', 'of type string', encoding)
+  if (encoding !== 'buffer' && !Buffer.isEncoding(encoding)) {
+    throw invalidArgValue('options.encoding', encoding, "must be 'buffer' or a Buffer encoding")
+  }
+  let maxBuffer = DEFAULT_MAX_BUFFER
+  if (opts.maxBuffer !== undefined) {
+    if (typeof opts.maxBuffer !== 'number') throw invalidArgType('options.maxBuffer', 'of type number', opts.maxBuffer)
+    if (!(opts.maxBuffer >= 0)) throw invalidArgValue('options.maxBuffer', opts.maxBuffer, 'must be a non-negative number')
+    maxBuffer = opts.maxBuffer
+  }
+  const input = opts.input
+  if (input !== undefined && typeof input !== 'string' && !ArrayBuffer.isView(input)) {
+    throw invalidArgType('options.input', 'of type string or an instance of Buffer, TypedArray or DataView', input)
+  }
+  const timeout = opts.timeout === undefined ? 0 : validateInteger(opts.timeout, 'options.timeout', 0)
+  let forceKillAfter = DEFAULT_FORCE_KILL_AFTER
+  if (opts.forceKillAfter === false) forceKillAfter = 0
+  else if (opts.forceKillAfter !== undefined) {
+    forceKillAfter = validateInteger(opts.forceKillAfter, 'options.forceKillAfter', 0)
+  }
+  const killSignal = opts.killSignal === undefined ? 'SIGTERM' : opts.killSignal
+  convertToValidSignal(killSignal)
+  const flag = (name, dflt) => (opts[name] === undefined ? dflt : validateBoolean(opts[name], `options.${name}`))
+  const extendEnv = flag('extendEnv', true)
+  if (opts.env !== undefined && opts.env !== null) validateObject(opts.env, 'options.env')
+  const env = extendEnv ? { ...process.env, ...opts.env } : (opts.env ?? process.env)
+  return {
+    encoding,
+    maxBuffer,
+    input,
+    timeout,
+    forceKillAfter,
+    killSignal,
+    killTree: flag('killTree', false),
+    reject: flag('reject', true),
+    signal: validateAbortSignal(opts.signal, 'options.signal'),
+    spawnOptions: {
+      cwd: opts.cwd,
+      env,
+      argv0: opts.argv0,
+      shell: opts.shell,
+      detached: opts.detached,
+      killSignal,
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    },
+  }
+}
+
+/** Collects one output stream up to `maxBuffer` bytes. */
+function collect(stream, name, o, onOverflow) {
+  const decoder = o.encoding === 'buffer' ? null : new StringDecoder(o.encoding)
+  const chunks = []
+  let text = ''
+  let bytes = 0
+  let full = false
+  stream.on('data', (chunk) => {
+    if (full) return
+    if (bytes + chunk.length > o.maxBuffer) {
+      chunk = chunk.subarray(0, o.maxBuffer - bytes)
+      full = true
+    }
+    bytes += chunk.length
+    if (decoder === null) chunks.push(chunk)
+    else text += decoder.write(chunk)
+    if (full) onOverflow(maxBufferError(name))
+  })
+  return () => (decoder === null ? Buffer.concat(chunks) : text + decoder.end())
+}
+
+/**
+ * Runs `file` with `args` to completion; see index.d.ts.
+ */
+function exec(file, args, options) {
+  if (args !== undefined && args !== null && !Array.isArray(args)) {
+    if (typeof args !== 'object') throw invalidArgType('args', 'an instance of Array', args)
+    options = args
+    args = []
+  }
+  args = args ?? []
+  const o = normalizeExecOptions(options)
+  const command = [file, ...args].join(' ')
+  if (o.signal?.aborted) {
+    // Validate the rest first, as spawn would, then settle without starting.
+    return Promise.reject(new AbortError(undefined, { cause: o.signal.reason }))
+  }
+  const started = performance.now()
+  const child = spawnWith(file, args, o.spawnOptions, { newGroup: o.killTree })
+
+  return new Promise((resolve, reject) => {
+    let spawnError = null
+    let failure = null // the first of: timeout, maxBuffer, abort
+    let timedOut = false
+    let timer = null
+    let forceTimer = null
+    let onAbort = null
+
+    const kill = (sig) => (o.killTree ? child.killGroup(sig) : child.kill(sig))
+    const terminate = () => {
+      kill(o.killSignal)
+      if (o.forceKillAfter > 0 && forceTimer === null) {
+        forceTimer = setTimeout(() => kill('SIGKILL'), o.forceKillAfter)
+      }
+    }
+    const fail = (err) => {
+      if (failure === null) failure = err
+      terminate()
+    }
+
+    child.on('error', (err) => {
+      if (spawnError === null) spawnError = err
+    })
+    const stdout = collect(child.stdout, 'stdout', o, fail)
+    const stderr = collect(child.stderr, 'stderr', o, fail)
+    if (o.input !== undefined) {
+      // The child may exit without reading its input: EPIPE then is not a failure.
+      child.stdin.on('error', () => {})
+      child.stdin.end(o.input)
+    }
+    if (o.timeout > 0) {
+      timer = setTimeout(() => {
+        timedOut = true
+        fail(errorWithCode(`Command timed out after ${o.timeout} ms: ${command}`, 'ERR_SPINDLE_EXEC_TIMEOUT'))
+      }, o.timeout)
+    }
+    if (o.signal) {
+      onAbort = () => fail(new AbortError(undefined, { cause: o.signal.reason }))
+      o.signal.addEventListener('abort', onAbort, { once: true })
+    }
+    child.on('exit', () => {
+      if (timer !== null) clearTimeout(timer)
+      if (forceTimer !== null) clearTimeout(forceTimer)
+      timer = forceTimer = null
+    })
+    child.on('close', (code, signal) => {
+      if (timer !== null) clearTimeout(timer)
+      if (forceTimer !== null) clearTimeout(forceTimer)
+      if (onAbort !== null) o.signal.removeEventListener('abort', onAbort)
+      const result = {
+        command,
+        exitCode: spawnError !== null ? null : code,
+        signal: spawnError !== null ? null : signal,
+        stdout: stdout(),
+        stderr: stderr(),
+        durationMs: performance.now() - started,
+        timedOut,
+        failed: false,
+      }
+      let err = spawnError ?? failure
+      if (err === null && signal !== null) {
+        err = errorWithCode(`Command was killed with ${signal}: ${command}`, 'ERR_SPINDLE_EXEC_FAILED')
+      } else if (err === null && code !== 0) {
+        err = errorWithCode(`Command failed with exit code ${code}: ${command}`, 'ERR_SPINDLE_EXEC_FAILED')
+      }
+      if (err === null) {
+        resolve(result)
+        return
+      }
+      result.failed = true
+      if (!o.reject) {
+        resolve(result)
+        return
+      }
+      const { signal: sig, ...rest } = result
+      Object.assign(err, rest)
+      err.signal = sig
+      reject(err)
+    })
+  })
+}
+
+module.exports = { exec }

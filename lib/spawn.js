@@ -1,0 +1,558 @@
+'use strict'
+// spawn(): a ChildProcess-compatible object whose process is spawned, fed and
+// drained on spindle's reactor thread (src/reactor/), never on this thread.
+//
+// Every event of a child (spawned, a chunk of output, EOF, a flushed stdin
+// write, exit) arrives through the batched completion path on one operation
+// id, opened with `native.open` and closed when the child emits 'close'.
+// The reactor's key for the child is a separate number used to send it
+// commands (write, end stdin, pause/resume a stream, kill, release).
+//
+// Semantics follow lib/internal/child_process.js in Node 20 where they can
+// be observed: 'spawn' first; 'error' + 'close' (code = -errno) when the
+// spawn fails; 'exit' when the process ends; 'close' after 'exit' and after
+// stdout and stderr have closed; stdin destroyed at exit; untouched output
+// streams resumed at exit so that unread output never holds 'close' back.
+// One difference: `pid` is known from the 'spawn' event on, not at once,
+// because the spawn happens on another thread.
+
+const { EventEmitter } = require('node:events')
+const { Readable, Writable } = require('node:stream')
+const { constants: osConstants } = require('node:os')
+const { fileURLToPath } = require('node:url')
+const native = require('./native')
+const {
+  AbortError,
+  errnoException,
+  invalidArgType,
+  invalidArgValue,
+  outOfRange,
+  unknownSignal,
+  unsupportedPlatform,
+} = require('./errors')
+const {
+  validateAbortSignal,
+  validateBoolean,
+  validateObject,
+  validateString,
+} = require('./validate')
+
+const { binding } = native
+
+// Event kinds; see src/reactor/event.rs.
+const SPAWNED = 0
+const SPAWN_FAILED = 1
+const DATA = 2
+const END = 3
+const WRITTEN = 4
+const WRITE_FAILED = 5
+const EXIT = 6
+const READ_FAILED = 7
+
+/**
+ * Stdin writes are acknowledged at once while at most this many bytes are
+ * queued on the reactor, so the pipe never waits for a round trip through
+ * the event loop; beyond it, a write's callback waits until it is flushed.
+ */
+const STDIN_WINDOW = 1 << 20
+
+/**
+ * Output flow control: the reactor stops reading a stream once this many
+ * bytes are on their way here unacknowledged, so a busy event loop cannot
+ * make output pile up in memory without bound; this side acknowledges every
+ * ACK_EVERY bytes it has taken in.
+ */
+const OUTPUT_CREDIT = 8 << 20
+const ACK_EVERY = 1 << 20
+
+const STDIO_CODES = { pipe: 0, inherit: 1, ignore: 2 }
+const { signals } = osConstants
+const signalNames = Object.create(null)
+for (const [name, num] of Object.entries(signals)) {
+  if (signalNames[num] === undefined) signalNames[num] = name
+}
+const { ESRCH, EINVAL, ENOSYS } = osConstants.errno
+
+/** A signal name or number → its number; throws ERR_UNKNOWN_SIGNAL. */
+function convertToValidSignal(signal) {
+  if (typeof signal === 'number' && signalNames[signal] !== undefined) return signal
+  if (typeof signal === 'string') {
+    const num = signals[signal.toUpperCase()]
+    if (num !== undefined) return num
+  }
+  throw unknownSignal(signal)
+}
+
+function checkNullBytes(value, name) {
+  if (typeof value === 'string' && value.includes('\u0000')) {
+    throw invalidArgValue(name, value, 'must be a string without null bytes')
+  }
+}
+
+function normalizeStdio(stdio) {
+  if (stdio === undefined || stdio === null) return ['pipe', 'pipe', 'pipe']
+  if (typeof stdio === 'string') {
+    if (STDIO_CODES[stdio] === undefined) {
+      throw invalidArgValue('stdio', stdio, "must be 'pipe', 'inherit', 'ignore' or an array of them")
+    }
+    return [stdio, stdio, stdio]
+  }
+  if (!Array.isArray(stdio)) {
+    throw invalidArgType('options.stdio', 'of type string or an instance of Array', stdio)
+  }
+  if (stdio.length > 3) {
+    throw invalidArgValue('options.stdio', stdio, 'may describe stdin, stdout and stderr only (no extra descriptors, no ipc)')
+  }
+  const out = []
+  for (let i = 0; i < 3; i++) {
+    const s = stdio[i]
+    if (s === undefined || s === null) out.push('pipe')
+    else if (s === i) out.push('inherit') // the parent's own fd i
+    else if (typeof s === 'string' && STDIO_CODES[s] !== undefined) out.push(s)
+    else {
+      throw invalidArgValue(`options.stdio[${i}]`, s, "must be 'pipe', 'inherit' or 'ignore'")
+    }
+  }
+  return out
+}
+
+/** child_process's argument rules, producing what the reactor needs. */
+function normalizeSpawnArguments(file, args, options) {
+  validateString(file, 'file')
+  if (file.length === 0) throw invalidArgValue('file', file, 'cannot be empty')
+  checkNullBytes(file, 'file')
+  if (Array.isArray(args)) {
+    args = args.slice()
+  } else if (args === undefined || args === null) {
+    args = []
+  } else if (typeof args !== 'object') {
+    throw invalidArgType('args', 'of type object', args)
+  } else {
+    options = args
+    args = []
+  }
+  // Like child_process: arguments are stringified, null bytes refused.
+  args = args.map((a, i) => {
+    const s = `${a}`
+    checkNullBytes(s, `args[${i}]`)
+    return s
+  })
+  options = validateObject(options, 'options')
+  for (const unsupported of ['uid', 'gid']) {
+    if (options[unsupported] !== undefined) {
+      throw invalidArgValue(`options.${unsupported}`, options[unsupported], 'is not supported by spindle')
+    }
+  }
+
+  let cwd = options.cwd
+  if (cwd !== undefined && cwd !== null) {
+    if (cwd instanceof URL || (typeof cwd === 'object' && cwd.href !== undefined && cwd.protocol !== undefined)) {
+      cwd = fileURLToPath(cwd)
+    }
+    if (typeof cwd !== 'string') throw invalidArgType('options.cwd', 'of type string or an instance of URL', cwd)
+    checkNullBytes(cwd, 'options.cwd')
+  } else {
+    cwd = undefined
+  }
+  if (options.detached != null) validateBoolean(options.detached, 'options.detached')
+  if (options.shell != null && typeof options.shell !== 'boolean' && typeof options.shell !== 'string') {
+    throw invalidArgType('options.shell', 'of type boolean or string', options.shell)
+  }
+  if (options.argv0 != null) {
+    validateString(options.argv0, 'options.argv0')
+    checkNullBytes(options.argv0, 'options.argv0')
+  }
+  if (options.timeout != null && !(Number.isInteger(options.timeout) && options.timeout >= 0)) {
+    throw outOfRange('timeout', 'an unsigned integer', options.timeout) // as Node does
+  }
+  const killSignal = options.killSignal == null ? signals.SIGTERM : convertToValidSignal(options.killSignal)
+  const signal = validateAbortSignal(options.signal, 'options.signal')
+  const stdio = normalizeStdio(options.stdio)
+
+  if (options.shell) {
+    const command = [file, ...args].join(' ')
+    file = typeof options.shell === 'string' ? options.shell : '/bin/sh'
+    args = ['-c', command]
+  }
+  const argv = [typeof options.argv0 === 'string' ? options.argv0 : file, ...args]
+
+  const env = options.env == null ? process.env : options.env
+  if (options.env != null) validateObject(options.env, 'options.env')
+  const envPairs = []
+  for (const key in env) {
+    const value = env[key]
+    if (value !== undefined) {
+      checkNullBytes(key, `options.env['${key}']`)
+      checkNullBytes(String(value), `options.env['${key}']`)
+      envPairs.push(`${key}=${value}`)
+    }
+  }
+  return {
+    file,
+    argv,
+    envPairs,
+    cwd,
+    stdio,
+    detached: !!options.detached,
+    timeout: options.timeout,
+    killSignal,
+    signal,
+  }
+}
+
+const kSpawn = Symbol('spindle.spawn')
+
+class ChildProcess extends EventEmitter {
+  #id = 0
+  #key = null
+  #exited = false
+  #failed = false
+  #released = false
+  #closesNeeded = 1
+  #closesGot = 0
+  #paused = [false, false, false]
+  /** Output bytes received and not yet acknowledged to the reactor. */
+  #unacked = [0, 0, 0]
+  /** END received from the reactor, per stream. */
+  #ended = [false, false, false]
+  /** FIFO of stdin writes not yet flushed: { left, bytes, cb | null } */
+  #writes = []
+  /** Bytes handed to the reactor and not yet flushed to the pipe. */
+  #inflight = 0
+  #stdinError = null
+  #timer = null
+  #abort = null
+  #abortOnSpawn = null
+
+  constructor() {
+    super()
+    this.pid = undefined
+    this.exitCode = null
+    this.signalCode = null
+    this.killed = false
+    this.connected = false
+    this.spawnfile = null
+    this.spawnargs = []
+    this.stdin = null
+    this.stdout = null
+    this.stderr = null
+    this.stdio = [null, null, null]
+  }
+
+  [kSpawn](opts, { newGroup = false } = {}) {
+    this.spawnfile = opts.file
+    this.spawnargs = opts.argv
+    if (opts.stdio[0] === 'pipe') this.stdin = this.#makeStdin()
+    if (opts.stdio[1] === 'pipe') this.stdout = this.#makeOutput(1)
+    if (opts.stdio[2] === 'pipe') this.stderr = this.#makeOutput(2)
+    this.stdio = [this.stdin, this.stdout, this.stderr]
+    for (const stream of [this.stdout, this.stderr]) {
+      if (stream !== null) {
+        this.#closesNeeded++
+        stream.on('close', () => this.#maybeClose())
+      }
+    }
+
+    this.#id = native.open((status, value) => this.#onEvent(status, value))
+    try {
+      this.#key = binding.reactorSpawn(native.getPort(), this.#id, {
+        file: opts.file,
+        argv: opts.argv,
+        env: opts.envPairs,
+        cwd: opts.cwd,
+        stdio: opts.stdio.map((s) => STDIO_CODES[s]),
+        detached: opts.detached,
+        newGroup,
+        outputCredit: OUTPUT_CREDIT,
+      })
+    } catch (err) {
+      native.close(this.#id)
+      throw err
+    }
+
+    const { signal, killSignal, timeout } = opts
+    if (signal) {
+      const onAbort = () => this.#abortWith(killSignal, signal.reason)
+      if (signal.aborted) {
+        // As in Node, the abort is acted on after 'spawn' (or the spawn error).
+        this.#abortOnSpawn = onAbort
+      } else {
+        signal.addEventListener('abort', onAbort, { once: true })
+        this.#abort = () => signal.removeEventListener('abort', onAbort)
+      }
+    }
+    if (timeout > 0) {
+      this.#timer = setTimeout(() => {
+        this.#timer = null
+        try {
+          this.kill(killSignal)
+        } catch (err) {
+          this.emit('error', err)
+        }
+      }, timeout)
+    }
+  }
+
+  #abortWith(killSignal, reason) {
+    try {
+      if (this.kill(killSignal)) this.emit('error', new AbortError(undefined, { cause: reason }))
+    } catch (err) {
+      this.emit('error', err)
+    }
+  }
+
+  #makeOutput(index) {
+    const stream = new Readable({
+      read: () => {
+        if (this.#paused[index]) {
+          this.#paused[index] = false
+          if (!this.#released) binding.reactorPause(this.#key, index, false)
+        }
+      },
+    })
+    // Destroyed before EOF: close our end of the pipe, as Node closes the
+    // socket, so the child gets EPIPE/SIGPIPE instead of blocking forever.
+    stream.on('close', () => {
+      if (!stream.readableEnded && !this.#ended[index] && !this.#released && this.#key !== null) {
+        binding.reactorCloseOutput(this.#key, index)
+      }
+    })
+    return stream
+  }
+
+  #makeStdin() {
+    return new Writable({
+      write: (chunk, _encoding, cb) => this.#write([chunk], cb),
+      writev: (chunks, cb) => this.#write(chunks.map((c) => c.chunk), cb),
+      final: (cb) => {
+        if (!this.#released && this.#key !== null && this.#stdinError === null) {
+          binding.reactorEnd(this.#key)
+        }
+        cb()
+      },
+      destroy: (err, cb) => {
+        if (!this.#released && this.#key !== null) binding.reactorEnd(this.#key)
+        cb(err)
+      },
+    })
+  }
+
+  #write(chunks, cb) {
+    if (this.#stdinError !== null) {
+      cb(this.#stdinError)
+      return
+    }
+    if (this.#released || this.#failed || this.#key === null) {
+      cb(errnoException(osConstants.errno.EPIPE, 'write'))
+      return
+    }
+    let bytes = 0
+    for (const chunk of chunks) {
+      binding.reactorWrite(this.#key, chunk)
+      bytes += chunk.length
+    }
+    this.#inflight += bytes
+    if (this.#inflight <= STDIN_WINDOW) {
+      // Within the window: acknowledge now so the next write is already
+      // queued on the reactor when the pipe drains. A later failure is
+      // reported by destroying stdin with the error.
+      this.#writes.push({ left: chunks.length, bytes, cb: null })
+      cb()
+    } else {
+      this.#writes.push({ left: chunks.length, bytes, cb })
+    }
+  }
+
+  #onEvent(_status, ev) {
+    switch (ev[0]) {
+      case SPAWNED: {
+        this.pid = ev[1]
+        this.emit('spawn')
+        const abort = this.#abortOnSpawn
+        this.#abortOnSpawn = null
+        if (abort !== null) abort()
+        break
+      }
+      case SPAWN_FAILED:
+        this.#spawnFailed(ev[1])
+        break
+      case DATA: {
+        // Flow control: return credit to the reactor as chunks are taken in.
+        this.#unacked[ev[1]] += ev[2].length
+        if (this.#unacked[ev[1]] >= ACK_EVERY && !this.#released) {
+          binding.reactorAck(this.#key, ev[1], this.#unacked[ev[1]])
+          this.#unacked[ev[1]] = 0
+        }
+        const stream = ev[1] === 1 ? this.stdout : this.stderr
+        if (stream === null || stream.destroyed) break
+        if (!stream.push(ev[2]) && !this.#paused[ev[1]] && !this.#released) {
+          this.#paused[ev[1]] = true
+          binding.reactorPause(this.#key, ev[1], true)
+        }
+        break
+      }
+      case END: {
+        this.#ended[ev[1]] = true
+        const stream = ev[1] === 1 ? this.stdout : this.stderr
+        if (stream !== null && !stream.destroyed) stream.push(null)
+        break
+      }
+      case READ_FAILED: {
+        const stream = ev[1] === 1 ? this.stdout : this.stderr
+        if (stream !== null) stream.destroy(errnoException(ev[2], 'read'))
+        break
+      }
+      case WRITTEN: {
+        const head = this.#writes[0]
+        if (head !== undefined && --head.left === 0) {
+          this.#writes.shift()
+          this.#inflight -= head.bytes
+          if (head.cb !== null) head.cb()
+        }
+        break
+      }
+      case WRITE_FAILED: {
+        const err = errnoException(ev[1], 'write')
+        if (this.#stdinError === null) this.#stdinError = err
+        const pending = this.#writes
+        this.#writes = []
+        this.#inflight = 0
+        let reported = false
+        for (const w of pending) {
+          if (w.cb !== null) {
+            w.cb(err)
+            reported = true
+          }
+        }
+        // Every failed write was acknowledged early: fail the stream itself.
+        if (!reported && this.stdin !== null && !this.stdin.destroyed) this.stdin.destroy(err)
+        break
+      }
+      case EXIT:
+        this.#exit(ev[1], ev[2])
+        break
+    }
+  }
+
+  #spawnFailed(errno) {
+    this.#failed = true
+    this.exitCode = -errno
+    this.#cleanupTimers()
+    if (this.stdin !== null) this.stdin.destroy()
+    for (const s of [this.stdout, this.stderr]) if (s !== null && !s.destroyed) s.push(null)
+    const syscall = `spawn ${this.spawnfile}`
+    const err = errnoException(errno, syscall, { path: this.spawnfile, spawnargs: this.spawnargs.slice(1) })
+    const abort = this.#abortOnSpawn
+    this.#abortOnSpawn = null
+    this.#exited = true
+    process.nextTick(flushStdio, this)
+    try {
+      this.emit('error', err)
+      if (abort !== null) abort() // kill() is false now: nothing more happens
+    } finally {
+      this.#maybeClose()
+    }
+  }
+
+  #exit(code, signal) {
+    this.#exited = true
+    if (signal) this.signalCode = signalNames[signal] ?? signal
+    else this.exitCode = code
+    this.#cleanupTimers()
+    if (this.stdin !== null) this.stdin.destroy()
+    process.nextTick(flushStdio, this)
+    try {
+      this.emit('exit', this.exitCode, this.signalCode)
+    } finally {
+      this.#maybeClose()
+    }
+  }
+
+  #cleanupTimers() {
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer)
+      this.#timer = null
+    }
+    if (this.#abort !== null) {
+      this.#abort()
+      this.#abort = null
+    }
+  }
+
+  #maybeClose() {
+    this.#closesGot++
+    if (this.#closesGot !== this.#closesNeeded) return
+    this.#released = true
+    native.close(this.#id)
+    if (this.#key !== null) binding.reactorRelease(this.#key)
+    this.emit('close', this.exitCode, this.signalCode)
+  }
+
+  /**
+   * Sends a signal (default SIGTERM) through the child's pidfd. Returns true
+   * if it was sent; false once the child has exited.
+   */
+  kill(sig) {
+    const signal = sig === 0 ? 0 : convertToValidSignal(sig === undefined ? 'SIGTERM' : sig)
+    return this.#signal(signal, false)
+  }
+
+  /**
+   * Signals the child's whole process group when it leads one (spawned with
+   * `detached`, or by exec with `killTree`); otherwise the child alone.
+   */
+  killGroup(sig) {
+    const signal = sig === 0 ? 0 : convertToValidSignal(sig === undefined ? 'SIGTERM' : sig)
+    return this.#signal(signal, true)
+  }
+
+  #signal(signal, group) {
+    if (this.#key === null || this.#exited || this.#failed) return false
+    const err = binding.reactorKill(this.#key, signal, group)
+    if (err === 0) {
+      this.killed = true
+      return true
+    }
+    if (err === ESRCH) return false
+    const ex = errnoException(err, 'kill')
+    if (err === EINVAL || err === ENOSYS) throw ex
+    this.emit('error', ex)
+    return false
+  }
+
+  /** The child keeps the event loop alive (the default). */
+  ref() {
+    if (!this.#released) native.setRef(this.#id, true)
+  }
+
+  /** The event loop may exit while the child runs. */
+  unref() {
+    if (!this.#released) native.setRef(this.#id, false)
+  }
+}
+
+/** Resumes output streams nobody touched, so unread output cannot hold 'close'. */
+function flushStdio(child) {
+  for (const stream of [child.stdout, child.stderr]) {
+    if (stream === null || !stream.readable || stream.destroyed) continue
+    if (stream.readableFlowing !== null || stream.listenerCount('readable') > 0) continue
+    stream.resume()
+  }
+}
+
+function spawnWith(file, args, options, internal) {
+  if (typeof binding.reactorSpawn !== 'function') throw unsupportedPlatform('spawn')
+  const opts = normalizeSpawnArguments(file, args, options)
+  const child = new ChildProcess()
+  child[kSpawn](opts, internal)
+  return child
+}
+
+/**
+ * Spawns `command` on spindle's reactor thread; see index.d.ts.
+ */
+function spawn(command, args, options) {
+  return spawnWith(command, args, options, undefined)
+}
+
+module.exports = { ChildProcess, convertToValidSignal, normalizeSpawnArguments, spawn, spawnWith }

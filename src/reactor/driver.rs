@@ -1,0 +1,599 @@
+//! The reactor thread: one mio `Poll` over every child's pidfd and pipes,
+//! a `Waker` for the command queue, and the per-child state machine.
+//!
+//! # Loop
+//!
+//! 1. `poll` (no timeout while children live; the idle timeout when none do;
+//!    zero when a stream is in `ready`, below).
+//! 2. Handle readiness: read stdout/stderr until `WouldBlock` (edge
+//!    triggered), write queued stdin until `WouldBlock`, reap exited children.
+//! 3. Take the whole command queue under its lock and apply it.
+//! 4. Serve `ready`: streams that hit their per-turn read budget (4 MiB) or
+//!    were resumed after backpressure. Both need a read without a fresh
+//!    edge, so they are remembered here rather than waiting for epoll.
+//!
+//! # Throughput
+//!
+//! Output is read into one reusable 1 MiB scratch buffer and each `Data`
+//! event gets an exact-size copy (a short line costs a short allocation). A
+//! pipe that moves more than 128 KiB in one turn, or a stdin write that
+//! blocks with that much left, is grown to 1 MiB (`F_SETPIPE_SZ`, best
+//! effort): fewer reads, writes and wake-ups under sustained load, while
+//! thousands of idle children keep the default 64 KiB (the per-user pipe
+//! budget is finite).
+//!
+//! # Flow control
+//!
+//! Two brakes stop reading a stream: JavaScript's pause (its Readable is
+//! full: `SetPaused`), and credit (`SpawnRequest::output_credit`): once that
+//! many bytes have been delivered and not yet acknowledged (`Ack`), reading
+//! stops, and reads are sized so as never to exceed the credit. The credit
+//! bounds what can pile up in the completion queue while the event loop is
+//! busy and cannot pause anyone. Either brake's release puts the stream in
+//! `ready`, since no new edge will come for data already in the pipe.
+//! 5. With no children, nothing queued and a poll that timed out, stop (the
+//!    handshake is in `handle.rs`).
+//!
+//! # A child's life
+//!
+//! `Spawn` puts it in `children` before the spawner has started it, so
+//! writes, `close_stdin`, pauses and releases that arrive early are kept and
+//! applied when `Spawned` arrives. After that: the pidfd becomes readable
+//! when the process ends, and it is reaped at once (`waitid(P_PIDFD)`), even
+//! if its pipes are still open — a grandchild holding stdout does not delay
+//! `Exit`. The child leaves `children` once it is reaped, stdout and stderr
+//! have reached EOF (or were closed) and the owner has released it (or its
+//! sink reported the owner gone). Its stdin closes then at the latest.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token};
+
+use super::event::{Event, Sink, Stream};
+use super::handle::{lock, ChildCtl, Command, Shared};
+use super::request::SpawnRequest;
+use super::spawner::{self, Spawned};
+use super::sys::{self, ExitStatus};
+
+pub(crate) const WAKER: Token = Token(usize::MAX);
+
+/// A `Data` event is sent once this much has accumulated (the scratch size).
+const EMIT_AT: usize = 1024 * 1024;
+/// A pipe that moved this much in one turn is grown to `GROWN_PIPE`.
+const GROW_AFTER: usize = 128 * 1024;
+const GROWN_PIPE: usize = 1024 * 1024;
+/// Most bytes read from one stream per turn, for fairness between children.
+const READ_BUDGET: usize = 4 * 1024 * 1024;
+
+const SLOT_PIDFD: usize = 0;
+
+fn token(key: u64, slot: usize) -> Token {
+    Token(((key as usize) << 2) | slot)
+}
+
+fn slot_of(stream: Stream) -> usize {
+    stream as usize + 1
+}
+
+struct Child {
+    sink: Sink,
+    ctl: Option<Arc<ChildCtl>>,
+    spawned: bool,
+    pipes: [Option<OwnedFd>; 3],
+    /// Writes not yet flushed to stdin, and how much of the first is done.
+    queue: VecDeque<Vec<u8>>,
+    offset: usize,
+    close_stdin: bool,
+    paused: [bool; 3],
+    /// Whether the pipe buffer was already grown (`sys::grow_pipe`).
+    grown: [bool; 3],
+    /// Outputs closed by the owner before the spawn completed.
+    close_early: [bool; 3],
+    /// Flow control: delivered, unacknowledged output bytes per stream, and
+    /// the most allowed (`usize::MAX`: no flow control).
+    unacked: [usize; 3],
+    credit: usize,
+    exited: bool,
+    released: bool,
+}
+
+impl Child {
+    fn emit(&mut self, ev: Event) {
+        if self.released {
+            return;
+        }
+        if !(self.sink)(ev) {
+            // The owner is gone (its environment was torn down).
+            self.released = true;
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.spawned
+            && self.exited
+            && self.released
+            && self.pipes[1].is_none()
+            && self.pipes[2].is_none()
+    }
+}
+
+fn close_pipe(registry: &Registry, child: &mut Child, stream: Stream) {
+    if let Some(fd) = child.pipes[stream as usize].take() {
+        let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
+    }
+}
+
+struct Driver {
+    shared: Arc<Shared>,
+    poll: Poll,
+    children: HashMap<u64, Child>,
+    ready: VecDeque<(u64, Stream)>,
+    spawner: mpsc::Sender<(u64, Box<SpawnRequest>)>,
+    /// Where output is read before it is copied into an event.
+    scratch: Vec<u8>,
+}
+
+/// The reactor thread's body.
+pub(crate) fn run(shared: Arc<Shared>, poll: Poll) {
+    let (tx, rx) = mpsc::channel();
+    let rx = Arc::new(Mutex::new(rx));
+    let mut started = 0;
+    for _ in 0..spawner::THREADS {
+        let (shared, rx) = (shared.clone(), rx.clone());
+        // Each inherits this thread's fully blocked signal mask.
+        let ok = std::thread::Builder::new()
+            .name("spindle-spawner".into())
+            .spawn(move || spawner::run(shared, rx))
+            .is_ok();
+        started += ok as usize;
+    }
+    let mut d = Driver {
+        shared,
+        poll,
+        children: HashMap::new(),
+        ready: VecDeque::new(),
+        spawner: tx,
+        scratch: vec![0; EMIT_AT],
+    };
+    if started == 0 {
+        // No spawner thread: spawn on this thread instead (see `command`).
+        let (dead, _) = mpsc::channel();
+        d.spawner = dead;
+    }
+    let mut events = Events::with_capacity(256);
+    loop {
+        let timeout = if !d.ready.is_empty() {
+            Some(std::time::Duration::ZERO)
+        } else if d.children.is_empty() {
+            Some(d.shared.idle)
+        } else {
+            None
+        };
+        if let Err(e) = d.poll.poll(&mut events, timeout) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                // epoll_wait only fails on programming errors; avoid a spin.
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            continue;
+        }
+        let mut busy = false;
+        for ev in events.iter() {
+            busy = true;
+            if ev.token() == WAKER {
+                continue;
+            }
+            let key = (ev.token().0 >> 2) as u64;
+            match ev.token().0 & 3 {
+                SLOT_PIDFD => d.reap(key),
+                1 => d.pump_stdin(key),
+                2 => d.pump_output(key, Stream::Stdout),
+                _ => d.pump_output(key, Stream::Stderr),
+            }
+        }
+        let commands = std::mem::take(&mut lock(&d.shared.state).commands);
+        busy |= !commands.is_empty();
+        for cmd in commands {
+            d.command(cmd);
+        }
+        for _ in 0..d.ready.len() {
+            if let Some((key, stream)) = d.ready.pop_front() {
+                d.pump_output(key, stream);
+            }
+        }
+        if !busy && d.children.is_empty() && d.ready.is_empty() {
+            let mut state = lock(&d.shared.state);
+            if state.commands.is_empty() {
+                state.waker = None;
+                // Dropping `d` closes the spawners' channel; they exit too.
+                return;
+            }
+        }
+    }
+}
+
+impl Driver {
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Spawn { key, req, sink } => {
+                self.children.insert(
+                    key,
+                    Child {
+                        sink,
+                        ctl: None,
+                        spawned: false,
+                        pipes: [None, None, None],
+                        queue: VecDeque::new(),
+                        offset: 0,
+                        close_stdin: false,
+                        paused: [false; 3],
+                        grown: [false; 3],
+                        close_early: [false; 3],
+                        unacked: [0; 3],
+                        credit: req.output_credit.unwrap_or(usize::MAX),
+                        exited: false,
+                        released: false,
+                    },
+                );
+                if let Err(mpsc::SendError((key, req))) = self.spawner.send((key, req)) {
+                    // No spawner thread: spawn here rather than fail.
+                    let result = spawner::spawn_child(&req);
+                    if let Ok(s) = &result {
+                        self.shared.attach(key, &s.ctl);
+                    }
+                    self.spawned(key, result);
+                }
+            }
+            Command::Spawned { key, result } => self.spawned(key, result),
+            Command::Write { key, data } => {
+                let Some(child) = self.children.get_mut(&key) else {
+                    return;
+                };
+                if child.spawned && (child.pipes[0].is_none() || child.close_stdin) {
+                    child.emit(Event::WriteFailed { errno: libc::EPIPE });
+                    return;
+                }
+                child.queue.push_back(data);
+                if child.spawned {
+                    self.pump_stdin(key);
+                }
+            }
+            Command::CloseStdin { key } => {
+                if let Some(child) = self.children.get_mut(&key) {
+                    child.close_stdin = true;
+                    if child.spawned {
+                        self.pump_stdin(key);
+                    }
+                }
+            }
+            Command::SetPaused {
+                key,
+                stream,
+                paused,
+            } => {
+                if let Some(child) = self.children.get_mut(&key) {
+                    child.paused[stream as usize] = paused;
+                    if !paused && child.spawned {
+                        self.ready.push_back((key, stream));
+                    }
+                }
+            }
+            Command::Ack { key, stream, bytes } => {
+                if let Some(child) = self.children.get_mut(&key) {
+                    let i = stream as usize;
+                    let was_blocked = child.unacked[i] >= child.credit;
+                    child.unacked[i] = child.unacked[i].saturating_sub(bytes);
+                    if was_blocked && child.unacked[i] < child.credit && child.spawned {
+                        self.ready.push_back((key, stream));
+                    }
+                }
+            }
+            Command::CloseOutput { key, stream } => {
+                if let Some(child) = self.children.get_mut(&key) {
+                    if child.spawned {
+                        close_pipe(self.poll.registry(), child, stream);
+                        self.finish_if_done(key);
+                    } else {
+                        // Applied when the spawn completes.
+                        child.close_early[stream as usize] = true;
+                    }
+                }
+            }
+            Command::Release { key } => {
+                if let Some(child) = self.children.get_mut(&key) {
+                    child.released = true;
+                    if child.spawned {
+                        self.drop_io(key);
+                    }
+                }
+            }
+        }
+    }
+
+    fn spawned(&mut self, key: u64, result: Result<Spawned, i32>) {
+        let Some(child) = self.children.get_mut(&key) else {
+            return;
+        };
+        child.spawned = true;
+        let spawned = match result {
+            Ok(s) => s,
+            Err(errno) => {
+                child.emit(Event::SpawnFailed { errno });
+                self.children.remove(&key);
+                lock(&self.shared.registry).remove(&key);
+                return;
+            }
+        };
+        let registry = self.poll.registry();
+        let pidfd = spawned.ctl.pidfd.as_raw_fd();
+        if let Err(e) = registry.register(
+            &mut SourceFd(&pidfd),
+            token(key, SLOT_PIDFD),
+            Interest::READABLE,
+        ) {
+            // Cannot watch it: kill it and report the failure as a spawn error.
+            let _ = spawned.ctl.signal(libc::SIGKILL, false);
+            let _ = sys::reap_blocking(&spawned.ctl.pidfd);
+            child.emit(Event::SpawnFailed {
+                errno: e.raw_os_error().unwrap_or(libc::EIO),
+            });
+            self.children.remove(&key);
+            lock(&self.shared.registry).remove(&key);
+            return;
+        }
+        let pid = spawned.ctl.pid;
+        child.ctl = Some(spawned.ctl);
+        child.pipes = [spawned.stdin, spawned.stdout, spawned.stderr];
+        for stream in [Stream::Stdin, Stream::Stdout, Stream::Stderr] {
+            let Some(fd) = &child.pipes[stream as usize] else {
+                continue;
+            };
+            let interest = if stream == Stream::Stdin {
+                Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if registry
+                .register(
+                    &mut SourceFd(&fd.as_raw_fd()),
+                    token(key, slot_of(stream)),
+                    interest,
+                )
+                .is_err()
+            {
+                // Unwatchable pipe: close it (the child sees EOF/EPIPE).
+                child.pipes[stream as usize] = None;
+                if stream != Stream::Stdin {
+                    child.emit(Event::End { stream });
+                }
+            }
+        }
+        child.emit(Event::Spawned { pid });
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            if child.close_early[stream as usize] {
+                close_pipe(registry, child, stream);
+            }
+        }
+        if child.released {
+            self.drop_io(key);
+        } else {
+            self.pump_stdin(key);
+        }
+    }
+
+    /// Closes every pipe of a released child; it stays until reaped.
+    fn drop_io(&mut self, key: u64) {
+        let Some(child) = self.children.get_mut(&key) else {
+            return;
+        };
+        let registry = self.poll.registry();
+        for stream in [Stream::Stdin, Stream::Stdout, Stream::Stderr] {
+            close_pipe(registry, child, stream);
+        }
+        child.queue.clear();
+        self.finish_if_done(key);
+    }
+
+    fn finish_if_done(&mut self, key: u64) {
+        let done = match self.children.get_mut(&key) {
+            Some(child) if child.released && !child.done() && child.spawned => {
+                // Released: nothing more is delivered, close what is left.
+                let registry = self.poll.registry();
+                for stream in [Stream::Stdin, Stream::Stdout, Stream::Stderr] {
+                    close_pipe(registry, child, stream);
+                }
+                child.done()
+            }
+            Some(child) => child.done(),
+            None => false,
+        };
+        if done {
+            if let Some(mut child) = self.children.remove(&key) {
+                let registry = self.poll.registry();
+                close_pipe(registry, &mut child, Stream::Stdin);
+            }
+            lock(&self.shared.registry).remove(&key);
+        }
+    }
+
+    fn reap(&mut self, key: u64) {
+        let Some(child) = self.children.get_mut(&key) else {
+            return;
+        };
+        let Some(ctl) = child.ctl.clone() else {
+            return;
+        };
+        let status = {
+            let mut reaped = lock(&ctl.reaped);
+            if *reaped {
+                return;
+            }
+            match sys::try_reap(&ctl.pidfd) {
+                Ok(Some(status)) => {
+                    *reaped = true;
+                    status
+                }
+                // Not yet (a spurious wake-up) or an error we cannot act on.
+                _ => return,
+            }
+        };
+        let _ = self
+            .poll
+            .registry()
+            .deregister(&mut SourceFd(&ctl.pidfd.as_raw_fd()));
+        child.exited = true;
+        let (code, signal) = match status {
+            ExitStatus::Code(c) => (Some(c), None),
+            ExitStatus::Signal(s) => (None, Some(s)),
+        };
+        child.emit(Event::Exit { code, signal });
+        self.finish_if_done(key);
+    }
+
+    fn pump_stdin(&mut self, key: u64) {
+        let Some(child) = self.children.get_mut(&key) else {
+            return;
+        };
+        while let Some(front) = child.queue.front() {
+            let Some(fd) = &child.pipes[0] else {
+                // Not piped, or already failed/closed.
+                child.queue.clear();
+                child.offset = 0;
+                child.emit(Event::WriteFailed { errno: libc::EPIPE });
+                break;
+            };
+            if child.offset == front.len() {
+                child.queue.pop_front();
+                child.offset = 0;
+                child.emit(Event::Written);
+                continue;
+            }
+            match sys::write(fd, &front[child.offset..]) {
+                Ok(n) => child.offset += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !child.grown[0] && front.len() - child.offset >= GROW_AFTER {
+                        // A large write: grow the pipe and try again at once
+                        // (growing adds room without a new readiness edge).
+                        sys::grow_pipe(fd, GROWN_PIPE);
+                        child.grown[0] = true;
+                        continue;
+                    }
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    child.queue.clear();
+                    child.offset = 0;
+                    close_pipe(self.poll.registry(), child, Stream::Stdin);
+                    child.emit(Event::WriteFailed {
+                        errno: e.raw_os_error().unwrap_or(libc::EIO),
+                    });
+                    break;
+                }
+            }
+        }
+        if child.close_stdin && child.queue.is_empty() {
+            close_pipe(self.poll.registry(), child, Stream::Stdin);
+        }
+    }
+
+    fn pump_output(&mut self, key: u64, stream: Stream) {
+        let Some(child) = self.children.get_mut(&key) else {
+            return;
+        };
+        let i = stream as usize;
+        if child.paused[i] || child.unacked[i] >= child.credit {
+            // Paused by JavaScript, or out of credit: an ack or a resume
+            // puts the stream back in `ready`.
+            return;
+        }
+        let Some(fd) = &child.pipes[i] else {
+            return;
+        };
+        let credit_left = child.credit - child.unacked[i];
+        // A cold stream is read into the reusable scratch buffer and each
+        // event gets an exact-size copy (a short line costs a short
+        // allocation). A hot one (its pipe was grown) is read straight into
+        // the event's own 1 MiB buffer: no copy on the busy path.
+        let hot = child.grown[stream as usize];
+        let scratch = &mut self.scratch;
+        let mut chunk: Vec<u8> = Vec::new();
+        let mut filled = 0;
+        let mut total = 0;
+        let mut events = Vec::new();
+        let ended = loop {
+            let got = if hot {
+                if chunk.capacity() == 0 {
+                    chunk.reserve_exact(EMIT_AT);
+                }
+                sys::read_spare(fd, &mut chunk, credit_left - total)
+            } else {
+                let room = (scratch.len() - filled).min(credit_left - total);
+                sys::read(fd, &mut scratch[filled..filled + room])
+            };
+            match got {
+                Ok(0) => break Some(None),
+                Ok(n) => {
+                    total += n;
+                    if hot && chunk.len() == chunk.capacity() {
+                        let bytes = std::mem::take(&mut chunk);
+                        events.push(Event::Data { stream, bytes });
+                    } else if !hot {
+                        filled += n;
+                        if filled == scratch.len() {
+                            let bytes = scratch[..filled].to_vec();
+                            events.push(Event::Data { stream, bytes });
+                            filled = 0;
+                        }
+                    }
+                    if total >= credit_left {
+                        break None; // until acknowledged
+                    }
+                    if total >= READ_BUDGET {
+                        self.ready.push_back((key, stream));
+                        break None;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break None,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Some(Some(e.raw_os_error().unwrap_or(libc::EIO))),
+            }
+        };
+        if !chunk.is_empty() {
+            if chunk.len() < chunk.capacity() / 4 {
+                chunk.shrink_to_fit();
+            }
+            events.push(Event::Data {
+                stream,
+                bytes: chunk,
+            });
+        }
+        if filled > 0 {
+            let bytes = scratch[..filled].to_vec();
+            events.push(Event::Data { stream, bytes });
+        }
+        if ended.is_none() && total >= GROW_AFTER && !child.grown[stream as usize] {
+            // A sustained producer: fewer, larger reads from here on.
+            sys::grow_pipe(fd, GROWN_PIPE);
+            child.grown[stream as usize] = true;
+        }
+        child.unacked[i] = child.unacked[i].saturating_add(total);
+        for ev in events {
+            child.emit(ev);
+        }
+        if let Some(error) = ended {
+            close_pipe(self.poll.registry(), child, stream);
+            if let Some(errno) = error {
+                child.emit(Event::ReadFailed { stream, errno });
+            }
+            child.emit(Event::End { stream });
+            self.finish_if_done(key);
+        } else if child.released {
+            self.finish_if_done(key);
+        }
+    }
+}

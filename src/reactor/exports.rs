@@ -1,0 +1,186 @@
+//! The napi face of the reactor (internal functions; the public API is
+//! `spawn`/`exec` in `lib/spawn.js` and `lib/exec.js`).
+//!
+//! `reactorSpawn` registers nothing on the port's job table: a child is not
+//! a cancellable job but a stream of events. Each event becomes a
+//! completion `{ id, Ok([kind, ...]) }` on the operation id JavaScript opened
+//! with `native.open`, many times, until JavaScript calls `native.close(id)`
+//! and `reactorRelease(key)`.
+
+use std::ffi::CString;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use super::event::Stream;
+use super::handle::Reactor;
+use super::request::{SpawnRequest, Stdio};
+use crate::bridge::port::Port;
+use crate::bridge::value::{Completion, Outcome};
+
+/// What to spawn (validated by `lib/spawn.js`).
+#[napi(object)]
+pub struct NativeSpawnOptions {
+    /// The program: searched in the PATH of `env` unless it contains `/`.
+    pub file: String,
+    /// The full argv, `argv[0]` included.
+    pub argv: Vec<String>,
+    /// `KEY=VALUE` entries.
+    pub env: Vec<String>,
+    pub cwd: Option<String>,
+    /// stdin, stdout, stderr: 0 = pipe, 1 = inherit, 2 = ignore.
+    pub stdio: Vec<u32>,
+    /// New session (Node's `detached`).
+    pub detached: bool,
+    /// New process group (so the group can be signalled).
+    pub new_group: bool,
+    /// Unacknowledged output bytes allowed per stream (see `reactorAck`).
+    pub output_credit: Option<f64>,
+}
+
+fn cstr(s: String, what: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| {
+        Error::new(
+            Status::InvalidArg,
+            format!("{what} must not contain null bytes"),
+        )
+    })
+}
+
+fn request(o: NativeSpawnOptions) -> Result<SpawnRequest> {
+    let mut stdio = [Stdio::Pipe; 3];
+    for (i, s) in o.stdio.iter().take(3).enumerate() {
+        stdio[i] = match s {
+            0 => Stdio::Pipe,
+            1 => Stdio::Inherit,
+            2 => Stdio::Ignore,
+            _ => return Err(Error::new(Status::InvalidArg, "bad stdio")),
+        };
+    }
+    Ok(SpawnRequest {
+        file: cstr(o.file, "file")?,
+        argv: o
+            .argv
+            .into_iter()
+            .map(|a| cstr(a, "args"))
+            .collect::<Result<_>>()?,
+        env: Some(
+            o.env
+                .into_iter()
+                .map(|e| cstr(e, "env"))
+                .collect::<Result<_>>()?,
+        ),
+        cwd: o.cwd.map(|c| cstr(c, "cwd")).transpose()?,
+        stdio,
+        detached: o.detached,
+        new_group: o.new_group,
+        output_credit: o.output_credit.map(|c| c.max(1.0) as usize),
+    })
+}
+
+/// Keys cross to JavaScript as doubles (exact up to 2^53).
+fn key_of(key: f64) -> u64 {
+    key as u64
+}
+
+/// Starts spawning a child whose events complete operation `id` of `port`;
+/// returns the child's key.
+#[napi(js_name = "reactorSpawn")]
+pub fn reactor_spawn(port: &Port, id: u32, options: NativeSpawnOptions) -> Result<f64> {
+    let req = request(options)?;
+    let inner = port.inner().clone();
+    let key = Reactor::global().spawn(
+        req,
+        Box::new(move |ev| {
+            if inner.is_closed() {
+                return false;
+            }
+            inner.complete(Completion {
+                id,
+                outcome: Outcome::Ok(ev.into_value()),
+            });
+            true
+        }),
+    );
+    Ok(key as f64)
+}
+
+/// Queues bytes for the child's stdin (copied); a WRITTEN or WRITE_FAILED
+/// event follows.
+#[napi(js_name = "reactorWrite")]
+pub fn reactor_write(key: f64, data: Buffer) {
+    Reactor::global().write(key_of(key), data.to_vec());
+}
+
+/// Closes the child's stdin after the queued writes.
+#[napi(js_name = "reactorEnd")]
+pub fn reactor_end(key: f64) {
+    Reactor::global().close_stdin(key_of(key));
+}
+
+/// Pauses or resumes reading stream 1 (stdout) or 2 (stderr).
+#[napi(js_name = "reactorPause")]
+pub fn reactor_pause(key: f64, stream: u32, paused: bool) -> Result<()> {
+    let stream = Stream::from_index(stream)
+        .filter(|s| *s != Stream::Stdin)
+        .ok_or_else(|| Error::new(Status::InvalidArg, "bad stream"))?;
+    Reactor::global().set_paused(key_of(key), stream, paused);
+    Ok(())
+}
+
+/// Closes our end of stream 1 (stdout) or 2 (stderr) before EOF.
+#[napi(js_name = "reactorCloseOutput")]
+pub fn reactor_close_output(key: f64, stream: u32) -> Result<()> {
+    let stream = Stream::from_index(stream)
+        .filter(|s| *s != Stream::Stdin)
+        .ok_or_else(|| Error::new(Status::InvalidArg, "bad stream"))?;
+    Reactor::global().close_output(key_of(key), stream);
+    Ok(())
+}
+
+/// Acknowledges `bytes` of stream 1 or 2 as consumed (flow control).
+#[napi(js_name = "reactorAck")]
+pub fn reactor_ack(key: f64, stream: u32, bytes: f64) -> Result<()> {
+    let stream = Stream::from_index(stream)
+        .filter(|s| *s != Stream::Stdin)
+        .ok_or_else(|| Error::new(Status::InvalidArg, "bad stream"))?;
+    Reactor::global().ack(key_of(key), stream, bytes as usize);
+    Ok(())
+}
+
+/// Sends `signal` to the child (its process group when `group`); returns 0
+/// or the errno (ESRCH once it has been reaped).
+#[napi(js_name = "reactorKill")]
+pub fn reactor_kill(key: f64, signal: i32, group: bool) -> i32 {
+    match Reactor::global().kill(key_of(key), signal, group) {
+        Ok(()) => 0,
+        Err(errno) => errno,
+    }
+}
+
+/// No more events for this child; its pipes close. It is still reaped.
+#[napi(js_name = "reactorRelease")]
+pub fn reactor_release(key: f64) {
+    Reactor::global().release(key_of(key));
+}
+
+/// The reactor's state, for tests.
+#[napi(object)]
+pub struct ReactorStats {
+    /// Whether the reactor thread is running.
+    pub running: bool,
+    /// Children not yet fully finished.
+    pub children: u32,
+    /// Reactor threads started so far (it stops when idle).
+    pub threads_started: f64,
+}
+
+#[napi(js_name = "reactorStats")]
+pub fn reactor_stats() -> ReactorStats {
+    let r = Reactor::global();
+    ReactorStats {
+        running: r.is_running(),
+        children: r.live_children() as u32,
+        threads_started: r.threads_started() as f64,
+    }
+}

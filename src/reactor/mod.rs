@@ -1,0 +1,96 @@
+//! The reactor: child processes spawned, fed and drained off the JavaScript
+//! thread, on one reactor thread per process (mio).
+//!
+//! # Pieces
+//!
+//! * `request` — what to spawn (napi-free).
+//! * `resolve` — finding the program in the *child's* PATH (napi-free).
+//! * `event`   — what the reactor reports about a child (napi-free).
+//! * `sys`     — every OS call: pipes, `posix_spawn`, pidfds, `waitid`.
+//! * `spawner` — the helper threads that run `posix_spawn`.
+//! * `driver`  — the reactor thread: mio loop and per-child state.
+//! * `handle`  — [`Reactor`]: submitting commands, signalling children.
+//! * `exports` — the napi functions (the only file that sees JavaScript).
+//!
+//! # Threads and their states
+//!
+//! * **JavaScript threads** never fork, spawn or wait. They push commands
+//!   onto the reactor's queue (a `Mutex<Vec>` held for a push) and wake it;
+//!   `kill` is the exception that runs in place: one `pidfd_send_signal`.
+//! * **The reactor thread** is *stopped* until the first command, *running*
+//!   while it has children or commands, and stops again after
+//!   [`handle::IDLE_TIMEOUT`] with neither. The start/stop handshake is done
+//!   under the queue's mutex (see `handle.rs`): a command is never stranded.
+//! * **The spawner threads** (two) live as long as the reactor thread and run
+//!   each `posix_spawn` (glibc uses `clone(CLONE_VM|CLONE_VFORK)`: no page
+//!   tables copied, whatever the parent's size), so a slow exec stalls no
+//!   I/O, and one slow exec does not hold up every other spawn.
+//!
+//! Both reactor threads start with every signal blocked: they never run a
+//! signal handler (libuv owns SIGCHLD), and a write to a closed pipe returns
+//! `EPIPE` rather than raising SIGPIPE. Children start with an empty signal
+//! mask and default dispositions for every signal (`POSIX_SPAWN_SETSIGMASK`,
+//! `POSIX_SPAWN_SETSIGDEF`), so Node's ignored SIGPIPE/SIGXFSZ do not leak.
+//!
+//! # Memory ordering
+//!
+//! All cross-thread state is behind mutexes (command queue, child registry,
+//! each child's `reaped` flag) or channels (requests to the spawner); their
+//! lock/unlock pairs order everything. The only atomics are a key counter
+//! and a statistics counter, both `Relaxed` because nothing is ordered by
+//! them. Events reach JavaScript through the completion queue of the
+//! environment that spawned the child (`bridge/queue.rs`), in the order the
+//! reactor thread produced them.
+//!
+//! # Exits and reaping
+//!
+//! Each child gets a pidfd right after `posix_spawn`, registered with mio;
+//! it becomes readable when the child ends, and the child is reaped with
+//! `waitid(P_PIDFD, fd, WEXITED|WNOHANG)` — only that child. Nothing here
+//! calls `waitpid(-1)`, so `child_process` keeps working beside it, and
+//! libuv's SIGCHLD handler only waits for its own pids. Every child is
+//! reaped whether or not JavaScript still listens. Signals go through the
+//! pidfd, so a reaped child's recycled pid is never signalled.
+//!
+//! # Shutdown order
+//!
+//! 1. JavaScript releases a child after its `close`; the reactor closes its
+//!    pipes (stdin last) and forgets it once it is reaped.
+//! 2. When an environment is torn down its port closes; the child's sink
+//!    then reports the owner gone and the child is treated as released: its
+//!    pipes close at once and it is reaped when it exits.
+//! 3. With no children and no commands for the idle timeout, the reactor
+//!    thread clears the waker under the queue lock and returns; dropping its
+//!    channel ends the spawner threads.
+//! 4. At process exit the threads simply end with the process; children
+//!    still running are inherited by init (or a subreaper), as with Node.
+//!
+//! # Other platforms
+//!
+//! Only Linux (5.3+ for `pidfd_open`, 5.4+ for `waitid(P_PIDFD)`) is
+//! implemented. The intended macOS fallback keeps the same structure with
+//! `kqueue` `EVFILT_PROC`/`NOTE_EXIT` per pid in place of the pidfd (mio
+//! does not expose it, so a raw kqueue registered in the mio loop), reaping
+//! with `waitpid(pid)` for that pid only, and `posix_spawn_file_actions_
+//! addchdir_np` (macOS 10.15+). Until then the napi exports are not built
+//! on other platforms and `lib/spawn.js` throws `ERR_SPINDLE_UNSUPPORTED`.
+
+#[cfg(target_os = "linux")]
+mod driver;
+pub mod event;
+#[cfg(target_os = "linux")]
+pub mod exports;
+#[cfg(target_os = "linux")]
+mod handle;
+pub mod request;
+#[cfg(unix)]
+pub mod resolve;
+#[cfg(target_os = "linux")]
+mod spawner;
+#[cfg(target_os = "linux")]
+pub mod sys;
+
+pub use event::{Event, Sink, Stream};
+#[cfg(target_os = "linux")]
+pub use handle::{ChildCtl, Reactor, IDLE_TIMEOUT};
+pub use request::{SpawnRequest, Stdio};

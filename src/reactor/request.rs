@@ -1,0 +1,59 @@
+//! What JavaScript asks the reactor to start (napi-free).
+
+use std::ffi::CString;
+
+/// How one of the child's standard descriptors is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdio {
+    /// A pipe to the reactor (the parent's end non-blocking).
+    Pipe,
+    /// The parent's own descriptor.
+    Inherit,
+    /// `/dev/null`.
+    Ignore,
+}
+
+/// A child to spawn.
+#[derive(Debug, Clone)]
+pub struct SpawnRequest {
+    /// The program as given: searched in the child's PATH unless it holds `/`.
+    pub file: CString,
+    /// The full argv, `argv[0]` included.
+    pub argv: Vec<CString>,
+    /// `KEY=VALUE` entries; `None` inherits the parent's environment.
+    pub env: Option<Vec<CString>>,
+    /// The child's working directory.
+    pub cwd: Option<CString>,
+    /// stdin, stdout, stderr.
+    pub stdio: [Stdio; 3],
+    /// Start in a new session (Node's `detached`).
+    pub detached: bool,
+    /// Start in a new process group, so the whole group can be signalled.
+    pub new_group: bool,
+    /// Flow control for stdout/stderr: at most this many bytes delivered and
+    /// not yet acknowledged ([`Reactor::ack`](super::Reactor::ack)) per
+    /// stream; reading stops until acks arrive. `None`: unlimited.
+    pub output_credit: Option<usize>,
+}
+
+impl SpawnRequest {
+    /// A request with piped stdio, the parent's environment and `argv[0] =
+    /// file`. Fails if an argument contains a NUL byte.
+    pub fn new<S: AsRef<str>>(file: &str, args: &[S]) -> Result<SpawnRequest, std::ffi::NulError> {
+        let file = CString::new(file)?;
+        let mut argv = vec![file.clone()];
+        for a in args {
+            argv.push(CString::new(a.as_ref())?);
+        }
+        Ok(SpawnRequest {
+            file,
+            argv,
+            env: None,
+            cwd: None,
+            stdio: [Stdio::Pipe; 3],
+            detached: false,
+            new_group: false,
+            output_credit: None,
+        })
+    }
+}

@@ -1,0 +1,470 @@
+//! Every operating-system call the reactor makes (Linux). The rest of the
+//! reactor sees only safe wrappers returning `io::Result` or an errno.
+//!
+//! All descriptors created here are close-on-exec from birth (`pipe2` with
+//! `O_CLOEXEC`, `pidfd_open` sets it by default, `F_DUPFD_CLOEXEC`), so a
+//! child spawned concurrently — by the reactor or by `child_process` on the
+//! main thread — never inherits one.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr;
+
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// A pipe `(read end, write end)`, both close-on-exec and blocking.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded, so both descriptors are fresh and ours alone.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Sets `O_NONBLOCK` on `fd` (the parent's end of a pipe only: the flag lives
+/// on the open file description, and each pipe end has its own).
+pub fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor we own; no pointers involved.
+    let flags = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    // SAFETY: as above.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
+    Ok(())
+}
+
+/// Returns `fd` moved above the standard descriptors (0–2), close-on-exec.
+/// A child end numbered 0–2 would make `dup2(fd, fd)` a no-op that leaves
+/// close-on-exec set; this only happens when the parent closed its stdio.
+pub fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    // SAFETY: fcntl on a descriptor we own; the result is a fresh descriptor.
+    let new = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// A close-on-exec duplicate of `fd` numbered 3 or above, or `None` if `fd`
+/// is not open. Used for `'inherit'`: the parent's own 0–2 may carry
+/// close-on-exec (Node sets it on a piped stdout), and `dup2` onto a
+/// different number is the portable way to hand the child a copy without it.
+pub fn dup_cloexec(fd: RawFd) -> Option<OwnedFd> {
+    // SAFETY: fcntl with integer arguments; the result is a fresh descriptor.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if new < 0 {
+        return None;
+    }
+    // SAFETY: F_DUPFD_CLOEXEC returned a descriptor nobody else owns.
+    Some(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// `pidfd_open(pid, 0)`: a descriptor that refers to this process for as
+/// long as it is open, whatever happens to the pid number. Close-on-exec.
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `pidfd_send_signal`: signals the process the pidfd refers to. Once that
+/// process has been reaped this fails with `ESRCH`; it can never reach a
+/// process that reused the pid.
+pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: i32) -> io::Result<()> {
+    // SAFETY: syscall with a descriptor we own, a null siginfo and no flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            ptr::null::<libc::siginfo_t>(),
+            0 as libc::c_uint,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `kill(-pgid, signal)`: signals a whole process group. The caller must know
+/// that the group's leader has not been reaped (see `handle.rs`).
+pub fn kill_group(pgid: libc::pid_t, signal: i32) -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments.
+    cvt(unsafe { libc::kill(-pgid, signal) })?;
+    Ok(())
+}
+
+/// How a child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Exited normally with this code.
+    Code(i32),
+    /// Killed by this signal.
+    Signal(i32),
+}
+
+/// Reaps the child behind `pidfd` if it has exited (`waitid(P_PIDFD, …,
+/// WEXITED | WNOHANG)`): only that child, never `waitpid(-1)`.
+pub fn try_reap(pidfd: &OwnedFd) -> io::Result<Option<ExitStatus>> {
+    let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
+    loop {
+        // SAFETY: `info` is a valid, zeroed siginfo_t for waitid to fill.
+        let ret = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                info.as_mut_ptr(),
+                libc::WEXITED | libc::WNOHANG,
+            )
+        };
+        if ret == 0 {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    // SAFETY: zero-initialised and possibly filled by waitid: valid either way.
+    let info = unsafe { info.assume_init() };
+    // SAFETY: for a WEXITED waitid result the pid/status fields are the
+    // active union members; si_pid stays 0 when nothing was ready (WNOHANG).
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if pid == 0 {
+        return Ok(None);
+    }
+    Ok(Some(match info.si_code {
+        libc::CLD_EXITED => ExitStatus::Code(status),
+        _ => ExitStatus::Signal(status),
+    }))
+}
+
+/// Kills and reaps a child we cannot watch (its pidfd could not be opened).
+/// `pid` is our own unreaped child, so signalling and waiting on it is safe.
+pub fn kill_and_reap(pid: libc::pid_t) {
+    // SAFETY: plain syscalls on our own unreaped child; status is a local.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        let mut status = 0;
+        while libc::waitpid(pid, &mut status, 0) == -1
+            && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+        {}
+    }
+}
+
+/// Runs `f` with every signal blocked in the calling thread, so that a thread
+/// it starts inherits a full mask and never runs a signal handler (and never
+/// gets SIGPIPE: writes to a closed pipe return `EPIPE`).
+pub fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
+    let mut all = MaybeUninit::<libc::sigset_t>::uninit();
+    let mut old = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigfillset initialises `all`; pthread_sigmask fills `old`.
+    unsafe {
+        libc::sigfillset(all.as_mut_ptr());
+        libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), old.as_mut_ptr());
+    }
+    let out = f();
+    // SAFETY: `old` was filled by the first pthread_sigmask.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, old.as_ptr(), ptr::null_mut());
+    }
+    out
+}
+
+/// `access(path, X_OK)`: `Ok` if it may be executed, else the errno.
+pub fn access_exec(path: &CStr) -> Result<(), i32> {
+    // SAFETY: `path` is a valid NUL-terminated string.
+    if unsafe { libc::access(path.as_ptr(), libc::X_OK) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO))
+    }
+}
+
+/// Where a child's standard descriptor comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum ChildFd {
+    /// The parent's own descriptor of the same number.
+    Inherit,
+    /// `/dev/null` (read-only for stdin, write-only for stdout/stderr).
+    Null,
+    /// `dup2` of this descriptor (a pipe's child end).
+    Dup(RawFd),
+}
+
+/// The process group a child starts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// The parent's group.
+    Inherit,
+    /// A new group led by the child (`POSIX_SPAWN_SETPGROUP`, pgid 0).
+    New,
+    /// A new session and group led by the child (`POSIX_SPAWN_SETSID`), as
+    /// Node's `detached` does with `setsid()`.
+    Session,
+}
+
+/// Everything one `posix_spawn` call needs, as C strings.
+pub struct SpawnSpec<'a> {
+    pub path: &'a CStr,
+    pub argv: &'a [CString],
+    /// `None`: the parent's `environ`.
+    pub envp: Option<&'a [CString]>,
+    pub cwd: Option<&'a CStr>,
+    pub stdio: [ChildFd; 3],
+    pub group: Group,
+}
+
+struct Attr(Box<MaybeUninit<libc::posix_spawnattr_t>>);
+
+impl Attr {
+    fn new() -> Result<Attr, i32> {
+        let mut a = Box::new(MaybeUninit::uninit());
+        // SAFETY: initialises the boxed attribute object in place.
+        match unsafe { libc::posix_spawnattr_init(a.as_mut_ptr()) } {
+            0 => Ok(Attr(a)),
+            e => Err(e),
+        }
+    }
+    fn ptr(&mut self) -> *mut libc::posix_spawnattr_t {
+        self.0.as_mut_ptr()
+    }
+}
+
+impl Drop for Attr {
+    fn drop(&mut self) {
+        // SAFETY: initialised in `new`, destroyed once here.
+        unsafe { libc::posix_spawnattr_destroy(self.0.as_mut_ptr()) };
+    }
+}
+
+struct Actions(Box<MaybeUninit<libc::posix_spawn_file_actions_t>>);
+
+impl Actions {
+    fn new() -> Result<Actions, i32> {
+        let mut a = Box::new(MaybeUninit::uninit());
+        // SAFETY: initialises the boxed file-actions object in place.
+        match unsafe { libc::posix_spawn_file_actions_init(a.as_mut_ptr()) } {
+            0 => Ok(Actions(a)),
+            e => Err(e),
+        }
+    }
+    fn ptr(&mut self) -> *mut libc::posix_spawn_file_actions_t {
+        self.0.as_mut_ptr()
+    }
+}
+
+impl Drop for Actions {
+    fn drop(&mut self) {
+        // SAFETY: initialised in `new`, destroyed once here.
+        unsafe { libc::posix_spawn_file_actions_destroy(self.0.as_mut_ptr()) };
+    }
+}
+
+fn check(ret: libc::c_int) -> Result<(), i32> {
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(ret)
+    }
+}
+
+extern "C" {
+    static environ: *const *mut libc::c_char;
+}
+
+/// `posix_spawn` with a clean signal state: an empty signal mask and the
+/// default disposition for every signal (Node ignores SIGPIPE and SIGXFSZ;
+/// the child must not inherit that). Returns the pid or the errno.
+pub fn spawn(spec: &SpawnSpec<'_>) -> Result<libc::pid_t, i32> {
+    let mut attr = Attr::new()?;
+    let mut actions = Actions::new()?;
+    let mut flags = (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
+    match spec.group {
+        Group::Inherit => {}
+        Group::New => flags |= libc::POSIX_SPAWN_SETPGROUP as libc::c_short,
+        Group::Session => flags |= libc::POSIX_SPAWN_SETSID,
+    }
+    let mut empty = MaybeUninit::<libc::sigset_t>::uninit();
+    let mut all = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: the attribute object is initialised; the sigsets are
+    // initialised by sigemptyset/sigfillset before they are read, and a
+    // sigset_t is at least 64 bits wide (the unaligned write needs no more).
+    unsafe {
+        libc::sigemptyset(empty.as_mut_ptr());
+        libc::sigfillset(all.as_mut_ptr());
+        // glibc's sigfillset leaves out its two internal signals (32, 33),
+        // and its posix_spawn then sets them to SIG_IGN in the child, which
+        // survives exec. Set every bit of the first word (signals 1–64) by
+        // hand so they are reset to SIG_DFL like all the others.
+        let words = all.as_mut_ptr().cast::<u64>();
+        words.write_unaligned(u64::MAX);
+        check(libc::posix_spawnattr_setsigmask(attr.ptr(), empty.as_ptr()))?;
+        check(libc::posix_spawnattr_setsigdefault(
+            attr.ptr(),
+            all.as_ptr(),
+        ))?;
+        if spec.group == Group::New {
+            check(libc::posix_spawnattr_setpgroup(attr.ptr(), 0))?;
+        }
+        check(libc::posix_spawnattr_setflags(attr.ptr(), flags))?;
+    }
+    if let Some(cwd) = spec.cwd {
+        // SAFETY: initialised actions; `cwd` is NUL-terminated and outlives
+        // the spawn (glibc copies it anyway).
+        check(unsafe { libc::posix_spawn_file_actions_addchdir_np(actions.ptr(), cwd.as_ptr()) })?;
+    }
+    for (target, how) in spec.stdio.iter().enumerate() {
+        let target = target as libc::c_int;
+        // SAFETY: initialised actions; the path literal is NUL-terminated.
+        let ret = unsafe {
+            match *how {
+                ChildFd::Inherit => 0,
+                ChildFd::Null => {
+                    let mode = if target == 0 {
+                        libc::O_RDONLY
+                    } else {
+                        libc::O_WRONLY
+                    };
+                    libc::posix_spawn_file_actions_addopen(
+                        actions.ptr(),
+                        target,
+                        c"/dev/null".as_ptr(),
+                        mode,
+                        0,
+                    )
+                }
+                ChildFd::Dup(fd) => {
+                    libc::posix_spawn_file_actions_adddup2(actions.ptr(), fd, target)
+                }
+            }
+        };
+        check(ret)?;
+    }
+    let mut argv: Vec<*mut libc::c_char> = spec.argv.iter().map(|a| a.as_ptr() as *mut _).collect();
+    argv.push(ptr::null_mut());
+    let envp_vec: Option<Vec<*mut libc::c_char>> = spec.envp.map(|env| {
+        let mut v: Vec<*mut libc::c_char> = env.iter().map(|e| e.as_ptr() as *mut _).collect();
+        v.push(ptr::null_mut());
+        v
+    });
+    let envp = match &envp_vec {
+        Some(v) => v.as_ptr(),
+        // SAFETY: reading the C runtime's `environ` pointer; posix_spawn only
+        // reads the array. Nothing in spindle calls setenv concurrently.
+        None => unsafe { environ },
+    };
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: every pointer is valid for the call: NUL-terminated strings,
+    // NULL-terminated argv/envp arrays that outlive it, initialised attrs.
+    let ret = unsafe {
+        libc::posix_spawn(
+            &mut pid,
+            spec.path.as_ptr(),
+            actions.ptr(),
+            attr.ptr(),
+            argv.as_ptr(),
+            envp,
+        )
+    };
+    check(ret)?;
+    Ok(pid)
+}
+
+/// Reads once from `fd` into `buf`; returns how many bytes came (0: EOF).
+pub fn read(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is a valid, writable slice of `buf.len()` bytes.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Reads once from `fd` into the spare capacity of `buf` (which must have
+/// some), at most `max` bytes, and extends its length by what came; returns
+/// that count (0: EOF).
+pub fn read_spare(fd: &OwnedFd, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    let spare = (buf.capacity() - buf.len()).min(max);
+    // SAFETY: the destination is the vector's allocated, unused capacity of
+    // `spare` bytes; read writes at most that many.
+    let n = unsafe {
+        libc::read(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().add(buf.len()).cast(),
+            spare,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: read initialised exactly `n` bytes past the old length.
+    unsafe { buf.set_len(buf.len() + n as usize) };
+    Ok(n as usize)
+}
+
+/// Asks for a larger pipe buffer (`F_SETPIPE_SZ`). Best effort: the size is
+/// capped by `/proc/sys/fs/pipe-max-size` and a per-user budget, so failure
+/// is ignored and the pipe keeps its size.
+pub fn grow_pipe(fd: &OwnedFd, size: usize) {
+    // SAFETY: fcntl on a descriptor we own; no pointers involved.
+    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, size as libc::c_int) };
+}
+
+/// Writes once to `fd`; returns how many bytes were taken.
+pub fn write(fd: &OwnedFd, data: &[u8]) -> io::Result<usize> {
+    // SAFETY: `data` is a valid slice for the duration of the call.
+    let n = unsafe { libc::write(fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Waits for and reaps the child behind `pidfd` (after SIGKILL, so briefly).
+pub fn reap_blocking(pidfd: &OwnedFd) -> io::Result<ExitStatus> {
+    let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
+    loop {
+        // SAFETY: `info` is a valid siginfo_t for waitid to fill.
+        let ret = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                info.as_mut_ptr(),
+                libc::WEXITED,
+            )
+        };
+        if ret == 0 {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    // SAFETY: filled by a successful waitid.
+    let info = unsafe { info.assume_init() };
+    // SAFETY: WEXITED result: pid/status are the active union members.
+    let status = unsafe { info.si_status() };
+    Ok(match info.si_code {
+        libc::CLD_EXITED => ExitStatus::Code(status),
+        _ => ExitStatus::Signal(status),
+    })
+}
