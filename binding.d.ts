@@ -48,7 +48,8 @@ export declare class NativePool {
   requeueWorker(threadId: number): number
   /** Refuses further submissions and wakes every parked worker. */
   close(): void
-  stats(): NativePoolStats
+  /** `workers`: the live worker count, for utilization. */
+  stats(workers: number): NativePoolStats
 }
 
 /** A worker thread's end of the scheduler (internal). */
@@ -60,21 +61,37 @@ export declare class PoolWorker {
    */
   constructor(handle: number, port: Port, wakeId: number, threadId: number)
   /**
-   * Takes the next task, waiting at most `wait_micros` in native code, and
-   * returns its id; 0 means the worker has parked and will be woken
-   * through its port. The task's argument and export name are then read
-   * with `arg()` and `name()`.
+   * Takes the next task, spinning at most `spin_micros` and then waiting
+   * at most `wait_micros` in native code, and
+   * returns its slot (this worker's handle for it); 0 means the worker has
+   * parked and will be woken through its port. The task's argument and
+   * export name are then read with `arg()` and `name()`.
    */
-  take(waitMicros: number): number
+  take(spinMicros: number, waitMicros: number): number
   /** The argument of the task last taken (moved out: call once per task). */
   arg(): unknown
   /** The export name of the task last taken (`null` for the default export). */
   name(): string | null
   /**
-   * Delivers task `id`'s result: a primitive or a Buffer of serialized
+   * Delivers the result of the task in `slot`: a primitive or encoded
    * bytes; with `failed`, a Buffer holding the serialized exception.
    */
-  complete(id: number, failed: boolean, value: unknown): void
+  complete(slot: number, failed: boolean, value: unknown): void
+  /**
+   * Sends a progress message from the task in `slot` to its caller.
+   * False if the task is no longer running (finished or cancelled).
+   */
+  message(slot: number, value: unknown): boolean
+  /**
+   * Submits subtask `id` (an operation id of this worker's environment)
+   * onto this worker's own deque. False once the pool is closed.
+   */
+  submitLocal(id: number, arg: unknown, name?: string | undefined | null): boolean
+  /**
+   * Cancels subtask `id` submitted from this environment: -1 too late,
+   * 0 cancelled before it started, else the running worker's thread id.
+   */
+  cancel(id: number): number
   /**
    * Leaves the pool (idle timeout); queued tasks in this worker's deque go
    * back to the injector.
@@ -125,6 +142,15 @@ export declare function kernelStats(port: Port, id: number, array: unknown): voi
 /** The kernel pool's thread count (internal). */
 export declare function kernelThreads(): number
 
+/** Percentiles of a latency distribution, in microseconds. */
+export interface LatencyStats {
+  p50: number
+  p90: number
+  p99: number
+  max: number
+  count: number
+}
+
 /** Counters of a pool. */
 export interface NativePoolStats {
   queued: number
@@ -135,6 +161,12 @@ export interface NativePoolStats {
   stolenByWorker: Array<number>
   parks: number
   wakes: number
+  /** Time from submission to a worker starting the task. */
+  waitTime: LatencyStats
+  /** Time a task ran. */
+  runTime: LatencyStats
+  /** Busy time ÷ (workers × elapsed). */
+  utilization: number
 }
 
 /** What to spawn (validated by `lib/spawn.js`). */

@@ -23,6 +23,15 @@ Object.defineProperty(module.exports, 'workerData', {
   get: () => workerState.workerData,
 })
 
+/**
+ * Inside a pool task: its context (`postMessage`, `run` for subtasks), the
+ * same object the task function gets as its second argument; else null.
+ */
+Object.defineProperty(module.exports, 'current', {
+  enumerable: true,
+  get: () => workerState.current(),
+})
+
 // ─── Reactor: child processes spawned on spindle's reactor thread ─────────
 const { spawn, ChildProcess } = require('./lib/spawn')
 const { exec } = require('./lib/exec')

@@ -90,10 +90,27 @@ function decode(raw) {
   return v8.deserialize(raw)
 }
 
+/**
+ * Interprets one completion of a task: 'ok' with the decoded result, 'error'
+ * with the Error (rebuilt when the task threw), or 'message' with a progress
+ * message. (status: 0 ok, 1 error, 2 aborted, 3 the task threw, 4 message)
+ */
+function decodeCompletion(status, value) {
+  const { deserializeError } = require('./task-errors')
+  try {
+    if (status === 0) return ['ok', decode(value)]
+    if (status === 4) return ['message', decode(value)]
+    if (status === 3) return ['error', deserializeError(value)]
+    return ['error', value]
+  } catch (err) {
+    return ['error', err]
+  }
+}
+
 /** Detaches transferred ArrayBuffers so the sender loses them, as postMessage does. */
 function detach(list) {
   const buffers = list.filter((x) => x instanceof ArrayBuffer || TAG.call(x) === '[object ArrayBuffer]')
   if (buffers.length > 0) structuredClone(buffers, { transfer: buffers })
 }
 
-module.exports = { decode, detach, encode, isBinary, isPrimitive }
+module.exports = { decode, decodeCompletion, detach, encode, isBinary, isPrimitive }

@@ -12,8 +12,19 @@ const values = require('./pool-values')
 const native = require('./native')
 const { serializeError } = require('./task-errors')
 const state = require('./worker-state')
+const { AsyncLocalStorage, AsyncResource } = require('node:async_hooks')
+const { abortError, errorWithCode } = require('./errors')
+const {
+  validateAbortSignal,
+  validateKnownOptions,
+  validateObject,
+  validateString,
+} = require('./validate')
 
-const { handle, filename, concurrency, waitMicros, idleTimeout, minThreads } = workerData.spindle
+const currentTask = new AsyncLocalStorage()
+state.current = () => currentTask.getStore() ?? null
+
+const { handle, filename, concurrency, spinMicros, waitMicros, idleTimeout, minThreads } = workerData.spindle
 state.workerData = workerData.user
 
 let mod = null
@@ -45,46 +56,136 @@ function resolve(name) {
   return fn
 }
 
-function succeed(id, value) {
+function succeed(slot, value) {
   let encoded
   try {
     encoded = values.encode(value)
   } catch (err) {
-    worker.complete(id, true, serializeError(err))
+    worker.complete(slot, true, serializeError(err))
     return
   }
-  worker.complete(id, false, encoded)
+  worker.complete(slot, false, encoded)
 }
 
-function fail(id, err) {
-  worker.complete(id, true, serializeError(err))
+function fail(slot, err) {
+  worker.complete(slot, true, serializeError(err))
 }
 
-function runTask(id) {
+/**
+ * The second argument of every task function, also reachable as
+ * `require('spindle').current` while the task runs.
+ */
+class TaskContext {
+  #slot
+  #children = 0
+  #suspended = false
+  #done = false
+
+  constructor(slot) {
+    this.#slot = slot
+  }
+
+  /** Sends a message to the caller's `onMessage`, in order, before the result. */
+  postMessage(message) {
+    if (this.#done) return false
+    return worker.message(this.#slot, values.encode(message))
+  }
+
+  /**
+   * Runs a subtask on the same pool: it goes onto this worker's own deque
+   * (this worker runs its newest subtasks first; idle workers steal the
+   * oldest). While any subtask is pending this task does not occupy one of
+   * the worker's `concurrentTasksPerWorker` slots, so a worker that awaits
+   * its children keeps running other tasks — its own children first.
+   */
+  run(arg, options) {
+    const opts = validateObject(options, 'options')
+    validateKnownOptions(opts, ['name', 'signal'])
+    const name = opts.name === undefined ? null : validateString(opts.name, 'options.name')
+    const signal = validateAbortSignal(opts.signal, 'options.signal')
+    if (signal?.aborted) return Promise.reject(abortError(signal))
+    const payload = values.encode(arg)
+    return new Promise((resolve, reject) => {
+      const scope = new AsyncResource('spindle.Subtask', { requireManualDestroy: true })
+      let onAbort = null
+      const settle = (ok, value) => {
+        native.close(id)
+        scope.emitDestroy()
+        if (onAbort !== null) signal.removeEventListener('abort', onAbort)
+        this.#childSettled()
+        scope.runInAsyncScope(ok ? resolve : reject, null, value)
+      }
+      const id = native.open((status, value) => {
+        const [kind, result] = values.decodeCompletion(status, value)
+        if (kind !== 'message') settle(kind === 'ok', result)
+      })
+      if (!worker.submitLocal(id, payload, name)) {
+        native.close(id)
+        reject(errorWithCode('The pool is closed', 'ERR_SPINDLE_POOL_CLOSED'))
+        return
+      }
+      this.#childStarted()
+      if (signal) {
+        onAbort = () => {
+          const r = worker.cancel(id)
+          if (r !== -1) settle(false, abortError(signal)) // a running subtask's result is dropped
+        }
+        signal.addEventListener('abort', onAbort, { once: true })
+      }
+    })
+  }
+
+  #childStarted() {
+    if (this.#children++ === 0 && !this.#done) {
+      this.#suspended = true
+      inflight--
+    }
+  }
+
+  #childSettled() {
+    if (--this.#children === 0 && this.#suspended) {
+      this.#suspended = false
+      if (!this.#done) inflight++
+    }
+  }
+
+  /** The task finished: release its slot unless it is suspended (already released). */
+  finish() {
+    this.#done = true
+    if (!this.#suspended) inflight--
+    this.#suspended = false
+  }
+}
+
+function runTask(slot) {
+  const ctx = new TaskContext(slot)
+  inflight++
   let result
   try {
     const arg = values.decode(worker.arg())
-    result = resolve(worker.name())(arg)
+    const fn = resolve(worker.name())
+    result = currentTask.run(ctx, fn, arg, ctx)
   } catch (err) {
-    fail(id, err)
+    ctx.finish()
+    fail(slot, err)
     return
   }
   if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
-    inflight++
     result.then(
       (value) => {
-        inflight--
-        succeed(id, value)
+        ctx.finish()
+        succeed(slot, value)
         drain()
       },
       (err) => {
-        inflight--
-        fail(id, err)
+        ctx.finish()
+        fail(slot, err)
         drain()
       },
     )
   } else {
-    succeed(id, result)
+    ctx.finish()
+    succeed(slot, result)
   }
 }
 
@@ -97,7 +198,7 @@ function drain() {
   }
   try {
     while (inflight < concurrency) {
-      const id = worker.take(waitMicros)
+      const id = worker.take(spinMicros, waitMicros)
       if (id === 0) {
         // Parked: back to the event loop until the scheduler wakes us.
         if (inflight === 0 && Number.isFinite(idleTimeout) && workerData.spindle.index >= minThreads) {

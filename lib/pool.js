@@ -3,6 +3,7 @@
 // go into the Rust work-stealing scheduler (no message to a worker per task);
 // results come back through the batched completion path.
 
+const { AsyncResource } = require('node:async_hooks')
 const { EventEmitter } = require('node:events')
 const { Worker } = require('node:worker_threads')
 const fs = require('node:fs')
@@ -14,6 +15,7 @@ const { deserializeError } = require('./task-errors')
 const values = require('./pool-values')
 const {
   validateAbortSignal,
+  validateFunction,
   validateInteger,
   validateKnownOptions,
   validateObject,
@@ -24,9 +26,9 @@ const RUNTIME = path.join(__dirname, 'pool-worker.js')
 const OPTIONS = [
   'filename', 'name', 'minThreads', 'maxThreads', 'idleTimeout', 'maxQueue',
   'concurrentTasksPerWorker', 'resourceLimits', 'env', 'argv', 'execArgv', 'workerData',
-  'waitMicros',
+  'waitMicros', 'spinMicros',
 ]
-const RUN_OPTIONS = ['name', 'signal', 'transferList']
+const RUN_OPTIONS = ['name', 'signal', 'transferList', 'onMessage']
 
 function defaultThreads() {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length
@@ -51,13 +53,17 @@ function normalizeFilename(filename) {
 
 /** The per-task entry in the completion table. */
 class Task {
-  constructor(pool, signal) {
+  constructor(pool, signal, onMessage) {
     this.pool = pool
     this.ref = true
     this.signal = signal
     this.onAbort = null
+    this.onMessage = onMessage
     this.resolve = null
     this.reject = null
+    // The task is an async resource: the caller's async context (for example
+    // an AsyncLocalStorage store) is active where it settles and in onMessage.
+    this.scope = new AsyncResource('spindle.Task', { requireManualDestroy: true })
   }
 }
 
@@ -114,6 +120,7 @@ class Pool extends EventEmitter {
       idleTimeout,
       maxQueue,
       concurrency,
+      spinMicros: opts.spinMicros === undefined ? Number(process.env.SPINDLE_SPIN_MICROS ?? 50) : validateInteger(opts.spinMicros, 'options.spinMicros', 0, 10_000),
       waitMicros: opts.waitMicros === undefined ? 1000 : validateInteger(opts.waitMicros, 'options.waitMicros', 0, 100_000),
       workerOptions: {
         resourceLimits: opts.resourceLimits,
@@ -140,6 +147,7 @@ class Pool extends EventEmitter {
           handle: this.#native.handle,
           filename: o.filename,
           concurrency: o.concurrency,
+          spinMicros: o.spinMicros,
           waitMicros: o.waitMicros,
           idleTimeout: o.idleTimeout,
           minThreads: o.minThreads,
@@ -195,8 +203,11 @@ class Pool extends EventEmitter {
     }
   }
 
+  #settleBound = (id, p, ok, value) => this.#settle(id, p, ok, value)
+
   #settle(id, p, ok, value) {
     if (!this.#pending.has(id)) return
+    p.scope.emitDestroy()
     this.#pending.delete(id)
     native.close(id)
     if (p.onAbort) p.signal.removeEventListener('abort', p.onAbort)
@@ -216,6 +227,7 @@ class Pool extends EventEmitter {
     let signal
     let name = this.#options.name ?? null
     let transferList
+    let onMessage = null
     if (options !== undefined) {
       const opts = validateObject(options, 'options')
       validateKnownOptions(opts, RUN_OPTIONS)
@@ -225,6 +237,7 @@ class Pool extends EventEmitter {
         throw invalidArgType('options.transferList', 'an instance of Array', opts.transferList)
       }
       transferList = opts.transferList
+      if (opts.onMessage !== undefined) onMessage = validateFunction(opts.onMessage, 'options.onMessage')
     }
     if (this.#closing || this.#closed) {
       return Promise.reject(errorWithCode('The pool is closed', 'ERR_SPINDLE_POOL_CLOSED'))
@@ -242,7 +255,7 @@ class Pool extends EventEmitter {
     } catch (err) {
       return Promise.reject(err)
     }
-    const task = new Task(this, signal)
+    const task = new Task(this, signal, onMessage)
     const promise = new Promise((resolve, reject) => {
       task.resolve = resolve
       task.reject = reject
@@ -299,21 +312,12 @@ class Pool extends EventEmitter {
 
   /** A task's completion (called by the completion path with the task as `this`). */
   static onResult(status, value, id) {
-    const pool = this.pool
-    if (status === 0) {
-      let result
-      try {
-        result = values.decode(value)
-      } catch (err) {
-        pool.#settle(id, this, false, err)
-        return
-      }
-      pool.#settle(id, this, true, result)
-    } else if (status === 3) {
-      pool.#settle(id, this, false, deserializeError(value))
-    } else {
-      pool.#settle(id, this, false, value)
+    const [kind, result] = values.decodeCompletion(status, value)
+    if (kind === 'message') {
+      if (this.onMessage !== null) this.scope.runInAsyncScope(this.onMessage, null, result)
+      return
     }
+    this.scope.runInAsyncScope(this.pool.#settleBound, this.pool, id, this, kind === 'ok', result)
   }
 
   #abort(id, p) {
@@ -348,9 +352,9 @@ class Pool extends EventEmitter {
     }
   }
 
-  /** Counters: threads, queued, running, completed, failed, stolen. */
+  /** Counters: threads, queued, running, completed, failed, stolen, latency percentiles. */
   stats() {
-    const s = this.#native.stats()
+    const s = this.#native.stats(this.#workers.size)
     return {
       threads: this.#workers.size,
       queued: s.queued,
@@ -359,6 +363,9 @@ class Pool extends EventEmitter {
       failed: s.failed,
       stolen: s.stolen,
       stolenByWorker: s.stolenByWorker,
+      waitTime: s.waitTime,
+      runTime: s.runTime,
+      utilization: s.utilization,
       pending: this.#pending.size,
     }
   }

@@ -4,7 +4,7 @@
 //! The port owns a raw threadsafe function whose `call_js` drains the whole
 //! completion queue, converts every completion to JavaScript values and calls
 //! the environment's `onBatch(flat)` callback once, with a flat array
-//! `[id, status, value, id, status, value, …]` (status 0 = ok, 1 = error, 3 = rejected with a value,
+//! `[id, status, value, id, status, value, …]` (status 0 = ok, 1 = error, 3 = rejected with a value, 4 = a message,
 //! 2 = aborted, 3 = rejected with a value). See `mod.rs` for the liveness and teardown protocol.
 
 use std::ffi::c_void;
@@ -187,6 +187,7 @@ unsafe fn outcome_to_js(
             }
             Outcome::Aborted => Ok((2, to_js(env, Value::Undefined)?)),
             Outcome::Rejected(v) => Ok((3, to_js(env, v)?)),
+            Outcome::Message(v) => Ok((4, to_js(env, v)?)),
         }
     }
 }

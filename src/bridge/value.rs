@@ -33,6 +33,8 @@ pub enum Outcome {
     /// The operation failed with a value that JavaScript decodes (a pool
     /// task's serialized exception).
     Rejected(Value),
+    /// A progress message of a running operation; more completions follow.
+    Message(Value),
 }
 
 impl Outcome {

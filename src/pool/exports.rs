@@ -18,9 +18,9 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 
-use super::{Cancelled, PoolCore, Task};
+use super::{Cancelled, Percentiles, PoolCore, Task};
 use crate::bridge::buffers;
-use crate::bridge::port::{to_js, Port};
+use crate::bridge::port::{to_js, Port, PortInner};
 use crate::bridge::value::{Completion, Outcome, Value};
 use crate::scheduler::Local;
 
@@ -93,7 +93,30 @@ unsafe fn value_from_js(env: sys::napi_env, value: sys::napi_value) -> Result<Va
 #[napi]
 pub struct NativePool {
     core: Arc<PoolCore>,
+    origin: Arc<PortInner>,
     handle: u32,
+}
+
+/// Percentiles of a latency distribution, in microseconds.
+#[napi(object)]
+pub struct LatencyStats {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub count: f64,
+}
+
+impl From<Percentiles> for LatencyStats {
+    fn from(p: Percentiles) -> Self {
+        LatencyStats {
+            p50: p.p50,
+            p90: p.p90,
+            p99: p.p99,
+            max: p.max,
+            count: p.count as f64,
+        }
+    }
 }
 
 /// Counters of a pool.
@@ -107,6 +130,12 @@ pub struct NativePoolStats {
     pub stolen_by_worker: Vec<f64>,
     pub parks: f64,
     pub wakes: f64,
+    /// Time from submission to a worker starting the task.
+    pub wait_time: LatencyStats,
+    /// Time a task ran.
+    pub run_time: LatencyStats,
+    /// Busy time ÷ (workers × elapsed).
+    pub utilization: f64,
 }
 
 #[napi]
@@ -115,14 +144,18 @@ impl NativePool {
     /// copy of running tasks' arguments (workers that run several at once).
     #[napi(constructor)]
     pub fn new(port: &Port, retain: bool) -> Self {
-        let core = Arc::new(PoolCore::new(port.inner().clone(), retain));
+        let core = Arc::new(PoolCore::new(retain));
         let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
         POOLS
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get_or_insert_with(HashMap::new)
             .insert(handle, Arc::downgrade(&core));
-        NativePool { core, handle }
+        NativePool {
+            core,
+            origin: port.inner().clone(),
+            handle,
+        }
     }
 
     /// The handle workers attach with.
@@ -152,14 +185,14 @@ impl NativePool {
         }
         Ok(self
             .core
-            .submit_batch(batch, name.map(|n| Arc::from(n.as_str()))))
+            .submit_batch(batch, &self.origin, name.map(|n| Arc::from(n.as_str()))))
     }
 
     /// -1 too late, 0 cancelled before it started, else the thread id of the
     /// worker running it (which JavaScript then replaces).
     #[napi]
     pub fn cancel(&self, id: u32) -> i64 {
-        match self.core.cancel(id) {
+        match self.core.cancel(&self.origin, id) {
             Cancelled::TooLate => -1,
             Cancelled::BeforeStart => 0,
             Cancelled::Running(worker) => worker as i64,
@@ -184,9 +217,11 @@ impl NativePool {
         self.core.sched.close();
     }
 
+    /// `workers`: the live worker count, for utilization.
     #[napi]
-    pub fn stats(&self) -> NativePoolStats {
+    pub fn stats(&self, workers: u32) -> NativePoolStats {
         let c = self.core.sched.counters();
+        let timing = self.core.timing(workers as usize);
         NativePoolStats {
             queued: self.core.sched.queued() as u32,
             running: self.core.running() as u32,
@@ -202,6 +237,9 @@ impl NativePool {
                 .collect(),
             parks: c.parks as f64,
             wakes: c.wakes as f64,
+            wait_time: timing.wait.into(),
+            run_time: timing.run.into(),
+            utilization: timing.utilization,
         }
     }
 }
@@ -219,9 +257,14 @@ impl Drop for NativePool {
 #[napi]
 pub struct PoolWorker {
     core: Arc<PoolCore>,
+    port: Arc<PortInner>,
     local: Option<Local<Task>>,
     thread_id: u32,
+    /// The last task taken, until its argument is read.
     current: Option<Task>,
+    /// Running tasks by slot: (origin, id) of each.
+    running: HashMap<u32, (Arc<PortInner>, u32)>,
+    next_slot: u32,
 }
 
 #[napi]
@@ -232,44 +275,51 @@ impl PoolWorker {
     #[napi(constructor)]
     pub fn new(handle: u32, port: &Port, wake_id: u32, thread_id: u32) -> Result<Self> {
         let core = lookup(handle).ok_or_else(|| invalid("the pool no longer exists"))?;
-        let port = port.inner().clone();
+        let wake_port = port.inner().clone();
         let local = core.sched.register(Arc::new(move || {
-            port.complete(Completion {
+            wake_port.complete(Completion {
                 id: wake_id,
                 outcome: Outcome::Ok(Value::Undefined),
             })
         }));
         Ok(PoolWorker {
             core,
+            port: port.inner().clone(),
             local: Some(local),
             thread_id,
             current: None,
+            running: HashMap::new(),
+            next_slot: 1,
         })
     }
 
-    /// Takes the next task, waiting at most `wait_micros` in native code, and
-    /// returns its id; 0 means the worker has parked and will be woken
-    /// through its port. The task's argument and export name are then read
-    /// with `arg()` and `name()`.
+    /// Takes the next task, spinning at most `spin_micros` and then waiting
+    /// at most `wait_micros` in native code, and
+    /// returns its slot (this worker's handle for it); 0 means the worker has
+    /// parked and will be woken through its port. The task's argument and
+    /// export name are then read with `arg()` and `name()`.
     #[napi]
-    pub fn take(&mut self, wait_micros: u32) -> u32 {
+    pub fn take(&mut self, spin_micros: u32, wait_micros: u32) -> u32 {
         let Some(local) = self.local.as_ref() else {
             return 0;
         };
+        let spin = Duration::from_micros(spin_micros as u64);
         let wait = Duration::from_micros(wait_micros as u64);
         loop {
             let Some(task) = self
                 .core
                 .sched
-                .find_or_wait(local, wait)
+                .find_or_wait(local, spin, wait)
                 .or_else(|| self.core.sched.park(local))
             else {
                 return 0;
             };
             if self.core.start(&task, self.thread_id) {
-                let id = task.id;
+                let slot = self.next_slot;
+                self.next_slot = self.next_slot.checked_add(1).unwrap_or(1);
+                self.running.insert(slot, (task.origin.clone(), task.id));
                 self.current = Some(task);
-                return id;
+                return slot;
             }
             // Cancelled while queued: drop it and look again.
         }
@@ -296,17 +346,71 @@ impl PoolWorker {
         self.current.as_ref()?.name.as_ref().map(|n| n.to_string())
     }
 
-    /// Delivers task `id`'s result: a primitive or a Buffer of serialized
+    /// Delivers the result of the task in `slot`: a primitive or encoded
     /// bytes; with `failed`, a Buffer holding the serialized exception.
     #[napi]
-    pub fn complete(&mut self, env: Env, id: u32, failed: bool, value: Unknown) -> Result<()> {
-        if self.current.as_ref().is_some_and(|t| t.id == id) {
+    pub fn complete(&mut self, env: Env, slot: u32, failed: bool, value: Unknown) -> Result<()> {
+        let Some((origin, id)) = self.running.remove(&slot) else {
+            return Ok(());
+        };
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|t| t.id == id && Arc::ptr_eq(&t.origin, &origin))
+        {
             self.current = None;
         }
         // SAFETY: handles of the current call.
         let value = unsafe { value_from_js(env.raw(), value.value().value)? };
-        self.core.complete(id, failed, value);
+        self.core.complete(&origin, id, failed, value);
         Ok(())
+    }
+
+    /// Sends a progress message from the task in `slot` to its caller.
+    /// False if the task is no longer running (finished or cancelled).
+    #[napi]
+    pub fn message(&self, env: Env, slot: u32, value: Unknown) -> Result<bool> {
+        let Some((origin, id)) = self.running.get(&slot) else {
+            return Ok(false);
+        };
+        // SAFETY: handles of the current call.
+        let value = unsafe { value_from_js(env.raw(), value.value().value)? };
+        Ok(self.core.message(origin, *id, value))
+    }
+
+    /// Submits subtask `id` (an operation id of this worker's environment)
+    /// onto this worker's own deque. False once the pool is closed.
+    #[napi]
+    pub fn submit_local(
+        &self,
+        env: Env,
+        id: u32,
+        arg: Unknown,
+        name: Option<String>,
+    ) -> Result<bool> {
+        let Some(local) = self.local.as_ref() else {
+            return Ok(false);
+        };
+        // SAFETY: handles of the current call.
+        let payload = unsafe { value_from_js(env.raw(), arg.value().value)? };
+        Ok(self.core.submit_local(
+            local,
+            id,
+            payload,
+            &self.port,
+            name.map(|n| Arc::from(n.as_str())),
+        ))
+    }
+
+    /// Cancels subtask `id` submitted from this environment: -1 too late,
+    /// 0 cancelled before it started, else the running worker's thread id.
+    #[napi]
+    pub fn cancel(&self, id: u32) -> i64 {
+        match self.core.cancel(&self.port, id) {
+            Cancelled::TooLate => -1,
+            Cancelled::BeforeStart => 0,
+            Cancelled::Running(worker) => worker as i64,
+        }
     }
 
     /// Leaves the pool (idle timeout); queued tasks in this worker's deque go

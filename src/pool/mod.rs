@@ -12,6 +12,21 @@
 //! result bytes go back through `PoolWorker.complete()` onto the *origin*
 //! environment's completion port, batched with every other completion.
 //!
+//! # Tasks that fork tasks
+//!
+//! A task running on a worker may submit subtasks (`ctx.run`). They go onto
+//! that worker's own deque (LIFO for its owner, so it runs its newest
+//! children first; other workers steal the oldest), and their results
+//! complete on the *worker's* port: every task records the port of the
+//! environment that submitted it (its origin). Task keys are therefore
+//! (origin, id): each environment numbers its operations independently.
+//!
+//! # Timing
+//!
+//! Each task records when it was submitted and when a worker started it;
+//! wait and run times go into two HDR histograms (`hdrhistogram`), under one
+//! short lock per task on the worker threads — no main-thread cost.
+//!
 //! # Task states
 //!
 //! Each task has a [`JobCtl`]: QUEUED until a worker takes it (RUNNING), or
@@ -31,26 +46,40 @@ pub mod exports;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use hdrhistogram::Histogram;
 
 use crate::bridge::job::{Cancel, JobCtl};
 use crate::bridge::port::PortInner;
 use crate::bridge::value::{Completion, Outcome, Value};
-use crate::scheduler::Scheduler;
+use crate::scheduler::{Local, Scheduler};
 
-/// One call of `pool.run`. Primitive arguments travel as themselves (no
-/// serializer on either side); everything else as v8 structured-clone bytes.
+/// Identifies a task: the environment that submitted it, and its id there.
+type Key = (usize, u32);
+
+fn key_of(origin: &Arc<PortInner>, id: u32) -> Key {
+    (Arc::as_ptr(origin) as usize, id)
+}
+
+/// One call of `pool.run` (or `ctx.run` inside a task). Primitive arguments
+/// travel as themselves; everything else as v8 structured-clone bytes.
 pub struct Task {
     pub id: u32,
+    pub origin: Arc<PortInner>,
     pub ctl: Arc<JobCtl>,
     pub payload: Value,
     pub name: Option<Arc<str>>,
+    submitted: Instant,
 }
 
 #[derive(Clone)]
 struct Entry {
     ctl: Arc<JobCtl>,
+    origin: Arc<PortInner>,
     /// The thread id of the worker running it, once taken.
     worker: Option<u32>,
+    started: Option<Instant>,
     /// A copy of the argument while running, kept only when a worker runs
     /// several tasks at once: if one of them is aborted and the worker is
     /// replaced, the others are queued again instead of being lost.
@@ -65,60 +94,146 @@ pub enum Cancelled {
     Running(u32),
 }
 
+/// Wait/run-time distributions and busy time.
+struct Timing {
+    wait: Histogram<u64>,
+    run: Histogram<u64>,
+    busy_ns: u128,
+    since: Instant,
+}
+
+/// Percentiles of one histogram, in microseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub count: u64,
+}
+
+fn percentiles(h: &Histogram<u64>) -> Percentiles {
+    let us = |ns: u64| ns as f64 / 1000.0;
+    Percentiles {
+        p50: us(h.value_at_quantile(0.5)),
+        p90: us(h.value_at_quantile(0.9)),
+        p99: us(h.value_at_quantile(0.99)),
+        max: us(h.max()),
+        count: h.len(),
+    }
+}
+
+/// A snapshot of the pool's timing.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TimingStats {
+    pub wait: Percentiles,
+    pub run: Percentiles,
+    /// Busy time ÷ (workers × elapsed), over the pool's life.
+    pub utilization: f64,
+}
+
 pub struct PoolCore {
     pub sched: Scheduler<Task>,
-    origin: Arc<PortInner>,
-    tasks: Mutex<HashMap<u32, Entry>>,
+    tasks: Mutex<HashMap<Key, Entry>>,
     retain: bool,
     completed: AtomicU64,
     failed: AtomicU64,
+    timing: Mutex<Timing>,
+}
+
+fn histogram() -> Histogram<u64> {
+    // 1 ns .. 1 hour, 3 significant digits.
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds")
 }
 
 impl PoolCore {
     /// `retain`: keep a copy of each running task's argument (for pools
     /// whose workers run several tasks at once; see [`Entry::retained`]).
-    pub fn new(origin: Arc<PortInner>, retain: bool) -> Self {
+    pub fn new(retain: bool) -> Self {
         PoolCore {
             sched: Scheduler::new(),
-            origin,
             tasks: Mutex::new(HashMap::new()),
             retain,
             completed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            timing: Mutex::new(Timing {
+                wait: histogram(),
+                run: histogram(),
+                busy_ns: 0,
+                since: Instant::now(),
+            }),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<u32, Entry>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Key, Entry>> {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a batch of tasks (one lock, one wake-up round). False once closed.
-    pub fn submit_batch(&self, batch: Vec<(u32, Value)>, name: Option<Arc<str>>) -> bool {
+    fn register(
+        &self,
+        batch: Vec<(u32, Value)>,
+        origin: &Arc<PortInner>,
+        name: Option<Arc<str>>,
+    ) -> Vec<Task> {
+        let now = Instant::now();
+        let mut tasks = Vec::with_capacity(batch.len());
+        let mut map = self.lock();
+        for (id, payload) in batch {
+            let ctl = Arc::new(JobCtl::new());
+            map.insert(
+                key_of(origin, id),
+                Entry {
+                    ctl: ctl.clone(),
+                    origin: origin.clone(),
+                    worker: None,
+                    started: None,
+                    retained: None,
+                },
+            );
+            tasks.push(Task {
+                id,
+                origin: origin.clone(),
+                ctl,
+                payload,
+                name: name.clone(),
+                submitted: now,
+            });
+        }
+        tasks
+    }
+
+    /// Queues a batch of tasks from outside the pool (one lock, one wake-up
+    /// round); their results complete on `origin`. False once closed.
+    pub fn submit_batch(
+        &self,
+        batch: Vec<(u32, Value)>,
+        origin: &Arc<PortInner>,
+        name: Option<Arc<str>>,
+    ) -> bool {
         if self.sched.is_closed() {
             return false;
         }
-        let mut tasks = Vec::with_capacity(batch.len());
-        {
-            let mut map = self.lock();
-            for (id, payload) in batch {
-                let ctl = Arc::new(JobCtl::new());
-                map.insert(
-                    id,
-                    Entry {
-                        ctl: ctl.clone(),
-                        worker: None,
-                        retained: None,
-                    },
-                );
-                tasks.push(Task {
-                    id,
-                    ctl,
-                    payload,
-                    name: name.clone(),
-                });
-            }
-        }
+        let tasks = self.register(batch, origin, name);
         self.sched.submit_many(tasks)
+    }
+
+    /// Queues a subtask on the calling worker's own deque; its result
+    /// completes on `origin` (the worker's port). False once closed.
+    pub fn submit_local(
+        &self,
+        local: &Local<Task>,
+        id: u32,
+        payload: Value,
+        origin: &Arc<PortInner>,
+        name: Option<Arc<str>>,
+    ) -> bool {
+        if self.sched.is_closed() {
+            return false;
+        }
+        for task in self.register(vec![(id, payload)], origin, name) {
+            self.sched.push_local(local, task);
+        }
+        true
     }
 
     /// Marks a taken task as running on `worker`; false if it was cancelled.
@@ -126,29 +241,35 @@ impl PoolCore {
         if !task.ctl.start() {
             return false;
         }
-        if let Some(e) = self.lock().get_mut(&task.id) {
+        let now = Instant::now();
+        if let Some(e) = self.lock().get_mut(&key_of(&task.origin, task.id)) {
             e.worker = Some(worker);
+            e.started = Some(now);
             if self.retain {
                 e.retained = Some((task.payload.clone(), task.name.clone()));
             }
         }
+        let waited = now.duration_since(task.submitted).as_nanos() as u64;
+        let mut t = self.timing.lock().unwrap_or_else(|e| e.into_inner());
+        t.wait.saturating_record(waited.max(1));
         true
     }
 
-    pub fn cancel(&self, id: u32) -> Cancelled {
+    pub fn cancel(&self, origin: &Arc<PortInner>, id: u32) -> Cancelled {
         let mut tasks = self.lock();
-        let Some(entry) = tasks.get(&id).cloned() else {
+        let key = key_of(origin, id);
+        let Some(entry) = tasks.get(&key).cloned() else {
             return Cancelled::TooLate;
         };
         match entry.ctl.cancel() {
             Cancel::BeforeStart => {
-                tasks.remove(&id);
+                tasks.remove(&key);
                 Cancelled::BeforeStart
             }
             Cancel::WhileRunning => {
                 // JavaScript rejects now and replaces the worker; its result,
                 // if it ever comes, is dropped.
-                tasks.remove(&id);
+                tasks.remove(&key);
                 Cancelled::Running(entry.worker.unwrap_or(0))
             }
             Cancel::TooLate => Cancelled::TooLate,
@@ -156,9 +277,15 @@ impl PoolCore {
     }
 
     /// Delivers a task's result or (`failed`) its serialized exception.
-    pub fn complete(&self, id: u32, failed: bool, value: Value) {
-        if self.lock().remove(&id).is_none() {
+    pub fn complete(&self, origin: &Arc<PortInner>, id: u32, failed: bool, value: Value) {
+        let Some(entry) = self.lock().remove(&key_of(origin, id)) else {
             return; // cancelled, or its worker was declared dead
+        };
+        if let Some(started) = entry.started {
+            let ran = started.elapsed().as_nanos();
+            let mut t = self.timing.lock().unwrap_or_else(|e| e.into_inner());
+            t.run.saturating_record((ran as u64).max(1));
+            t.busy_ns += ran;
         }
         let outcome = if failed {
             self.failed.fetch_add(1, Ordering::Relaxed);
@@ -167,29 +294,53 @@ impl PoolCore {
             self.completed.fetch_add(1, Ordering::Relaxed);
             Outcome::Ok(value)
         };
-        self.origin.complete(Completion { id, outcome });
+        entry.origin.complete(Completion { id, outcome });
+    }
+
+    /// Delivers a progress message of running task `id` to its caller.
+    pub fn message(&self, origin: &Arc<PortInner>, id: u32, value: Value) -> bool {
+        let target = self
+            .lock()
+            .get(&key_of(origin, id))
+            .map(|e| e.origin.clone());
+        match target {
+            Some(port) => {
+                port.complete(Completion {
+                    id,
+                    outcome: Outcome::Message(value),
+                });
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes and returns the tasks running on worker `worker`.
+    fn take_running_on(&self, worker: u32) -> Vec<(Key, Entry)> {
+        let mut tasks = self.lock();
+        let keys: Vec<Key> = tasks
+            .iter()
+            .filter(|(_, e)| e.worker == Some(worker))
+            .map(|(&k, _)| k)
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| tasks.remove(&k).map(|e| (k, e)))
+            .collect()
+    }
+
+    fn reject(&self, id: u32, entry: &Entry, message: &str) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        entry.origin.complete(Completion {
+            id,
+            outcome: Outcome::error("ERR_SPINDLE_WORKER_DIED", message.to_string()),
+        });
     }
 
     /// Rejects every task running on the worker with thread id `worker`.
     pub fn worker_died(&self, worker: u32, message: &str) -> u32 {
-        let dead: Vec<u32> = {
-            let mut tasks = self.lock();
-            let ids: Vec<u32> = tasks
-                .iter()
-                .filter(|(_, e)| e.worker == Some(worker))
-                .map(|(&id, _)| id)
-                .collect();
-            for id in &ids {
-                tasks.remove(id);
-            }
-            ids
-        };
-        for &id in &dead {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-            self.origin.complete(Completion {
-                id,
-                outcome: Outcome::error("ERR_SPINDLE_WORKER_DIED", message.to_string()),
-            });
+        let dead = self.take_running_on(worker);
+        for ((_, id), entry) in &dead {
+            self.reject(*id, entry, message);
         }
         dead.len() as u32
     }
@@ -199,45 +350,20 @@ impl PoolCore {
     /// rejects the others. Returns how many were queued again.
     pub fn requeue_worker(&self, worker: u32) -> u32 {
         let mut again = Vec::new();
-        let mut lost = Vec::new();
-        {
-            let mut tasks = self.lock();
-            for (&id, e) in tasks.iter_mut() {
-                if e.worker != Some(worker) {
-                    continue;
-                }
-                match e.retained.take() {
-                    Some((payload, name)) => {
-                        let ctl = Arc::new(JobCtl::new());
-                        e.ctl = ctl.clone();
-                        e.worker = None;
-                        again.push(Task {
-                            id,
-                            ctl,
-                            payload,
-                            name,
-                        });
-                    }
-                    None => lost.push(id),
-                }
-            }
-            for id in &lost {
-                tasks.remove(id);
-            }
-        }
-        for id in lost {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-            self.origin.complete(Completion {
-                id,
-                outcome: Outcome::error(
-                    "ERR_SPINDLE_WORKER_DIED",
+        for ((_, id), mut entry) in self.take_running_on(worker) {
+            match entry.retained.take() {
+                Some((payload, name)) => again.push((id, entry.origin.clone(), payload, name)),
+                None => self.reject(
+                    id,
+                    &entry,
                     "the worker running this task was replaced after another task's abort",
                 ),
-            });
+            }
         }
         let n = again.len() as u32;
-        if !again.is_empty() {
-            self.sched.submit_many(again);
+        for (id, origin, payload, name) in again {
+            let tasks = self.register(vec![(id, payload)], &origin, name);
+            self.sched.submit_many(tasks);
         }
         n
     }
@@ -252,5 +378,20 @@ impl PoolCore {
 
     pub fn failed(&self) -> u64 {
         self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Wait/run percentiles and utilization with `workers` workers.
+    pub fn timing(&self, workers: usize) -> TimingStats {
+        let t = self.timing.lock().unwrap_or_else(|e| e.into_inner());
+        let elapsed = t.since.elapsed().as_nanos() as f64 * workers.max(1) as f64;
+        TimingStats {
+            wait: percentiles(&t.wait),
+            run: percentiles(&t.run),
+            utilization: if elapsed > 0.0 {
+                (t.busy_ns as f64 / elapsed).min(1.0)
+            } else {
+                0.0
+            },
+        }
     }
 }

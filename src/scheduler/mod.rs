@@ -48,7 +48,7 @@ mod sleep;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 
@@ -119,7 +119,7 @@ impl<T: Send> Scheduler<T> {
 
     /// Adds a worker; `waker` is called to wake it once it has parked.
     pub fn register(&self, waker: Waker) -> Local<T> {
-        let deque = Worker::new_fifo();
+        let deque = Worker::new_lifo();
         let mut stealers = self.stealers.write().unwrap_or_else(|e| e.into_inner());
         let index = match stealers.iter().position(|s| s.is_none()) {
             Some(i) => i,
@@ -163,6 +163,15 @@ impl<T: Send> Scheduler<T> {
         self.submitted.fetch_add(1, Ordering::Relaxed);
         self.notify();
         true
+    }
+
+    /// Pushes a task forked by a running task onto its worker's own deque
+    /// (the owner pops it first; idle workers may steal it), then wakes an
+    /// idle worker to steal, if any.
+    pub fn push_local(&self, local: &Local<T>, task: T) {
+        local.deque.push(task);
+        self.submitted.fetch_add(1, Ordering::Relaxed);
+        self.notify();
     }
 
     /// Queues many tasks, then wakes as many sleepers as there are tasks
@@ -280,11 +289,26 @@ impl<T: Send> Scheduler<T> {
         }
     }
 
-    /// Finds a task, waiting at most `wait` in native code (WAITING). `None`
-    /// means the caller should `park`.
-    pub fn find_or_wait(&self, local: &Local<T>, wait: Duration) -> Option<T> {
+    /// Finds a task, spinning at most `spin` (SPINNING), then waiting at most
+    /// `wait` in native code (WAITING). `None` means the caller should `park`.
+    pub fn find_or_wait(&self, local: &Local<T>, spin: Duration, wait: Duration) -> Option<T> {
         if let Some(t) = self.find(local) {
             return Some(t);
+        }
+        if !spin.is_zero() {
+            // SPINNING, for at most `spin`: a sleeping thread takes tens of
+            // microseconds to wake on a virtual machine, far longer than the
+            // gap between two tasks of a busy caller. Bounded, and only right
+            // after running a task, so an idle pool never spins.
+            let start = Instant::now();
+            while start.elapsed() < spin {
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                }
+                if let Some(t) = self.find(local) {
+                    return Some(t);
+                }
+            }
         }
         if wait.is_zero() || self.is_closed() {
             return None;

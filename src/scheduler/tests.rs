@@ -38,7 +38,10 @@ fn parked_worker_is_woken_by_submit() {
     let s = Arc::new(Scheduler::<u32>::new());
     let (tx, rx) = mpsc::channel();
     let w = s.register(Arc::new(move || tx.send(()).unwrap()));
-    assert_eq!(s.find_or_wait(&w, Duration::from_millis(1)), None);
+    assert_eq!(
+        s.find_or_wait(&w, Duration::ZERO, Duration::from_millis(1)),
+        None
+    );
     assert_eq!(s.park(&w), None);
     s.submit(5);
     rx.recv_timeout(Duration::from_secs(5))
@@ -82,8 +85,12 @@ fn stress_no_task_lost_or_run_twice() {
         }));
         workers.push(thread::spawn(move || {
             let wait = Duration::from_micros(if w % 2 == 0 { 0 } else { 50 });
+            let spin = Duration::from_micros(if w % 3 == 0 { 0 } else { 20 });
             loop {
-                while let Some(t) = s.find_or_wait(&local, wait).or_else(|| s.park(&local)) {
+                while let Some(t) = s
+                    .find_or_wait(&local, spin, wait)
+                    .or_else(|| s.park(&local))
+                {
                     if t >= SUB {
                         // A forked subtask: counted separately.
                         assert_eq!(subs[t - SUB].fetch_add(1, Ordering::SeqCst), 0);
@@ -131,7 +138,12 @@ fn stress_no_task_lost_or_run_twice() {
     for p in producers {
         p.join().unwrap();
     }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while done.load(Ordering::SeqCst) < ALL {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tasks lost: the pool stalled"
+        );
         thread::sleep(Duration::from_millis(5));
     }
     s.close();
