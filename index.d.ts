@@ -192,9 +192,15 @@ export interface PoolOptions<WorkerData = unknown> {
   /** Available inside workers as `require('spindle').workerData`. */
   workerData?: WorkerData
   /**
-   * Microseconds an idle worker waits in native code for more work before it
-   * parks and returns to its event loop (default 1000). Larger values lower
-   * the latency of sparse tasks; idle workers never spin either way.
+   * Microseconds a worker that just finished a task keeps polling for the
+   * next one before it sleeps (default 50, or `SPINDLE_SPIN_MICROS`): waking
+   * a sleeping thread costs tens of microseconds on virtual machines. Only
+   * after a task; an idle pool never spins.
+   */
+  spinMicros?: number
+  /**
+   * Microseconds an idle worker then waits in native code (no spinning) for
+   * more work before it parks and returns to its event loop (default 1000).
    */
   waitMicros?: number
 }
@@ -210,6 +216,46 @@ export interface RunOptions {
   signal?: AbortSignal
   /** ArrayBuffers the sender gives up, as with `postMessage`. */
   transferList?: readonly (ArrayBuffer | import('node:worker_threads').TransferListItem)[]
+  /**
+   * Receives the task's progress messages (`ctx.postMessage` in the worker),
+   * in order, before the promise settles, in the caller's async context.
+   */
+  onMessage?: (message: any) => void
+}
+
+/**
+ * What a task function receives as its second argument (and what
+ * `require('spindle').current` returns while it runs).
+ *
+ * @example
+ * // worker.js: a parallel sum that forks subtasks
+ * module.exports = async function sum({ arr, lo, hi }, ctx) {
+ *   if (hi - lo < 10_000) { let s = 0; for (let i = lo; i < hi; i++) s += arr[i]; return s }
+ *   const mid = (lo + hi) >> 1
+ *   const [a, b] = await Promise.all([ctx.run({ arr, lo, hi: mid }), ctx.run({ arr, lo: mid, hi })])
+ *   return a + b
+ * }
+ */
+export interface TaskContext {
+  /** Sends a message to the caller's `onMessage`; false once the task has finished. */
+  postMessage(message: unknown): boolean
+  /**
+   * Runs a subtask on the same pool. It goes onto this worker's own deque
+   * (newest first for this worker; idle workers steal the oldest). While any
+   * subtask is pending, this task frees its concurrency slot, so a worker
+   * that awaits its children keeps running other tasks — its children first.
+   */
+  run<R = any>(arg: unknown, options?: { name?: string; signal?: AbortSignal }): Promise<R>
+}
+
+/** Percentiles of a latency distribution, in microseconds. */
+export interface LatencyStats {
+  p50: number
+  p90: number
+  p99: number
+  max: number
+  /** Samples recorded. */
+  count: number
 }
 
 /** Counters of a {@link Pool}. */
@@ -230,6 +276,12 @@ export interface PoolStats {
   stolenByWorker: number[]
   /** Promises not yet settled. */
   pending: number
+  /** Time from submission until a worker started the task. */
+  waitTime: LatencyStats
+  /** Time from start to result (for a task that awaits subtasks, including the wait). */
+  runTime: LatencyStats
+  /** Busy time ÷ (threads × elapsed) over the pool's life, at most 1. */
+  utilization: number
 }
 
 /**
@@ -269,6 +321,9 @@ export class Pool<Arg = any, Result = any> extends EventEmitter {
 
 /** Inside a pool worker: the `workerData` given to the Pool's constructor. */
 export const workerData: unknown
+
+/** Inside a pool task: its {@link TaskContext}; `null` elsewhere. */
+export const current: TaskContext | null
 // ─── Reactor: child processes spawned on spindle's reactor thread ─────────
 
 /** How one standard stream of a child is set up. */

@@ -43,7 +43,15 @@ async function poolUsage(): Promise<void> {
   await pool.destroy()
   await pool[Symbol.asyncDispose]()
   const wd: unknown = spindle.workerData
-  void [sum, sq, n, wd]
+  const progress: number = await pool.run({ a: 1, b: 2 }, { onMessage: (m: unknown) => void m })
+  const lat: number = st.waitTime.p99 + st.runTime.max + st.utilization
+  const ctx = spindle.current
+  if (ctx !== null) {
+    ctx.postMessage('working')
+    const child: number = await ctx.run<number>(5, { name: 'square' })
+    void child
+  }
+  void [sum, sq, n, wd, progress, lat]
 }
 void poolUsage
 // ─── Reactor ─────────────────────────────────────────────────────────────
