@@ -124,11 +124,17 @@ fn check(status: sys::napi_status, what: &str) -> Result<()> {
     }
 }
 
-/// Reads the element type, length and data pointer of a TypedArray.
-///
+/// What `napi_get_typedarray_info` reports.
+struct Info {
+    kind: sys::napi_typedarray_type,
+    len: usize,
+    data: *mut std::ffi::c_void,
+    buffer: sys::napi_value,
+}
+
 /// # Safety
 /// `env` and `value` must be live handles of the current call.
-pub unsafe fn typed_array_view(env: sys::napi_env, value: sys::napi_value) -> Result<View> {
+unsafe fn typedarray_info(env: sys::napi_env, value: sys::napi_value) -> Result<Info> {
     let mut is_typed = false;
     // SAFETY: live handles per the contract.
     check(
@@ -138,10 +144,12 @@ pub unsafe fn typed_array_view(env: sys::napi_env, value: sys::napi_value) -> Re
     if !is_typed {
         return Err(Error::new(Status::InvalidArg, "expected a TypedArray"));
     }
-    let mut kind = 0;
-    let mut len = 0usize;
-    let mut data = std::ptr::null_mut();
-    let mut buffer = std::ptr::null_mut();
+    let mut info = Info {
+        kind: 0,
+        len: 0,
+        data: std::ptr::null_mut(),
+        buffer: std::ptr::null_mut(),
+    };
     let mut offset = 0usize;
     // SAFETY: value is a TypedArray (checked above); out-pointers are valid.
     check(
@@ -149,24 +157,31 @@ pub unsafe fn typed_array_view(env: sys::napi_env, value: sys::napi_value) -> Re
             sys::napi_get_typedarray_info(
                 env,
                 value,
-                &mut kind,
-                &mut len,
-                &mut data,
-                &mut buffer,
+                &mut info.kind,
+                &mut info.len,
+                &mut info.data,
+                &mut info.buffer,
                 &mut offset,
             )
         },
         "napi_get_typedarray_info",
     )?;
-    let elem = Elem::from_napi(kind)
+    Ok(info)
+}
+
+/// Reads the element type, length and data pointer of a TypedArray.
+///
+/// # Safety
+/// `env` and `value` must be live handles of the current call.
+pub unsafe fn typed_array_view(env: sys::napi_env, value: sys::napi_value) -> Result<View> {
+    // SAFETY: forwarded contract.
+    let info = unsafe { typedarray_info(env, value)? };
+    let elem = Elem::from_napi(info.kind)
         .ok_or_else(|| Error::new(Status::InvalidArg, "unsupported TypedArray type"))?;
-    if data.is_null() {
-        len = 0;
-    }
     Ok(View {
         elem,
-        ptr: data.cast(),
-        len,
+        ptr: info.data.cast(),
+        len: if info.data.is_null() { 0 } else { info.len },
     })
 }
 
@@ -175,30 +190,12 @@ pub unsafe fn typed_array_view(env: sys::napi_env, value: sys::napi_value) -> Re
 /// # Safety
 /// `env` and `value` must be live handles of the current call, `value` a TypedArray.
 pub unsafe fn is_detached(env: sys::napi_env, value: sys::napi_value) -> Result<bool> {
-    let mut kind = 0;
-    let mut len = 0usize;
-    let mut data = std::ptr::null_mut();
-    let mut buffer = std::ptr::null_mut();
-    let mut offset = 0usize;
-    // SAFETY: live handles; out-pointers are valid.
-    check(
-        unsafe {
-            sys::napi_get_typedarray_info(
-                env,
-                value,
-                &mut kind,
-                &mut len,
-                &mut data,
-                &mut buffer,
-                &mut offset,
-            )
-        },
-        "napi_get_typedarray_info",
-    )?;
+    // SAFETY: forwarded contract.
+    let info = unsafe { typedarray_info(env, value)? };
     let mut detached = false;
-    // SAFETY: `buffer` is the array's ArrayBuffer handle from the call above.
+    // SAFETY: `info.buffer` is the array's ArrayBuffer handle.
     check(
-        unsafe { sys::napi_is_detached_arraybuffer(env, buffer, &mut detached) },
+        unsafe { sys::napi_is_detached_arraybuffer(env, info.buffer, &mut detached) },
         "napi_is_detached_arraybuffer",
     )?;
     Ok(detached)

@@ -89,6 +89,15 @@ unsafe fn value_from_js(env: sys::napi_env, value: sys::napi_value) -> Result<Va
     }
 }
 
+/// -1 too late, 0 cancelled before it started, else the running worker's thread id.
+fn cancel_code(c: Cancelled) -> i64 {
+    match c {
+        Cancelled::TooLate => -1,
+        Cancelled::BeforeStart => 0,
+        Cancelled::Running(worker) => worker as i64,
+    }
+}
+
 /// The scheduler side of one Pool (internal; see `Pool` in index.d.ts).
 #[napi]
 pub struct NativePool {
@@ -192,11 +201,7 @@ impl NativePool {
     /// worker running it (which JavaScript then replaces).
     #[napi]
     pub fn cancel(&self, id: u32) -> i64 {
-        match self.core.cancel(&self.origin, id) {
-            Cancelled::TooLate => -1,
-            Cancelled::BeforeStart => 0,
-            Cancelled::Running(worker) => worker as i64,
-        }
+        cancel_code(self.core.cancel(&self.origin, id))
     }
 
     /// Rejects the tasks running on a worker that died; returns how many.
@@ -406,11 +411,7 @@ impl PoolWorker {
     /// 0 cancelled before it started, else the running worker's thread id.
     #[napi]
     pub fn cancel(&self, id: u32) -> i64 {
-        match self.core.cancel(&self.port, id) {
-            Cancelled::TooLate => -1,
-            Cancelled::BeforeStart => 0,
-            Cancelled::Running(worker) => worker as i64,
-        }
+        cancel_code(self.core.cancel(&self.port, id))
     }
 
     /// Leaves the pool (idle timeout); queued tasks in this worker's deque go
