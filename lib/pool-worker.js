@@ -139,6 +139,9 @@ class TaskContext {
     if (this.#children++ === 0 && !this.#done) {
       this.#suspended = true
       inflight--
+      // A slot is free now: take the subtask from our own deque (newest
+      // first), even if this task forked it after an await, outside drain().
+      queueMicrotask(drain)
     }
   }
 

@@ -265,16 +265,20 @@ impl<T: Send> Scheduler<T> {
             for k in 1..n {
                 let victim = (local.index + k) % n;
                 if let Some(s) = &stealers[victim] {
+                    let before = local.deque.len();
                     match s.steal_batch_and_pop(&local.deque) {
                         Steal::Success(t) => {
-                            self.stolen.fetch_add(1, Ordering::Relaxed);
+                            // A batch moved: the task returned plus what was
+                            // added to our deque. Count tasks, not steals.
+                            let moved = (local.deque.len() + 1).saturating_sub(before) as u64;
+                            self.stolen.fetch_add(moved, Ordering::Relaxed);
                             if let Some(c) = self
                                 .stolen_by
                                 .read()
                                 .unwrap_or_else(|e| e.into_inner())
                                 .get(local.index)
                             {
-                                c.fetch_add(1, Ordering::Relaxed);
+                                c.fetch_add(moved, Ordering::Relaxed);
                             }
                             return Some(t);
                         }
