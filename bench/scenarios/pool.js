@@ -1,0 +1,482 @@
+'use strict'
+// Pool scenarios (issue 3): spindle.Pool against piscina, tinypool, workerpool
+// and poolifier, all with the same number of threads (2, or
+// SPINDLE_BENCH_THREADS), plus a raw worker_threads postMessage echo as the
+// floor of JavaScript messaging. Each pool is created, warmed up, measured and
+// destroyed before the next one starts, so no two pools compete for the CPUs.
+//
+// If spindle.Pool is not implemented yet, its rows read "skipped: not
+// implemented" and the anchors still run (their numbers are this machine's
+// baseline).
+
+const path = require('node:path')
+const { Worker } = require('node:worker_threads')
+const spindle = require('../..')
+const h = require('../harness')
+
+const T = h.THREADS
+const W = path.join(__dirname, '..', 'workers')
+const TASK_FILE = path.join(W, 'task.js')
+const MiB = 1024 * 1024
+
+const TINY_N = h.size(100_000, 10_000)
+const RT_N = h.size(2_000, 300)
+const FIB_N = h.size(2_000, 200)
+const FIB_ARG = 25
+const STEADY_RATE = 10_000 // tasks per second
+const STEADY_MS = h.size(3_000, 750)
+const IDLE_MS = h.size(5_000, 1_000)
+const PAYLOAD = 16 * MiB
+const PAYLOAD_ROUNDS = h.size(20, 4)
+
+const CLOSE_TIMEOUT_MS = 3_000
+const NOT_IMPLEMENTED = 'skipped: not implemented'
+const hasPool = () => typeof spindle.Pool === 'function'
+
+function withDefined(obj) {
+  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined))
+}
+
+// ------------------------------------------------------------------ adapters
+// Each adapter: create() -> { run(x, name?, transferList?) -> Promise, stats?(), close() }
+
+const ADAPTERS = [
+  {
+    impl: 'spindle.Pool',
+    role: 'spindle',
+    available: hasPool,
+    async create({ filename = TASK_FILE } = {}) {
+      const pool = new spindle.Pool({ filename, minThreads: T, maxThreads: T })
+      return {
+        run: (x, name, transferList) => pool.run(x, withDefined({ name, transferList })),
+        stats: () => (typeof pool.stats === 'function' ? pool.stats() : undefined),
+        close: async () => {
+          if (typeof pool.close === 'function') await pool.close()
+          else if (typeof pool.destroy === 'function') await pool.destroy()
+        },
+      }
+    },
+  },
+  {
+    impl: 'piscina',
+    role: 'anchor',
+    available: () => true,
+    async create({ filename = TASK_FILE } = {}) {
+      const { Piscina } = require('piscina')
+      const pool = new Piscina({ filename, minThreads: T, maxThreads: T })
+      return {
+        run: (x, name, transferList) => pool.run(x, withDefined({ name, transferList })),
+        close: () => pool.destroy(),
+      }
+    },
+  },
+  {
+    impl: 'tinypool',
+    role: 'anchor',
+    available: () => true,
+    async create({ filename = TASK_FILE } = {}) {
+      const { Tinypool } = await import('tinypool')
+      const pool = new Tinypool({ filename, minThreads: T, maxThreads: T })
+      return {
+        run: (x, name, transferList) => pool.run(x, withDefined({ name, transferList })),
+        close: () => pool.destroy(),
+      }
+    },
+  },
+  {
+    impl: 'workerpool',
+    role: 'anchor',
+    available: () => true,
+    async create() {
+      const workerpool = require('workerpool')
+      const pool = workerpool.pool(path.join(W, 'workerpool.js'), { minWorkers: T, maxWorkers: T, workerType: 'thread' })
+      return {
+        run: (x, name, transferList) => pool.exec(name || 'inc', [x], transferList ? { transfer: transferList } : undefined),
+        close: () => pool.terminate(),
+      }
+    },
+  },
+  {
+    impl: 'poolifier',
+    role: 'anchor',
+    available: () => true,
+    async create() {
+      const { FixedThreadPool } = require('poolifier')
+      const pool = new FixedThreadPool(T, path.join(W, 'poolifier.js'), { errorHandler: (e) => console.error(e) })
+      return {
+        run: (x, name, transferList) => pool.execute(x, name, undefined, transferList),
+        close: () => pool.destroy(),
+      }
+    },
+  },
+]
+
+const FOUR = ['piscina', 'tinypool', 'workerpool', 'poolifier']
+
+/** Creates the pool, warms its threads up, runs `body(pool)`, always closes it. */
+async function withPool(adapter, body, createOpts) {
+  const pool = await adapter.create(createOpts)
+  let result
+  try {
+    await Promise.all(Array.from({ length: 8 * T }, (_, i) => pool.run(i)))
+    result = await body(pool)
+  } finally {
+    // poolifier 5.3's destroy() sometimes never settles (and holds no handle, so
+    // the process would just exit): give every close a bounded time.
+    let timer
+    const settled = await Promise.race([
+      Promise.resolve(pool.close()).then(() => true),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, CLOSE_TIMEOUT_MS, false)
+      }),
+    ])
+    clearTimeout(timer)
+    if (!settled) {
+      console.error(`  !! ${adapter.impl}: close did not settle within ${CLOSE_TIMEOUT_MS} ms`)
+      if (result && typeof result === 'object' && 'note' in result) {
+        result.note = [result.note, `close/destroy did not settle within ${CLOSE_TIMEOUT_MS} ms`].filter(Boolean).join('; ')
+      }
+    }
+  }
+  return result
+}
+
+/** Runs `body` for each adapter; unimplemented ones become skipped rows. */
+async function eachPool(body, { only } = {}) {
+  const rows = []
+  for (const a of ADAPTERS) {
+    if (only && !only.includes(a.impl)) continue
+    if (!a.available()) {
+      rows.push(h.skippedRow(a.impl, a.role, NOT_IMPLEMENTED))
+      continue
+    }
+    try {
+      rows.push(await h.withTimeout(withPool(a, (pool) => body(pool, a)), a.impl))
+    } catch (err) {
+      console.error(`  !! ${a.impl}:`, err)
+      rows.push(h.skippedRow(a.impl, a.role, `error: ${err && err.message ? err.message : err}`))
+    }
+  }
+  return rows
+}
+
+// ------------------------------------------------- raw worker_threads floor
+
+/** `count` bare workers answering x + 1; `burst(n)` sends n messages round-robin and waits for n replies. */
+async function rawEcho(count) {
+  const workers = Array.from({ length: count }, () => new Worker(path.join(W, 'echo.js')))
+  let onReply = () => {}
+  for (const w of workers) w.on('message', (m) => onReply(m))
+  await Promise.all(workers.map((w) => new Promise((resolve) => w.once('online', resolve))))
+  return {
+    burst(n) {
+      return new Promise((resolve) => {
+        let got = 0
+        onReply = () => {
+          if (++got === n) resolve(got)
+        }
+        for (let i = 0; i < n; i++) workers[i % count].postMessage(i)
+      })
+    },
+    async pingPong(n) {
+      let last = 0
+      for (let i = 0; i < n; i++) {
+        last = await new Promise((resolve) => {
+          onReply = resolve
+          workers[0].postMessage(i)
+        })
+      }
+      return last
+    },
+    close: () => Promise.all(workers.map((w) => w.terminate())),
+  }
+}
+
+// ----------------------------------------------------------------- targets
+
+function spindleRow(rows) {
+  return rows.find((r) => r.role === 'spindle')
+}
+
+/** Adds a target to `r`; not evaluated when spindle's row (or `r`) was skipped. */
+function addTarget(r, text, evaluate, rows) {
+  const s = spindleRow(rows)
+  const ok = s && !s.skipped && !r.skipped
+  r.targets.push(h.target(text, ok ? evaluate() : null))
+}
+
+// --------------------------------------------------------------- scenarios
+
+async function tinyThroughput() {
+  const tps = (ms) => ({ value: TINY_N / (ms / 1000), unit: 'tasks/s' })
+  const rows = await eachPool(async (pool, a) => {
+    const m = await h.measure(
+      () => {
+        const ps = new Array(TINY_N)
+        for (let i = 0; i < TINY_N; i++) ps[i] = pool.run(i)
+        return Promise.all(ps)
+      },
+      {
+        check: (res) => {
+          if (res.length !== TINY_N || res[TINY_N - 1] !== TINY_N) throw new Error(`${a.impl}: wrong results`)
+        },
+      },
+    )
+    const stats = pool.stats ? pool.stats() : undefined
+    const note = stats ? ['completed', 'stolen', 'failed'].filter((k) => k in stats).map((k) => `${k} ${stats[k]}`).join(', ') : ''
+    return h.row(a.impl, a.role, m, { throughput: tps(m.wallMs), poolStats: stats, note: note && `pool.stats(): ${note}` })
+  })
+  const echo = await rawEcho(T)
+  try {
+    const m = await h.measure(() => echo.burst(TINY_N))
+    rows.push(h.row(`raw worker_threads postMessage echo (${T} workers)`, 'reference', m, { throughput: tps(m.wallMs), note: 'floor of JS messaging, no pool' }))
+  } finally {
+    await echo.close()
+  }
+  h.fillRatios(rows, 'spindle.Pool')
+  const s = spindleRow(rows)
+  const anchors = rows.filter((r) => FOUR.includes(r.impl) && !r.skipped)
+  const best = anchors.reduce((b, r) => (!b || r.wallMs < b.wallMs ? r : b), null)
+  addTarget(s, `≥ 2× the best of the four${best ? ` (${best.impl})` : ''}`, () => best.wallMs / s.wallMs >= 2, rows)
+  const pis = rows.find((r) => r.impl === 'piscina')
+  addTarget(pis, 'spindle ≥ 5×', () => pis.ratio >= 5, rows)
+  return {
+    title: `tiny-task throughput: ${TINY_N.toLocaleString('en-US')} \`x => x + 1\` tasks in flight, ${T} threads`,
+    params: { tasks: TINY_N, threads: T },
+    rows,
+    chart: { key: 'wallMs', label: `wall time for ${TINY_N.toLocaleString('en-US')} tasks, shorter is better` },
+  }
+}
+
+async function roundTrip() {
+  const usPer = (ms) => ({ value: (ms * 1000) / RT_N, unit: 'µs/task' })
+  const rows = await eachPool(async (pool, a) => {
+    const m = await h.measure(async () => {
+      let last
+      for (let i = 0; i < RT_N; i++) last = await pool.run(i)
+      return last
+    }, {
+      check: (last) => {
+        if (last !== RT_N) throw new Error(`${a.impl}: wrong result ${last}`)
+      },
+    })
+    return h.row(a.impl, a.role, m, { throughput: usPer(m.wallMs) })
+  })
+  const echo = await rawEcho(1)
+  try {
+    const m = await h.measure(() => echo.pingPong(RT_N))
+    rows.push(h.row('raw worker_threads postMessage ping-pong', 'reference', m, { throughput: usPer(m.wallMs), note: 'floor of JS messaging, no pool' }))
+  } finally {
+    await echo.close()
+  }
+  h.fillRatios(rows, 'spindle.Pool')
+  const pis = rows.find((r) => r.impl === 'piscina')
+  addTarget(pis, "spindle ≤ 0.4× piscina's time", () => pis.ratio >= 2.5, rows)
+  return {
+    title: `round trip: one task awaited at a time, ${RT_N.toLocaleString('en-US')} sequential tasks`,
+    params: { tasks: RT_N, threads: T },
+    rows,
+  }
+}
+
+function fib(n) {
+  return n < 2 ? n : fib(n - 1) + fib(n - 2)
+}
+
+async function cpuBound() {
+  const single = await h.measure(() => {
+    let acc = 0
+    for (let i = 0; i < FIB_N; i++) acc += fib(FIB_ARG)
+    return acc
+  })
+  const ideal = single.wallMs / T
+  const rows = await eachPool(async (pool, a) => {
+    const m = await h.measure(() => Promise.all(Array.from({ length: FIB_N }, () => pool.run(FIB_ARG, 'fib'))), {
+      check: (res) => {
+        if (res[0] !== fib(FIB_ARG)) throw new Error(`${a.impl}: wrong fib`)
+      },
+    })
+    return h.row(a.impl, a.role, m, {
+      throughput: { value: m.wallMs / ideal, unit: '× ideal' },
+    })
+  })
+  rows.push(
+    h.row('single thread (main), no pool', 'reference', single, {
+      throughput: { value: T, unit: '× ideal' },
+      note: `ideal for ${T} threads = ${h.round(ideal, 1)} ms`,
+    }),
+  )
+  h.fillRatios(rows, 'spindle.Pool')
+  const s = spindleRow(rows)
+  addTarget(s, `wall ≤ 1.1 × single ÷ ${T} (${h.round(ideal * 1.1, 1)} ms)`, () => s.wallMs <= 1.1 * ideal, rows)
+  return {
+    title: `CPU-bound: ${FIB_N.toLocaleString('en-US')} × fib(${FIB_ARG}), ${T} threads`,
+    params: { tasks: FIB_N, arg: FIB_ARG, threads: T, singleThreadMs: h.round(single.wallMs, 1), idealMs: h.round(ideal, 1) },
+    rows,
+    notes: ['throughput column: wall time ÷ (single-thread time ÷ threads); 1.00 is perfect scaling.'],
+  }
+}
+
+/** Submits tasks at STEADY_RATE for STEADY_MS; resolves when all are done. */
+function steadyStream(pool) {
+  const total = Math.round((STEADY_RATE * STEADY_MS) / 1000)
+  return new Promise((resolve, reject) => {
+    let submitted = 0
+    let done = 0
+    const t0 = performance.now()
+    const onDone = () => {
+      if (++done === total) resolve(done)
+    }
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - t0) * STEADY_RATE) / 1000))
+      while (submitted < due) pool.run(submitted++).then(onDone, reject)
+      if (submitted >= total) clearInterval(timer)
+    }
+    const timer = setInterval(tick, 1)
+  })
+}
+
+async function steadyLoopDelay() {
+  const total = Math.round((STEADY_RATE * STEADY_MS) / 1000)
+  const rows = await eachPool(async (pool, a) => {
+    const m = await h.measure(() => steadyStream(pool), { reps: 1, warmup: false })
+    return h.row(a.impl, a.role, m, { throughput: { value: total / (m.wallMs / 1000), unit: 'tasks/s' } })
+  })
+  const s = spindleRow(rows)
+  addTarget(s, 'p99 loop delay < 1 ms', () => s.p99DelayMs < 1, rows)
+  return {
+    title: `main loop delay under a steady stream: ${STEADY_RATE.toLocaleString('en-US')} tasks/s for ${STEADY_MS / 1000} s`,
+    params: { rate: STEADY_RATE, ms: STEADY_MS, threads: T },
+    rows,
+    chart: { key: 'p99DelayMs', unit: 'ms p99', label: 'p99 event-loop delay, shorter is better' },
+    notes: ['one measured run per pool (fixed-duration run after the pool warm-up); throughput column: achieved rate.'],
+  }
+}
+
+async function idleCpu() {
+  const measureIdle = async () => {
+    await h.sleep(200)
+    const c0 = process.cpuUsage()
+    const t0 = performance.now()
+    await h.sleep(IDLE_MS)
+    const d = process.cpuUsage(c0)
+    const ms = performance.now() - t0
+    const pct = ((d.user + d.system) / 1000 / ms) * 100
+    return h.row('', '', { wallMs: ms }, { throughput: { value: pct, unit: '% of a core' } })
+  }
+  const rows = []
+  const base = await measureIdle()
+  rows.push(Object.assign(base, { impl: 'no pool (process baseline)', role: 'reference' }))
+  rows.push(
+    ...(await eachPool(async (pool, a) => Object.assign(await measureIdle(), { impl: a.impl, role: a.role }), {
+      only: ['spindle.Pool', 'piscina'],
+    })),
+  )
+  const s = spindleRow(rows)
+  addTarget(s, 'idle pool < 1% of a core', () => s.throughput.value < 1, rows)
+  return {
+    title: `idle pool CPU use over ${IDLE_MS / 1000} s (process.cpuUsage, whole process)`,
+    params: { ms: IDLE_MS, threads: T },
+    rows,
+    chart: { key: 'throughput', label: '% of one core while idle, shorter is better' },
+    notes: ['wall column: the idle window; no loop sampler runs during it (it would add CPU).'],
+  }
+}
+
+async function payload() {
+  const fresh = () => {
+    const b = new Uint8Array(PAYLOAD)
+    b.fill(7)
+    return b
+  }
+  // One reference copy: allocate and copy 16 MiB on the main thread.
+  const src = fresh()
+  const memcpy = await h.measure(() => {
+    let last
+    for (let i = 0; i < PAYLOAD_ROUNDS; i++) last = new Uint8Array(src)
+    return last.length
+  })
+  const copyMs = memcpy.wallMs / PAYLOAD_ROUNDS
+
+  const variant = (label, adapter, opts) => async () => {
+    if (!adapter.available()) return h.skippedRow(label, adapter.role, NOT_IMPLEMENTED)
+    try {
+      return await h.withTimeout(measureVariant(label, adapter, opts), label)
+    } catch (err) {
+      console.error(`  !! ${label}:`, err)
+      return h.skippedRow(label, adapter.role, `error: ${err && err.message ? err.message : err}`)
+    }
+  }
+  const measureVariant = (label, adapter, { transfer, filename }) =>
+    withPool(
+      adapter,
+      async (pool) => {
+        const m = await h.measure(
+          async (bufs) => {
+            let last
+            for (const b of bufs) last = await pool.run(b, filename ? undefined : 'echo', transfer ? [b.buffer] : undefined)
+            return last
+          },
+          {
+            setup: () => Array.from({ length: PAYLOAD_ROUNDS }, fresh),
+            check: (last) => {
+              if (!ArrayBuffer.isView(last) || last.byteLength !== PAYLOAD || last[PAYLOAD - 1] !== 7) throw new Error(`${label}: bad echo`)
+            },
+          },
+        )
+        const per = {
+          wallMs: m.wallMs / PAYLOAD_ROUNDS,
+          worstDelayMs: m.worstDelayMs,
+          p99DelayMs: m.p99DelayMs,
+          runs: m.runs,
+        }
+        return h.row(label, adapter.role, per, {
+          throughput: { value: ((2 * PAYLOAD) / MiB) / (per.wallMs / 1000), unit: 'MiB/s both ways' },
+          note: `≈ ${(per.wallMs / copyMs).toFixed(1)} memcpy-equivalents per round trip`,
+        })
+      },
+      filename ? { filename } : undefined,
+    )
+  const sp = ADAPTERS.find((a) => a.impl === 'spindle.Pool')
+  const pi = ADAPTERS.find((a) => a.impl === 'piscina')
+  const rows = []
+  rows.push(await variant('spindle.Pool (structured clone)', sp, {})())
+  rows.push(await variant('spindle.Pool (transferList in)', sp, { transfer: true })())
+  rows.push(await variant('piscina (structured clone)', pi, {})())
+  rows.push(await variant('piscina (transferList in, move back)', pi, { transfer: true, filename: path.join(W, 'piscina-move.js') })())
+  rows.push(
+    h.row('one 16 MiB allocate + copy (main thread)', 'reference', { wallMs: copyMs, worstDelayMs: memcpy.worstDelayMs }, {
+      note: 'the unit of the memcpy-equivalents estimate',
+      noRatio: true,
+    }),
+  )
+  // Like with like: each piscina variant against the same spindle variant.
+  rows[2].ratio = rows[0].skipped || rows[2].skipped ? null : h.ratio(rows[2].wallMs, rows[0].wallMs)
+  rows[3].ratio = rows[1].skipped || rows[3].skipped ? null : h.ratio(rows[3].wallMs, rows[1].wallMs)
+  const s = rows[0]
+  addTarget(s, 'at most one copy per direction (estimate: ≤ 2 memcpy-equivalents)', () => s.wallMs / copyMs <= 2, rows)
+  return {
+    title: `16 MiB Uint8Array round trip (${PAYLOAD_ROUNDS} sequential, time per round trip)`,
+    params: { bytes: PAYLOAD, rounds: PAYLOAD_ROUNDS, threads: T, copyMs: h.round(copyMs, 3) },
+    rows,
+    notes: [
+      'wall column: ms per round trip (median run ÷ rounds); ratios compare like with like: piscina (structured clone) against spindle.Pool (structured clone), piscina (transferList) against spindle.Pool (transferList in).',
+      'copies are estimated from time (round trip ÷ one allocate+copy of 16 MiB on this machine), not counted.',
+    ],
+  }
+}
+
+module.exports = {
+  group: 'pool',
+  title: 'Pool (issue 3)',
+  available: hasPool,
+  info: () => ({ poolThreads: T }),
+  scenarios: [
+    { id: 'tiny-throughput', run: tinyThroughput },
+    { id: 'round-trip', run: roundTrip },
+    { id: 'cpu-bound', run: cpuBound },
+    { id: 'steady-p99', run: steadyLoopDelay },
+    { id: 'idle-cpu', run: idleCpu },
+    { id: 'payload-16mib', run: payload },
+  ],
+}

@@ -1,0 +1,278 @@
+'use strict'
+// Spawn scenarios (issue 4): spindle.spawn / spindle.exec against
+// child_process.spawn, execa, tinyexec and nano-spawn.
+//
+// The `/bin/true` spawn-rate scenarios run in fresh child node processes (one
+// small, one holding 1 GiB of touched Buffers), so that the cost of fork() in
+// a big process is measured in a process of a known size and the bench runner
+// itself stays small. The child runs this same file with `--child <MiB>` and
+// prints its rows as one JSON line after a marker.
+//
+// If spindle.spawn is not implemented yet, its rows read "skipped: not
+// implemented" and the anchors still run.
+
+const path = require('node:path')
+const cp = require('node:child_process')
+const spindle = require('../..')
+const h = require('../harness')
+
+const MiB = 1024 * 1024
+const SPAWNS = h.size(1_000, 200)
+const CONCURRENCY = 16
+const WARMUP_SPAWNS = h.size(50, 20)
+const BIG_MIB = h.size(1024, 256)
+const PIPE_BYTES = h.size(1024 * MiB, 64 * MiB)
+const PIPE_CHUNK = 256 * 1024
+const CHILD_MARKER = '@@spindle-bench-rows@@'
+const TRUE = '/bin/true'
+
+const NOT_IMPLEMENTED = 'skipped: not implemented'
+const hasSpawn = () => typeof spindle.spawn === 'function'
+const hasExec = () => typeof spindle.exec === 'function'
+
+/** Resolves on 'close' of a ChildProcess-like object. */
+function closed(child) {
+  return new Promise((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (code) => (code === 0 ? resolve(code) : reject(new Error(`exit code ${code}`))))
+  })
+}
+
+// Each: { impl, role, available(), load() -> async () => one spawn of /bin/true, finished }
+const SPAWNERS = [
+  {
+    impl: 'spindle.spawn',
+    role: 'spindle',
+    available: hasSpawn,
+    load: async () => () => closed(spindle.spawn(TRUE, [])),
+  },
+  {
+    impl: 'spindle.exec',
+    role: 'spindle',
+    available: hasExec,
+    note: 'promise API; compare with execa / tinyexec / nano-spawn',
+    noRatio: true,
+    load: async () => () => spindle.exec(TRUE, []),
+  },
+  {
+    impl: 'child_process.spawn',
+    role: 'anchor',
+    available: () => true,
+    load: async () => () => closed(cp.spawn(TRUE, [])),
+  },
+  {
+    impl: 'execa',
+    role: 'anchor',
+    available: () => true,
+    load: async () => {
+      const { execa } = await import('execa')
+      return () => execa(TRUE)
+    },
+  },
+  {
+    impl: 'tinyexec',
+    role: 'anchor',
+    available: () => true,
+    load: async () => {
+      const { x } = await import('tinyexec')
+      return async () => {
+        const r = await x(TRUE, [], { throwOnError: true })
+        return r.exitCode
+      }
+    },
+  },
+  {
+    impl: 'nano-spawn',
+    role: 'anchor',
+    available: () => true,
+    load: async () => {
+      const { default: nanoSpawn } = await import('nano-spawn')
+      return () => nanoSpawn(TRUE)
+    },
+  },
+]
+
+/** In the current process: spawn /bin/true SPAWNS times at CONCURRENCY with each spawner. */
+async function spawnRows() {
+  const rows = []
+  for (const s of SPAWNERS) {
+    if (!s.available()) {
+      rows.push(h.skippedRow(s.impl, s.role, NOT_IMPLEMENTED))
+      continue
+    }
+    try {
+      const one = await s.load()
+      const m = await h.withTimeout(
+        (async () => {
+          await h.runConcurrent(WARMUP_SPAWNS, CONCURRENCY, one)
+          return h.measure(() => h.runConcurrent(SPAWNS, CONCURRENCY, one), { warmup: false })
+        })(),
+        s.impl,
+      )
+      rows.push(
+        h.row(s.impl, s.role, m, {
+          throughput: { value: SPAWNS / (m.wallMs / 1000), unit: 'spawns/s' },
+          note: s.note || '',
+          noRatio: Boolean(s.noRatio),
+        }),
+      )
+    } catch (err) {
+      rows.push(h.skippedRow(s.impl, s.role, `error: ${err && err.message ? err.message : err}`))
+    }
+  }
+  return rows
+}
+
+/** Child-process entry: allocate `mib` MiB of touched Buffers, then measure. */
+async function childMain(mib) {
+  const ballast = []
+  const CHUNK = 64 * MiB
+  for (let left = mib * MiB; left > 0; left -= CHUNK) ballast.push(Buffer.alloc(Math.min(CHUNK, left), 0x5a))
+  globalThis.__ballast = ballast
+  const rssMiB = process.memoryUsage().rss / MiB
+  const rows = await spawnRows()
+  process.stdout.write(`\n${CHILD_MARKER}${JSON.stringify({ rows, rssMiB })}\n`)
+}
+
+/** Runs the spawn-rate measurement in a fresh child node process with `mib` MiB of ballast. */
+function inChild(mib) {
+  return new Promise((resolve, reject) => {
+    const child = cp.spawn(process.execPath, [__filename, '--child', String(mib)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: process.env,
+    })
+    // Each row in the child has its own time limit; this one only guards against a wedged child.
+    const limit = h.ROW_TIMEOUT_MS * (SPAWNERS.length + 1)
+    const killer = setTimeout(() => child.kill('SIGKILL'), limit)
+    let out = ''
+    child.stdout.setEncoding('utf8')
+    child.stdout.on('data', (d) => {
+      out += d
+    })
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      clearTimeout(killer)
+      const line = out.split('\n').find((l) => l.startsWith(CHILD_MARKER))
+      if (code !== 0 || !line) return reject(new Error(`bench child (${mib} MiB) exited with ${code ?? signal}: ${out.slice(-500)}`))
+      resolve(JSON.parse(line.slice(CHILD_MARKER.length)))
+    })
+  })
+}
+
+function spawnTargets(rows, factor) {
+  h.fillRatios(rows, 'spindle.spawn')
+  const s = rows.find((r) => r.impl === 'spindle.spawn')
+  const c = rows.find((r) => r.impl === 'child_process.spawn')
+  const ok = s && !s.skipped
+  s.targets.push(h.target('worst loop delay ≤ 2 ms', ok ? s.worstDelayMs <= 2 : null))
+  c.targets.push(h.target(`spindle ≥ ${factor}× spawns/s`, ok && !c.skipped ? c.ratio >= factor : null))
+}
+
+async function spawnSmall() {
+  const { rows, rssMiB } = await inChild(0)
+  spawnTargets(rows, 2)
+  return {
+    title: `spawn \`/bin/true\` ${SPAWNS.toLocaleString('en-US')}× at concurrency ${CONCURRENCY}, small process (RSS ${Math.round(rssMiB)} MiB)`,
+    params: { spawns: SPAWNS, concurrency: CONCURRENCY, ballastMiB: 0, rssMiB: h.round(rssMiB, 0) },
+    rows,
+    chart: { key: 'wallMs', label: `wall time for ${SPAWNS.toLocaleString('en-US')} spawns, shorter is better` },
+    notes: ['measured in a fresh child node process; default stdio (pipes) for every implementation.'],
+  }
+}
+
+async function spawnBig() {
+  const { rows, rssMiB } = await inChild(BIG_MIB)
+  spawnTargets(rows, 5)
+  const size = BIG_MIB >= 1024 ? `${BIG_MIB / 1024} GiB` : `${BIG_MIB} MiB`
+  return {
+    title: `spawn \`/bin/true\` ${SPAWNS.toLocaleString('en-US')}× at concurrency ${CONCURRENCY}, process holding ${size} of Buffers (RSS ${Math.round(rssMiB)} MiB)`,
+    params: { spawns: SPAWNS, concurrency: CONCURRENCY, ballastMiB: BIG_MIB, rssMiB: h.round(rssMiB, 0) },
+    rows,
+    chart: { key: 'wallMs', label: `wall time for ${SPAWNS.toLocaleString('en-US')} spawns, shorter is better` },
+    notes: [`measured in a fresh child node process that first fills ${size} of Buffers (every page touched).`],
+  }
+}
+
+/** Writes `total` bytes into `cat` and reads them back; resolves to the byte count. */
+function pipeThrough(spawnFn, total) {
+  return new Promise((resolve, reject) => {
+    const child = spawnFn('cat', [])
+    let received = 0
+    child.on('error', reject)
+    child.stdout.on('data', (d) => {
+      received += d.length
+    })
+    child.on('close', (code) => {
+      if (code === 0 && received === total) resolve(received)
+      else reject(new Error(`cat: exit ${code}, ${received} of ${total} bytes back`))
+    })
+    child.stdin.on('error', reject)
+    const chunk = Buffer.alloc(PIPE_CHUNK, 0x61)
+    let written = 0
+    const write = () => {
+      while (written < total) {
+        const n = Math.min(chunk.length, total - written)
+        written += n
+        if (!child.stdin.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+          child.stdin.once('drain', write)
+          return
+        }
+      }
+      child.stdin.end()
+    }
+    write()
+  })
+}
+
+async function catPipe() {
+  const variants = [
+    { impl: 'spindle.spawn', role: 'spindle', available: hasSpawn, spawn: (c, a) => spindle.spawn(c, a) },
+    { impl: 'child_process.spawn', role: 'anchor', available: () => true, spawn: (c, a) => cp.spawn(c, a) },
+  ]
+  const rows = []
+  for (const v of variants) {
+    if (!v.available()) {
+      rows.push(h.skippedRow(v.impl, v.role, NOT_IMPLEMENTED))
+      continue
+    }
+    try {
+      const m = await h.withTimeout(h.measure(() => pipeThrough(v.spawn, PIPE_BYTES)), v.impl)
+      rows.push(h.row(v.impl, v.role, m, { throughput: { value: PIPE_BYTES / MiB / (m.wallMs / 1000), unit: 'MiB/s' } }))
+    } catch (err) {
+      rows.push(h.skippedRow(v.impl, v.role, `error: ${err && err.message ? err.message : err}`))
+    }
+  }
+  h.fillRatios(rows, 'spindle.spawn')
+  const s = rows[0]
+  const c = rows[1]
+  c.targets.push(h.target('spindle throughput ≥ child_process', !s.skipped && !c.skipped ? c.ratio >= 1 : null))
+  const size = PIPE_BYTES >= 1024 * MiB ? `${PIPE_BYTES / 1024 / MiB} GiB` : `${PIPE_BYTES / MiB} MiB`
+  return {
+    title: `pipe ${size} through \`cat\` (write stdin, read stdout)`,
+    params: { bytes: PIPE_BYTES, chunk: PIPE_CHUNK },
+    rows,
+    chart: { key: 'throughput', label: 'MiB/s, longer is better' },
+    notes: [`${PIPE_CHUNK / 1024} KiB writes honouring backpressure ('drain'); every byte counted back.`],
+  }
+}
+
+module.exports = {
+  group: 'spawn',
+  title: 'Reactor / spawn (issue 4)',
+  available: hasSpawn,
+  scenarios: [
+    { id: 'spawn-small', run: spawnSmall },
+    { id: 'spawn-1gib', run: spawnBig },
+    { id: 'cat-pipe', run: catPipe },
+  ],
+}
+
+if (require.main === module && process.argv[2] === '--child') {
+  childMain(Number(process.argv[3]) || 0).then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err)
+      process.exit(1)
+    },
+  )
+}
