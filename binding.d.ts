@@ -127,8 +127,12 @@ export declare function isDetached(view: unknown): boolean
 /** Hashes one byte view (internal; see `hash` in index.d.ts). */
 export declare function kernelHash(port: Port, id: number, algo: string, data: unknown): void
 
-/** Hashes many byte views in parallel (internal; see `hashMany` in index.d.ts). */
-export declare function kernelHashMany(port: Port, id: number, algo: string, list: unknown): void
+/**
+ * Hashes many byte views in parallel (internal; see `hashMany` in index.d.ts).
+ * With `as_hex`, digests come back as hex strings encoded on the kernel
+ * threads, so the main thread only creates the strings.
+ */
+export declare function kernelHashMany(port: Port, id: number, algo: string, list: unknown, asHex: boolean): void
 
 /** A kernel that panics, to test that a panic becomes a rejection (internal). */
 export declare function kernelPanic(port: Port, id: number): void

@@ -186,12 +186,13 @@ function hashMany(list, algorithm, options) {
   const encoding = opts.encoding === undefined
     ? 'hex'
     : validateOneOf(opts.encoding, 'options.encoding', ENCODINGS)
+  const asHex = encoding === 'hex'
   const encode = encoder(encoding)
   return runKernel(
-    (port, id) => binding.kernelHashMany(port, id, algo, views),
+    (port, id) => binding.kernelHashMany(port, id, algo, views, asHex),
     views,
     signal,
-    (digests) => digests.map(encode),
+    asHex ? (digests) => digests : (digests) => digests.map(encode),
   )
 }
 

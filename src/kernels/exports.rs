@@ -146,9 +146,29 @@ pub fn kernel_hash(env: Env, port: &Port, id: u32, algo: String, data: Unknown) 
     Ok(())
 }
 
+/// Lower-case hex of a digest.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
 /// Hashes many byte views in parallel (internal; see `hashMany` in index.d.ts).
+/// With `as_hex`, digests come back as hex strings encoded on the kernel
+/// threads, so the main thread only creates the strings.
 #[napi(js_name = "kernelHashMany")]
-pub fn kernel_hash_many(env: Env, port: &Port, id: u32, algo: String, list: Unknown) -> Result<()> {
+pub fn kernel_hash_many(
+    env: Env,
+    port: &Port,
+    id: u32,
+    algo: String,
+    list: Unknown,
+    as_hex: bool,
+) -> Result<()> {
     let algo = algorithm(&algo)?;
     let raw_env = env.raw();
     let raw_list = list.value().value;
@@ -173,10 +193,19 @@ pub fn kernel_hash_many(env: Env, port: &Port, id: u32, algo: String, list: Unkn
         // SAFETY: as in `kernel_sort`; the list's views are kept alive by the
         // pending table and the kernel only reads.
         let slices: Vec<&[u8]> = views.iter().map(|v| unsafe { v.bytes() }).collect();
-        done(
-            hash::hash_many(algo, &slices, stop)
-                .map(|ds| Value::List(ds.into_iter().map(Value::Bytes).collect())),
-        )
+        done(hash::hash_many(algo, &slices, stop).map(|ds| {
+            Value::List(
+                ds.into_iter()
+                    .map(|d| {
+                        if as_hex {
+                            Value::Str(hex(&d))
+                        } else {
+                            Value::Bytes(d)
+                        }
+                    })
+                    .collect(),
+            )
+        }))
     });
     Ok(())
 }
