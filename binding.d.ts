@@ -64,7 +64,9 @@ export declare class PoolWorker {
    * Takes the next task, spinning at most `spin_micros` and then waiting
    * at most `wait_micros` in native code, and
    * returns its slot (this worker's handle for it); 0 means the worker has
-   * parked and will be woken through its port. The task's argument and
+   * parked and will be woken through its port; 4294967295 (u32::MAX) means
+   * results of its own subtasks wait for its event loop: return to it
+   * without parking. The task's argument and
    * export name are then read with `arg()` and `name()`.
    */
   take(spinMicros: number, waitMicros: number): number
@@ -75,8 +77,15 @@ export declare class PoolWorker {
   /**
    * Delivers the result of the task in `slot`: a primitive or encoded
    * bytes; with `failed`, a Buffer holding the serialized exception.
+   * Returns true when the result is for a task of this very environment
+   * (a subtask it forked): then `take_local_results` hands it over.
    */
-  complete(slot: number, failed: boolean, value: unknown): void
+  complete(slot: number, failed: boolean, value: unknown): boolean
+  /**
+   * The local results gathered by `complete`, as a flat batch in the
+   * completion path's format (`[id, status, value, ...]`).
+   */
+  takeLocalResults(): unknown[]
   /**
    * Sends a progress message from the task in `slot` to its caller.
    * False if the task is no longer running (finished or cancelled).

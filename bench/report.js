@@ -36,7 +36,7 @@ function scenarioTable(sc, showP99) {
   lines.push('')
   if (typeof sc.otherCpuCores === 'number') {
     lines.push(
-      `_While this scenario ran, other processes${sc.group === 'spawn' ? ' (including the ones it spawned)' : ''} kept ≈ ${sc.otherCpuCores.toFixed(2)} cores busy on average; load average ${(sc.loadavg || []).join(' / ')} at its end; ${sc.seconds} s._`,
+      `_${sc.date ? `Ran ${sc.date.slice(0, 16).replace('T', ' ')} UTC. ` : ''}While this scenario ran, other processes${sc.group === 'spawn' ? ' (including the ones it spawned)' : ''} kept ≈ ${sc.otherCpuCores.toFixed(2)} cores busy on average; load average ${(sc.loadavg || []).join(' / ')} at its end; ${sc.seconds} s._`,
     )
     lines.push('')
   }
@@ -73,6 +73,19 @@ function scenarioTable(sc, showP99) {
     }
     lines.push('')
   }
+  const lat = sc.rows.filter((r) => r.latency && !r.skipped)
+  if (lat.length) {
+    lines.push('Task latency, run() → settle on the main thread (µs; chart: `results/latency.svg`):')
+    lines.push('')
+    lines.push('| implementation | tasks | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs |')
+    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
+    for (const r of lat) {
+      const l = r.latency
+      const name = r.role === 'spindle' ? `**${esc(r.impl)}**` : esc(r.impl)
+      lines.push(`| ${[name, l.count.toLocaleString('en-US'), auto(l.p50), auto(l.p90), auto(l.p99), auto(l.p999), auto(l.max)].join(' | ')} |`)
+    }
+    lines.push('')
+  }
   for (const n of sc.notes || []) lines.push(`- ${n}`)
   if ((sc.notes || []).length) lines.push('')
   return lines.join('\n')
@@ -97,6 +110,10 @@ function markdown(results, allGroups, chartHref = 'results/chart.svg') {
   }
   out.push(`![chart](${chartHref})`)
   out.push('')
+  if (latencyScenarios(results).length) {
+    out.push(`![task latency distribution](${chartHref.replace(/chart\.svg$/, 'latency.svg')})`)
+    out.push('')
+  }
   for (const g of Object.values(results.groups)) {
     out.push(`## ${g.title}`)
     out.push('')
@@ -208,4 +225,101 @@ function svg(results) {
   ].join('\n')
 }
 
-module.exports = { markdown, svg }
+// ------------------------------------------------ latency distribution SVG
+
+/** Scenarios (any group) whose rows carry a `latency` summary with a curve. */
+function latencyScenarios(results) {
+  return Object.values(results.groups).flatMap((g) =>
+    g.scenarios.filter((sc) => sc.rows.some((r) => !r.skipped && r.latency && r.latency.curve)).map((sc) => ({ g, sc })),
+  )
+}
+
+const SERIES_COLORS = ['#e8590c', '#4263eb', '#2f9e44', '#ae3ec9', '#868e96']
+
+/**
+ * One panel per latency scenario: each implementation's latency against its
+ * percentile, the x axis in "nines" (-log10(1 - q): p50, p90, p99, p99.9 ...),
+ * the y axis logarithmic in µs; the p50/p90/p99/p99.9/max points are marked
+ * and labelled. Plain string building, like svg(). Null when there is nothing to draw.
+ */
+function latencySvg(results) {
+  const panels = latencyScenarios(results)
+  if (!panels.length) return null
+  const W = 1120
+  const PH = 420
+  const L = 80
+  const R = 230
+  const PW = W - L - R
+  const parts = []
+  let y = 20
+  parts.push(`<text x="10" y="${y}" class="h1">spindle task latency distribution — ${xml(results.machine.cpuModel)} × ${results.machine.cpuCount}, Node ${xml(results.machine.node)}</text>`)
+  y += 18
+  parts.push(`<text x="10" y="${y}" class="small">Latency of each task from run() to its promise settling, on the main thread. x: percentile (log scale of nines); y: µs, log scale.</text>`)
+  for (const { g, sc } of panels) {
+    y += 34
+    parts.push(`<text x="10" y="${y}" class="h3">${xml(sc.title.replace(/`/g, ''))}${g.quick ? ' — QUICK sizes' : ''} (${xml((sc.date || g.date).slice(0, 16).replace('T', ' '))} UTC)</text>`)
+    const top = y + 20
+    const bottom = top + PH - 60
+    const series = sc.rows.filter((r) => !r.skipped && r.latency && r.latency.curve)
+    const all = series.flatMap((r) => r.latency.curve.map((p) => p[1])).filter((v) => v > 0)
+    const lo = 10 ** Math.floor(Math.log10(Math.min(...all)))
+    const hi = 10 ** Math.ceil(Math.log10(Math.max(...all)))
+    const xMax = Math.max(...series.map((r) => r.latency.curve[r.latency.curve.length - 1][0]))
+    const xs = (x) => L + (x / xMax) * PW
+    const ys = (v) => bottom - ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * (bottom - top)
+    // grid: y decades with 2 and 5 in between, x at the named percentiles
+    for (let d = lo; d <= hi * 1.0001; d *= 10) {
+      for (const k of [1, 2, 5]) {
+        const v = d * k
+        if (v > hi * 1.0001) break
+        const yy = ys(v).toFixed(1)
+        parts.push(`<line x1="${L}" x2="${L + PW}" y1="${yy}" y2="${yy}" stroke="${k === 1 ? '#ced4da' : '#f1f3f5'}"/>`)
+        parts.push(`<text x="${L - 6}" y="${(+yy + 4).toFixed(1)}" class="tick" text-anchor="end">${v >= 1000 ? `${v / 1000} ms` : `${v} µs`}</text>`)
+      }
+    }
+    const TICKS = [[0, 'min'], [Math.log10(2), 'p50'], [1, 'p90'], [2, 'p99'], [3, 'p99.9'], [4, 'p99.99'], [5, 'p99.999']]
+    for (const [x, label] of TICKS) {
+      if (x > xMax + 1e-9) continue
+      const xx = xs(x).toFixed(1)
+      parts.push(`<line x1="${xx}" x2="${xx}" y1="${top}" y2="${bottom}" stroke="#e9ecef"/>`)
+      parts.push(`<text x="${xx}" y="${bottom + 16}" class="tick" text-anchor="middle">${label}</text>`)
+    }
+    parts.push(`<text x="${xs(xMax).toFixed(1)}" y="${bottom + 30}" class="tick" text-anchor="end">max (right end)</text>`)
+    parts.push(`<rect x="${L}" y="${top}" width="${PW}" height="${bottom - top}" fill="none" stroke="#adb5bd"/>`)
+    series.forEach((r, i) => {
+      const color = r.role === 'spindle' ? SERIES_COLORS[0] : SERIES_COLORS[1 + ((i - 1 + SERIES_COLORS.length - 1) % (SERIES_COLORS.length - 1))]
+      const l = r.latency
+      const d = l.curve.map((p, j) => `${j ? 'L' : 'M'}${xs(p[0]).toFixed(1)},${ys(p[1]).toFixed(1)}`).join('')
+      parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`)
+      const marks = [[Math.log10(2), l.p50], [1, l.p90], [2, l.p99], [3, l.p999], [l.curve[l.curve.length - 1][0], l.max]]
+      for (const [x, v] of marks) {
+        if (x > xMax + 1e-9) continue
+        parts.push(`<circle cx="${xs(x).toFixed(1)}" cy="${ys(v).toFixed(1)}" r="3.5" fill="${color}"/>`)
+      }
+      // legend with the five figures
+      const ly = top + 14 + i * 64
+      const lx = L + PW + 16
+      parts.push(`<rect x="${lx}" y="${ly - 9}" width="14" height="4" fill="${color}"/>`)
+      parts.push(`<text x="${lx + 20}" y="${ly - 3}" class="label">${xml(r.impl)}</text>`)
+      parts.push(`<text x="${lx + 20}" y="${ly + 13}" class="value">p50 ${auto(l.p50)} · p90 ${auto(l.p90)} µs</text>`)
+      parts.push(`<text x="${lx + 20}" y="${ly + 28}" class="value">p99 ${auto(l.p99)} · p99.9 ${auto(l.p999)} µs</text>`)
+      parts.push(`<text x="${lx + 20}" y="${ly + 43}" class="value">max ${auto(l.max)} µs · ${l.count.toLocaleString('en-US')} tasks</text>`)
+    })
+    y = bottom + 34
+  }
+  y += 16
+  const style =
+    'text{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;fill:#212529}' +
+    '.h1{font-size:16px;font-weight:700}.h3{font-size:13px;font-weight:600}' +
+    '.label{font-size:12px;font-weight:600}.value{font-size:11px}.tick{font-size:11px;fill:#495057}.small{font-size:11px;fill:#495057}'
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y}" viewBox="0 0 ${W} ${y}">`,
+    `<style>${style}</style>`,
+    `<rect width="100%" height="100%" fill="#ffffff"/>`,
+    ...parts,
+    '</svg>',
+    '',
+  ].join('\n')
+}
+
+module.exports = { markdown, svg, latencySvg }

@@ -7,6 +7,7 @@
 //   bench/results/latest.json   machine, date, every row of every scenario
 //   bench/RESULTS.md            one Markdown table per scenario
 //   bench/results/chart.svg     normalised bars per scenario
+//   bench/results/latency.svg   task latency distributions (scenarios with per-task latencies)
 // A run of some groups keeps the other groups' last results in those files
 // (each group carries its own date). BENCH_QUICK=1 shrinks every size and
 // writes to bench/results/quick/ instead, so quick numbers never overwrite
@@ -100,6 +101,7 @@ async function runGroup(mod, only) {
       res.otherCpuCores = others === null ? null : h.round(others, 2)
       res.id = res.id || sc.id
       res.group = mod.group
+      res.date = new Date().toISOString()
       res.seconds = h.round((performance.now() - t0) / 1000, 1)
       res.loadavg = os.loadavg().map((x) => h.round(x, 2))
       group.scenarios.push(res)
@@ -138,7 +140,7 @@ async function main() {
   for (const name of selected) {
     const mod = require(`./scenarios/${name}.js`)
     const g = await runGroup(mod, only)
-    if (g.scenarios.length) ran[name] = g
+    if (g.scenarios.length) ran[name] = mergeGroup(previous && previous.groups ? previous.groups[name] : null, g, mod)
   }
 
   const merged = {
@@ -153,10 +155,35 @@ async function main() {
   writeReports(out, merged)
 }
 
+/**
+ * A run of single scenarios (`node bench/run.js fork-join`) keeps the group's
+ * other scenarios from the previous results: those that ran replace the ones
+ * with the same id, in the module's order. The group header (date, load,
+ * duration) stays the previous run's; each scenario carries its own date.
+ */
+function mergeGroup(prev, cur, mod) {
+  if (!prev || !prev.scenarios || prev.quick !== cur.quick) return cur
+  const reran = new Set(cur.scenarios.map((sc) => sc.id))
+  const kept = prev.scenarios.filter((sc) => !reran.has(sc.id))
+  if (!kept.length) return cur
+  const order = mod.scenarios.map((sc) => sc.id)
+  const rank = (sc) => (order.includes(sc.id) ? order.indexOf(sc.id) : order.length)
+  const scenarios = [...kept, ...cur.scenarios].sort((a, b) => rank(a) - rank(b))
+  console.log(`  (kept ${kept.length} earlier ${mod.group} scenario(s) from ${prev.date}; replaced or added: ${[...reran].join(', ')})`)
+  return { ...prev, scenarios }
+}
+
 function writeReports(out, results) {
   fs.writeFileSync(out.md, report.markdown(results, GROUPS, path.relative(path.dirname(out.md), out.svg).split(path.sep).join('/')))
   fs.writeFileSync(out.svg, report.svg(results))
-  console.log(`\nwrote ${path.relative(process.cwd(), out.json)}, ${path.relative(process.cwd(), out.md)}, ${path.relative(process.cwd(), out.svg)}`)
+  const written = [out.json, out.md, out.svg]
+  const latency = report.latencySvg(results)
+  if (latency) {
+    const file = path.join(path.dirname(out.svg), 'latency.svg')
+    fs.writeFileSync(file, latency)
+    written.push(file)
+  }
+  console.log(`\nwrote ${written.map((f) => path.relative(process.cwd(), f)).join(', ')}`)
 }
 
 main().then(

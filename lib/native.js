@@ -111,6 +111,7 @@ module.exports = {
   cancel,
   close,
   counters,
+  deliver: onBatch,
   getPort,
   open,
   openEntry,

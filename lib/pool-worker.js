@@ -22,6 +22,8 @@ const {
 } = require('./validate')
 
 const currentTask = new AsyncLocalStorage()
+/** `take()`'s answer when this thread's own completions wait for the event loop. */
+const YIELD = 0xffffffff
 state.current = () => currentTask.getStore() ?? null
 
 const { handle, filename, concurrency, spinMicros, waitMicros, idleTimeout, minThreads } = workerData.spindle
@@ -56,19 +58,24 @@ function resolve(name) {
   return fn
 }
 
+/** Completes a task; a subtask of this very worker is delivered at once. */
+function complete(slot, failed, value) {
+  if (worker.complete(slot, failed, value)) native.deliver(worker.takeLocalResults())
+}
+
 function succeed(slot, value) {
   let encoded
   try {
     encoded = values.encode(value)
   } catch (err) {
-    worker.complete(slot, true, serializeError(err))
+    complete(slot, true, serializeError(err))
     return
   }
-  worker.complete(slot, false, encoded)
+  complete(slot, false, encoded)
 }
 
 function fail(slot, err) {
-  worker.complete(slot, true, serializeError(err))
+  complete(slot, true, serializeError(err))
 }
 
 /**
@@ -114,6 +121,8 @@ class TaskContext {
         if (onAbort !== null) signal.removeEventListener('abort', onAbort)
         this.#childSettled()
         scope.runInAsyncScope(ok ? resolve : reject, null, value)
+        // take() may have yielded to deliver this result: keep draining.
+        queueMicrotask(drain)
       }
       const id = native.open((status, value) => {
         const [kind, result] = values.decodeCompletion(status, value)
@@ -202,6 +211,7 @@ function drain() {
   try {
     while (inflight < concurrency) {
       const id = worker.take(spinMicros, waitMicros)
+      if (id === YIELD) break // our own subtasks' results wait for the event loop
       if (id === 0) {
         // Parked: back to the event loop until the scheduler wakes us.
         if (inflight === 0 && Number.isFinite(idleTimeout) && workerData.spindle.index >= minThreads) {

@@ -29,6 +29,15 @@ const IDLE_MS = h.size(5_000, 1_000)
 const PAYLOAD = 16 * MiB
 const PAYLOAD_ROUNDS = h.size(20, 4)
 
+// fork–join: fib(FJ_N) split in two until n <= FJ_THRESHOLD; both sizes give
+// 3,193 tasks on spindle (1,597 leaves), only the leaf work shrinks in quick mode.
+const FJ_N = h.size(36, 32)
+const FJ_THRESHOLD = h.size(21, 17)
+// latency distribution: LAT_N tasks of LAT_US µs busy work submitted at LAT_RATE/s.
+const LAT_N = h.size(20_000, 4_000)
+const LAT_US = 50
+const LAT_RATE = 10_000
+
 const CLOSE_TIMEOUT_MS = 3_000
 const NOT_IMPLEMENTED = 'skipped: not implemented'
 const hasPool = () => typeof spindle.Pool === 'function'
@@ -45,8 +54,8 @@ const ADAPTERS = [
     impl: 'spindle.Pool',
     role: 'spindle',
     available: hasPool,
-    async create({ filename = TASK_FILE } = {}) {
-      const pool = new spindle.Pool({ filename, minThreads: T, maxThreads: T })
+    async create({ filename = TASK_FILE, workerData } = {}) {
+      const pool = new spindle.Pool(withDefined({ filename, minThreads: T, maxThreads: T, workerData }))
       return {
         run: (x, name, transferList) => pool.run(x, withDefined({ name, transferList })),
         stats: () => (typeof pool.stats === 'function' ? pool.stats() : undefined),
@@ -61,9 +70,9 @@ const ADAPTERS = [
     impl: 'piscina',
     role: 'anchor',
     available: () => true,
-    async create({ filename = TASK_FILE } = {}) {
+    async create({ filename = TASK_FILE, workerData } = {}) {
       const { Piscina } = require('piscina')
-      const pool = new Piscina({ filename, minThreads: T, maxThreads: T })
+      const pool = new Piscina(withDefined({ filename, minThreads: T, maxThreads: T, workerData }))
       return {
         run: (x, name, transferList) => pool.run(x, withDefined({ name, transferList })),
         close: () => pool.destroy(),
@@ -142,7 +151,7 @@ async function withPool(adapter, body, createOpts) {
 }
 
 /** Runs `body` for each adapter; unimplemented ones become skipped rows. */
-async function eachPool(body, { only } = {}) {
+async function eachPool(body, { only, createOpts } = {}) {
   const rows = []
   for (const a of ADAPTERS) {
     if (only && !only.includes(a.impl)) continue
@@ -151,7 +160,8 @@ async function eachPool(body, { only } = {}) {
       continue
     }
     try {
-      rows.push(await h.withTimeout(withPool(a, (pool) => body(pool, a)), a.impl))
+      const opts = typeof createOpts === 'function' ? createOpts(a) : createOpts
+      rows.push(await h.withTimeout(withPool(a, (pool) => body(pool, a), opts), a.impl))
     } catch (err) {
       console.error(`  !! ${a.impl}:`, err)
       rows.push(h.skippedRow(a.impl, a.role, `error: ${err && err.message ? err.message : err}`))
@@ -466,6 +476,227 @@ async function payload() {
   }
 }
 
+// -------------------------------------------------------------- fork–join
+
+const MAIN_SCHEDSTAT = `/proc/self/task/${process.pid}/schedstat`
+
+/**
+ * CPU time the main thread (only it: the task whose tid is the pid) has spent
+ * on a CPU, in ms, from the first field of Linux's schedstat (ns); null where
+ * the file is missing.
+ */
+function mainThreadCpuMs() {
+  try {
+    return Number(require('node:fs').readFileSync(MAIN_SCHEDSTAT, 'utf8').split(' ')[0]) / 1e6
+  } catch {
+    return null
+  }
+}
+
+/** Tasks (all nodes) and leaves of fib(n) split until n <= t. */
+function splitCounts(n, t) {
+  if (n <= t) return { tasks: 1, leaves: 1 }
+  const a = splitCounts(n - 1, t)
+  const b = splitCounts(n - 2, t)
+  return { tasks: 1 + a.tasks + b.tasks, leaves: a.leaves + b.leaves }
+}
+
+/**
+ * Runs `fn` under h.measure and records, per call, the main thread's CPU time
+ * and event-loop-utilization active time; returns the medians over the
+ * measured calls (the warm-up call is dropped).
+ */
+async function measureMainThread(fn, opts) {
+  const per = []
+  const m = await h.measure(async (state) => {
+    const c0 = mainThreadCpuMs()
+    const e0 = performance.eventLoopUtilization()
+    const value = await fn(state)
+    const e = performance.eventLoopUtilization(e0)
+    const c1 = mainThreadCpuMs()
+    per.push({ cpuMs: c0 === null ? NaN : c1 - c0, eluActiveMs: e.active, elu: e.utilization })
+    return value
+  }, opts)
+  const measured = opts && opts.warmup === false ? per : per.slice(1)
+  return {
+    m,
+    cpuMs: h.median(measured.map((p) => p.cpuMs)),
+    eluActiveMs: h.median(measured.map((p) => p.eluActiveMs)),
+    elu: h.median(measured.map((p) => p.elu)),
+  }
+}
+
+const fmtLat = (l) => (l ? `p50 ${h.round(l.p50, 0)}, p90 ${h.round(l.p90, 0)}, p99 ${h.round(l.p99, 0)}, max ${h.round(l.max, 0)} µs (n ${l.count})` : 'n/a')
+
+async function forkJoin() {
+  const expected = fib(FJ_N)
+  const { tasks, leaves } = splitCounts(FJ_N, FJ_THRESHOLD)
+  const mainCol = (x) => ({ value: x.cpuMs, unit: 'ms main-thread CPU' })
+  const eluNote = (x) => `main thread: ${h.round(x.cpuMs, 1)} ms on CPU, ELU active ${h.round(x.eluActiveMs, 1)} ms (utilization ${h.round(x.elu * 100, 1)}% of the run)`
+
+  const seq = await measureMainThread(() => fib(FJ_N), {
+    check: (v) => {
+      if (v !== expected) throw new Error(`sequential fib(${FJ_N}) = ${v}`)
+    },
+  })
+
+  // piscina workers cannot submit tasks: the main thread does the splitting and
+  // sends every leaf through pool.run (all leaves are submitted at once).
+  const viaMain = (pool, n) =>
+    n <= FJ_THRESHOLD ? pool.run(n, 'fib') : Promise.all([viaMain(pool, n - 1), viaMain(pool, n - 2)]).then(([a, b]) => a + b)
+
+  const rows = await eachPool(
+    async (pool, a) => {
+      const isSpindle = a.impl === 'spindle.Pool'
+      const x = await measureMainThread(() => (isSpindle ? pool.run(FJ_N) : viaMain(pool, FJ_N)), {
+        check: (v) => {
+          if (v !== expected) throw new Error(`${a.impl}: fork–join fib(${FJ_N}) = ${v}, expected ${expected}`)
+        },
+      })
+      const notes = [eluNote(x)]
+      let poolStats
+      if (isSpindle) {
+        poolStats = pool.stats()
+        notes.push(
+          `${tasks.toLocaleString('en-US')} tasks via ctx.run per run; pool.stats() over the pool's life: stolen ${poolStats.stolen} (per worker ${poolStats.stolenByWorker.join('/')}), waitTime ${fmtLat(poolStats.waitTime)}, runTime ${fmtLat(poolStats.runTime)}`,
+        )
+      } else {
+        notes.push(`${leaves.toLocaleString('en-US')} leaf tasks per run, split on the main thread`)
+      }
+      return h.row(a.impl, a.role, x.m, { throughput: mainCol(x), note: notes.join('; '), poolStats, mainThread: { cpuMs: h.round(x.cpuMs, 3), eluActiveMs: h.round(x.eluActiveMs, 3), elu: h.round(x.elu, 4) } })
+    },
+    {
+      only: ['spindle.Pool', 'piscina'],
+      createOpts: (a) => (a.impl === 'spindle.Pool' ? { filename: path.join(W, 'forkjoin.js'), workerData: { threshold: FJ_THRESHOLD } } : undefined),
+    },
+  )
+  rows.push(
+    h.row(`sequential fib(${FJ_N}) on the main thread`, 'reference', seq.m, {
+      throughput: mainCol(seq),
+      note: `${eluNote(seq)}; ideal for ${T} threads = ${h.round(seq.m.wallMs / T, 1)} ms`,
+      mainThread: { cpuMs: h.round(seq.cpuMs, 3), eluActiveMs: h.round(seq.eluActiveMs, 3), elu: h.round(seq.elu, 4) },
+    }),
+  )
+  h.fillRatios(rows, 'spindle.Pool')
+  return {
+    title: `fork–join: fib(${FJ_N}) split in two down to n ≤ ${FJ_THRESHOLD} (${tasks.toLocaleString('en-US')} tasks, ${leaves.toLocaleString('en-US')} leaves), ${T} threads`,
+    params: { n: FJ_N, threshold: FJ_THRESHOLD, tasks, leaves, threads: T, expected },
+    rows,
+    chart: { key: 'wallMs', label: 'wall time, shorter is better' },
+    notes: [
+      `spindle.Pool: the whole recursion runs in the workers (bench/workers/forkjoin.js): each task above the threshold forks both halves with \`ctx.run\` onto its worker's own deque and awaits them; idle workers steal. piscina: workers cannot submit tasks, so the main thread splits and sends each of the ${leaves.toLocaleString('en-US')} leaves through \`pool.run(n, { name: 'fib' })\` (all at once), adding the halves as results come back.`,
+      `throughput column: the main thread's own CPU time during the run (median over runs), read from the first field of \`/proc/self/task/<pid>/schedstat\` (ns on a CPU, main thread only; \`process.cpuUsage()\` would include the worker threads). Notes add \`performance.eventLoopUtilization()\` active time over the run (time the loop was not waiting for I/O, which also counts time the thread was runnable but descheduled).`,
+      `every result is checked against fib(${FJ_N}) = ${expected.toLocaleString('en-US')} computed sequentially; ratio: piscina or sequential wall ÷ spindle wall.`,
+    ],
+  }
+}
+
+// ------------------------------------------------- latency distribution
+
+/** Percentile (0..1) of a sorted array, nearest rank. */
+function pct(sorted, q) {
+  if (!sorted.length) return NaN
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]
+}
+
+/** Summary and a CDF curve (x = "nines", -log10(1 - q)) of latencies in ms, reported in µs. */
+function latencySummary(latMs) {
+  const s = Float64Array.from(latMs, (x) => x * 1000).sort()
+  const n = s.length
+  const maxNines = Math.log10(n) // the last point (q = 1 - 1/n) is drawn at the max
+  const curve = []
+  const POINTS = 160
+  for (let i = 0; i <= POINTS; i++) {
+    const x = (i / POINTS) * maxNines
+    const q = 1 - 10 ** -x
+    curve.push([h.round(x, 4), h.round(i === POINTS ? s[n - 1] : pct(s, q), 1)])
+  }
+  return {
+    unit: 'µs',
+    count: n,
+    min: h.round(s[0], 1),
+    p50: h.round(pct(s, 0.5), 1),
+    p90: h.round(pct(s, 0.9), 1),
+    p99: h.round(pct(s, 0.99), 1),
+    p999: h.round(pct(s, 0.999), 1),
+    max: h.round(s[n - 1], 1),
+    mean: h.round(s.reduce((a, b) => a + b, 0) / n, 1),
+    curve,
+  }
+}
+
+/** Submits LAT_N spin tasks at LAT_RATE from a 1 ms timer; resolves to each task's run()→settle time in ms. */
+function latencyStream(pool) {
+  const lat = new Float64Array(LAT_N)
+  return new Promise((resolve, reject) => {
+    let submitted = 0
+    let done = 0
+    const t0 = performance.now()
+    const tick = () => {
+      const due = Math.min(LAT_N, Math.floor(((performance.now() - t0) * LAT_RATE) / 1000))
+      while (submitted < due) {
+        const i = submitted++
+        const start = performance.now()
+        pool.run(LAT_US, 'spin').then(
+          (r) => {
+            lat[i] = performance.now() - start
+            if (r !== LAT_US) reject(new Error(`spin returned ${r}`))
+            else if (++done === LAT_N) resolve(lat)
+          },
+          reject,
+        )
+      }
+      if (submitted >= LAT_N) clearInterval(timer)
+    }
+    const timer = setInterval(tick, 1)
+  })
+}
+
+async function latencyDistribution() {
+  const rows = await eachPool(
+    async (pool, a) => {
+      let lat
+      const m = await h.measure(() => latencyStream(pool), {
+        reps: 1,
+        warmup: false,
+        check: (v) => {
+          lat = v
+        },
+      })
+      const l = latencySummary(lat)
+      const notes = [`task latency (run() → settle, main thread): p50 ${l.p50}, p90 ${l.p90}, p99 ${l.p99}, p99.9 ${l.p999}, max ${l.max} µs`]
+      let poolStats
+      if (typeof pool.stats === 'function' && pool.stats()) {
+        poolStats = pool.stats()
+        notes.push(`pool.stats() (whole pool life, incl. ${8 * T} warm-up tasks): waitTime ${fmtLat(poolStats.waitTime)}; runTime ${fmtLat(poolStats.runTime)}; utilization ${h.round(poolStats.utilization * 100, 1)}%; stolen ${poolStats.stolen}`)
+      }
+      return h.row(a.impl, a.role, m, {
+        throughput: { value: l.p99, unit: 'µs p99 task latency' },
+        latency: l,
+        poolStats,
+        note: notes.join('; '),
+      })
+    },
+    { only: ['spindle.Pool', 'piscina'] },
+  )
+  const s = spindleRow(rows)
+  for (const r of rows) {
+    if (r === s || r.skipped || !s || s.skipped) continue
+    r.ratio = h.ratio(r.latency.p99, s.latency.p99)
+  }
+  return {
+    title: `task latency distribution: ${LAT_N.toLocaleString('en-US')} tasks of ~${LAT_US} µs busy work at ${LAT_RATE.toLocaleString('en-US')} tasks/s, ${T} threads`,
+    params: { tasks: LAT_N, taskUs: LAT_US, rate: LAT_RATE, threads: T },
+    rows,
+    latencyChart: true,
+    chart: { key: 'throughput', label: 'p99 task latency (run() → settle), shorter is better' },
+    notes: [
+      `each task busy-waits ${LAT_US} µs in the worker (task.js \`spin\`); a 1 ms timer submits what is due at ${LAT_RATE.toLocaleString('en-US')}/s (≈ ${LAT_RATE / 1000} tasks per tick, so later tasks of a tick queue behind earlier ones); latency = performance.now() at the promise's settle callback minus just before run(), on the main thread. One measured run per pool, after the usual ${8 * T}-task pool warm-up.`,
+      'ratio column here: piscina p99 latency ÷ spindle p99 latency. Wall column: the stream\'s duration (fixed by the rate). Distribution chart: results/latency.svg.',
+    ],
+  }
+}
+
 module.exports = {
   group: 'pool',
   title: 'Pool (issue 3)',
@@ -478,5 +709,7 @@ module.exports = {
     { id: 'steady-p99', run: steadyLoopDelay },
     { id: 'idle-cpu', run: idleCpu },
     { id: 'payload-16mib', run: payload },
+    { id: 'fork-join', run: forkJoin },
+    { id: 'latency-dist', run: latencyDistribution },
   ],
 }

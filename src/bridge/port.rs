@@ -71,6 +71,11 @@ impl PortInner {
     pub fn is_closed(&self) -> bool {
         self.queue.is_closed()
     }
+
+    /// Whether completions wait for this environment's event loop.
+    pub fn has_pending(&self) -> bool {
+        self.queue.has_pending()
+    }
 }
 
 /// The completion port of one JavaScript environment (internal).
@@ -194,7 +199,7 @@ unsafe fn outcome_to_js(
 
 /// # Safety
 /// As for [`to_js`].
-unsafe fn batch_to_js(
+pub(crate) unsafe fn batch_to_js(
     env: sys::napi_env,
     items: Vec<Completion>,
 ) -> std::result::Result<sys::napi_value, i32> {

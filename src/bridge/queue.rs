@@ -119,6 +119,11 @@ impl<T> CompletionQueue<T> {
         drop(dropped);
     }
 
+    /// Whether anything waits to be drained.
+    pub fn has_pending(&self) -> bool {
+        !self.lock().items.is_empty()
+    }
+
     pub fn is_closed(&self) -> bool {
         self.lock().closed
     }

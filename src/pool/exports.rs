@@ -20,7 +20,7 @@ use napi_derive::napi;
 
 use super::{Cancelled, Percentiles, PoolCore, Task};
 use crate::bridge::buffers;
-use crate::bridge::port::{to_js, Port, PortInner};
+use crate::bridge::port::{batch_to_js, to_js, Port, PortInner};
 use crate::bridge::value::{Completion, Outcome, Value};
 use crate::scheduler::Local;
 
@@ -258,6 +258,10 @@ impl Drop for NativePool {
     }
 }
 
+/// What `take` returns when the worker should return to its event loop to
+/// deliver its own subtasks' results, without parking.
+const YIELD: u32 = u32::MAX;
+
 /// A worker thread's end of the scheduler (internal).
 #[napi]
 pub struct PoolWorker {
@@ -269,6 +273,9 @@ pub struct PoolWorker {
     current: Option<Task>,
     /// Running tasks by slot: (origin, id) of each.
     running: HashMap<u32, (Arc<PortInner>, u32)>,
+    /// Results of subtasks this worker forked and completed itself, for
+    /// `take_local_results` (delivered without a turn of the event loop).
+    local_results: Vec<Completion>,
     next_slot: u32,
 }
 
@@ -294,6 +301,7 @@ impl PoolWorker {
             thread_id,
             current: None,
             running: HashMap::new(),
+            local_results: Vec::new(),
             next_slot: 1,
         })
     }
@@ -301,33 +309,60 @@ impl PoolWorker {
     /// Takes the next task, spinning at most `spin_micros` and then waiting
     /// at most `wait_micros` in native code, and
     /// returns its slot (this worker's handle for it); 0 means the worker has
-    /// parked and will be woken through its port. The task's argument and
+    /// parked and will be woken through its port; 4294967295 (u32::MAX) means
+    /// results of its own subtasks wait for its event loop: return to it
+    /// without parking. The task's argument and
     /// export name are then read with `arg()` and `name()`.
     #[napi]
     pub fn take(&mut self, spin_micros: u32, wait_micros: u32) -> u32 {
-        let Some(local) = self.local.as_ref() else {
-            return 0;
-        };
-        let spin = Duration::from_micros(spin_micros as u64);
-        let wait = Duration::from_micros(wait_micros as u64);
+        let mut spin = Duration::from_micros(spin_micros as u64);
+        let mut wait = Duration::from_micros(wait_micros as u64);
         loop {
-            let Some(task) = self
-                .core
-                .sched
-                .find_or_wait(local, spin, wait)
-                .or_else(|| self.core.sched.park(local))
-            else {
-                return 0;
+            let task = {
+                let Some(local) = self.local.as_ref() else {
+                    return 0;
+                };
+                if self.port.has_pending() {
+                    // Results of this worker's own subtasks are waiting for
+                    // its event loop: don't wait here, and don't park either.
+                    match self.core.sched.find(local) {
+                        Some(task) => task,
+                        None => return YIELD,
+                    }
+                } else {
+                    match self
+                        .core
+                        .sched
+                        .find_or_wait(local, spin, wait)
+                        .or_else(|| self.core.sched.park(local))
+                    {
+                        Some(task) => task,
+                        None => return 0,
+                    }
+                }
             };
-            if self.core.start(&task, self.thread_id) {
-                let slot = self.next_slot;
-                self.next_slot = self.next_slot.checked_add(1).unwrap_or(1);
-                self.running.insert(slot, (task.origin.clone(), task.id));
-                self.current = Some(task);
+            spin = Duration::ZERO;
+            wait = Duration::ZERO;
+            if let Some(slot) = self.begin(task) {
                 return slot;
             }
-            // Cancelled while queued: drop it and look again.
+            // Cancelled while queued: dropped; look again.
         }
+    }
+
+    /// Starts a taken task: its slot, or `None` if it was cancelled while queued.
+    fn begin(&mut self, task: Task) -> Option<u32> {
+        if !self.core.start(&task, self.thread_id) {
+            return None;
+        }
+        let slot = self.next_slot;
+        self.next_slot = match self.next_slot.checked_add(1) {
+            Some(n) if n != YIELD => n,
+            _ => 1,
+        };
+        self.running.insert(slot, (task.origin.clone(), task.id));
+        self.current = Some(task);
+        Some(slot)
     }
 
     /// The argument of the task last taken (moved out: call once per task).
@@ -353,10 +388,12 @@ impl PoolWorker {
 
     /// Delivers the result of the task in `slot`: a primitive or encoded
     /// bytes; with `failed`, a Buffer holding the serialized exception.
+    /// Returns true when the result is for a task of this very environment
+    /// (a subtask it forked): then `take_local_results` hands it over.
     #[napi]
-    pub fn complete(&mut self, env: Env, slot: u32, failed: bool, value: Unknown) -> Result<()> {
+    pub fn complete(&mut self, env: Env, slot: u32, failed: bool, value: Unknown) -> Result<bool> {
         let Some((origin, id)) = self.running.remove(&slot) else {
-            return Ok(());
+            return Ok(false);
         };
         if self
             .current
@@ -367,8 +404,28 @@ impl PoolWorker {
         }
         // SAFETY: handles of the current call.
         let value = unsafe { value_from_js(env.raw(), value.value().value)? };
-        self.core.complete(&origin, id, failed, value);
-        Ok(())
+        match self
+            .core
+            .complete(&origin, id, failed, value, Some(&self.port))
+        {
+            Some(done) => {
+                self.local_results.push(done);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// The local results gathered by `complete`, as a flat batch in the
+    /// completion path's format (`[id, status, value, ...]`).
+    #[napi(ts_return_type = "unknown[]")]
+    pub fn take_local_results(&mut self, env: Env) -> Result<Unknown<'_>> {
+        let items = std::mem::take(&mut self.local_results);
+        // SAFETY: live env of this call, on its own thread.
+        let raw = unsafe { batch_to_js(env.raw(), items) }
+            .map_err(|_| Error::new(Status::GenericFailure, "could not convert results"))?;
+        // SAFETY: `raw` was just created in this env.
+        unsafe { Unknown::from_napi_value(env.raw(), raw) }
     }
 
     /// Sends a progress message from the task in `slot` to its caller.

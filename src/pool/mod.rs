@@ -277,9 +277,20 @@ impl PoolCore {
     }
 
     /// Delivers a task's result or (`failed`) its serialized exception.
-    pub fn complete(&self, origin: &Arc<PortInner>, id: u32, failed: bool, value: Value) {
+    ///
+    /// When the result is for `here` (a subtask completed by the very worker
+    /// that forked it), it is returned instead of being queued on the port:
+    /// that worker delivers it at once, without a turn of its event loop.
+    pub fn complete(
+        &self,
+        origin: &Arc<PortInner>,
+        id: u32,
+        failed: bool,
+        value: Value,
+        here: Option<&Arc<PortInner>>,
+    ) -> Option<Completion> {
         let Some(entry) = self.lock().remove(&key_of(origin, id)) else {
-            return; // cancelled, or its worker was declared dead
+            return None; // cancelled, or its worker was declared dead
         };
         if let Some(started) = entry.started {
             let ran = started.elapsed().as_nanos();
@@ -294,7 +305,12 @@ impl PoolCore {
             self.completed.fetch_add(1, Ordering::Relaxed);
             Outcome::Ok(value)
         };
-        entry.origin.complete(Completion { id, outcome });
+        let completion = Completion { id, outcome };
+        if here.is_some_and(|h| Arc::ptr_eq(h, &entry.origin)) {
+            return Some(completion);
+        }
+        entry.origin.complete(completion);
+        None
     }
 
     /// Delivers a progress message of running task `id` to its caller.
