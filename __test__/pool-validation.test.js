@@ -2,22 +2,10 @@
 // Node-style code (checked by code and name: instanceof fails across jest's
 // contexts). A rejected call leaves the pool usable.
 const path = require('node:path')
+const { thrown } = require('./helpers/thrown')
 const { makePool, destroyAll, worker, WORKERS, Pool } = require('./fixtures/pool-helpers')
 
 afterEach(destroyAll)
-
-/** What `fn` threw synchronously; fails if it returned. */
-function thrown(fn) {
-  let result
-  try {
-    result = fn()
-  } catch (err) {
-    return err
-  }
-  if (result && typeof result.catch === 'function') result.catch(() => {})
-  if (result && typeof result.destroy === 'function') result.destroy().catch(() => {})
-  throw new Error('expected a synchronous throw')
-}
 
 function expectCode(fn, code, name, messagePart) {
   const err = thrown(fn)

@@ -2,19 +2,7 @@
 // codes. Errors are checked by name and code, not instanceof (jest runs tests
 // in a separate context).
 const spindle = require('..')
-
-/** Calls fn and returns what it threw synchronously; fails if it did not throw. */
-function thrown(fn) {
-  let result
-  try {
-    result = fn()
-  } catch (err) {
-    return err
-  }
-  // A returned (rejected) promise is not a synchronous throw.
-  if (result && typeof result.then === 'function') result.then(() => {}, () => {})
-  throw new Error(`expected a synchronous throw, got ${Object.prototype.toString.call(result)}`)
-}
+const { thrown } = require('./helpers/thrown')
 
 function expectThrow(fn, name, code) {
   const err = thrown(fn)

@@ -215,8 +215,13 @@ function svg(results) {
     'text{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;fill:#212529}' +
     '.h1{font-size:16px;font-weight:700}.h2{font-size:15px;font-weight:700}.h3{font-size:13px;font-weight:600}' +
     '.label{font-size:12px}.value{font-size:11px}.small{font-size:11px;fill:#495057}.skip{font-size:12px;font-style:italic;fill:#868e96}'
+  return svgDocument(W, y, style, parts)
+}
+
+/** A complete SVG document of width W and height H around `parts`. */
+function svgDocument(W, H, style, parts) {
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y}" viewBox="0 0 ${W} ${y}">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">`,
     `<style>${style}</style>`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     ...parts,
@@ -312,14 +317,7 @@ function latencySvg(results) {
     'text{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;fill:#212529}' +
     '.h1{font-size:16px;font-weight:700}.h3{font-size:13px;font-weight:600}' +
     '.label{font-size:12px;font-weight:600}.value{font-size:11px}.tick{font-size:11px;fill:#495057}.small{font-size:11px;fill:#495057}'
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y}" viewBox="0 0 ${W} ${y}">`,
-    `<style>${style}</style>`,
-    `<rect width="100%" height="100%" fill="#ffffff"/>`,
-    ...parts,
-    '</svg>',
-    '',
-  ].join('\n')
+  return svgDocument(W, y, style, parts)
 }
 
 module.exports = { markdown, svg, latencySvg }
