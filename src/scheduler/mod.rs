@@ -28,6 +28,10 @@
 //! * Worker, before sleeping: `idle += 1` (SeqCst), *then* re-check the queues.
 //! * Submitter: push the task, *then* read `idle` (SeqCst); if non-zero, lock
 //!   the sleep state and notify one WAITING worker or wake one PARKED worker.
+//!   A submitter that reads a non-zero `spinning` count first skips that
+//!   wake: a SPINNING worker polls the queues, and before it stops spinning
+//!   it increments `idle` and looks once more, so it sees any task pushed
+//!   before the submitter's read.
 //!
 //! With both sides SeqCst, either the worker's re-check sees the task, or the
 //! submitter's read sees the worker as idle and wakes it: a task can never sit
@@ -89,6 +93,8 @@ pub struct Scheduler<T> {
     stealers: RwLock<Vec<Option<Stealer<T>>>>,
     sleep: Sleep,
     idle: AtomicUsize,
+    /// Workers in the SPINNING phase: they will find new work themselves.
+    spinning: AtomicUsize,
     closed: AtomicBool,
     submitted: AtomicU64,
     taken: AtomicU64,
@@ -109,6 +115,7 @@ impl<T: Send> Scheduler<T> {
             stealers: RwLock::new(Vec::new()),
             sleep: Sleep::default(),
             idle: AtomicUsize::new(0),
+            spinning: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             submitted: AtomicU64::new(0),
             taken: AtomicU64::new(0),
@@ -171,7 +178,9 @@ impl<T: Send> Scheduler<T> {
     pub fn push_local(&self, local: &Local<T>, task: T) {
         local.deque.push(task);
         self.submitted.fetch_add(1, Ordering::Relaxed);
-        self.notify();
+        if self.spinning.load(Ordering::SeqCst) == 0 {
+            self.notify();
+        }
     }
 
     /// Queues many tasks, then wakes as many sleepers as there are tasks
@@ -190,7 +199,10 @@ impl<T: Send> Scheduler<T> {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .len();
-        for _ in 0..n.min(workers) {
+        // Spinning workers will take tasks themselves: wake sleepers only
+        // for the rest.
+        let spinning = self.spinning.load(Ordering::SeqCst);
+        for _ in 0..n.min(workers).saturating_sub(spinning) {
             if self.idle.load(Ordering::SeqCst) == 0 {
                 break;
             }
@@ -303,16 +315,29 @@ impl<T: Send> Scheduler<T> {
             // SPINNING, for at most `spin`: a sleeping thread takes tens of
             // microseconds to wake on a virtual machine, far longer than the
             // gap between two tasks of a busy caller. Bounded, and only right
-            // after running a task, so an idle pool never spins.
+            // after running a task, so an idle pool never spins. Submitters
+            // that see a spinner do not wake a sleeper for the same task.
+            self.spinning.fetch_add(1, Ordering::SeqCst);
             let start = Instant::now();
             while start.elapsed() < spin {
                 for _ in 0..64 {
                     std::hint::spin_loop();
                 }
                 if let Some(t) = self.find(local) {
+                    self.spinning.fetch_sub(1, Ordering::SeqCst);
                     return Some(t);
                 }
             }
+            // Announce idleness before leaving SPINNING, then look once more
+            // (below): a submitter that skipped its wake because we were
+            // spinning pushed before it read `spinning`, so we see its task.
+            self.idle.fetch_add(1, Ordering::SeqCst);
+            self.spinning.fetch_sub(1, Ordering::SeqCst);
+            if let Some(t) = self.find(local) {
+                self.idle.fetch_sub(1, Ordering::SeqCst);
+                return Some(t);
+            }
+            self.idle.fetch_sub(1, Ordering::SeqCst);
         }
         if wait.is_zero() || self.is_closed() {
             return None;
