@@ -1,5 +1,6 @@
 // spindle.exec: a child run to completion, resolved or rejected with its output.
 const fs = require('node:fs')
+const { thrown } = require('./helpers/thrown')
 const os = require('node:os')
 const path = require('node:path')
 const { exec, AbortError } = require('..')
@@ -156,14 +157,7 @@ test('AbortSignal: rejects with AbortError; an aborted signal never starts it', 
 })
 
 test('bad options throw synchronously', () => {
-  const code = (fn) => {
-    try {
-      fn()
-      return 'no throw'
-    } catch (err) {
-      return err.code
-    }
-  }
+  const code = (fn) => thrown(fn).code
   expect(code(() => exec(42))).toBe('ERR_INVALID_ARG_TYPE')
   expect(code(() => exec('echo', 'x'))).toBe('ERR_INVALID_ARG_TYPE')
   expect(code(() => exec('echo', [], { input: 42 }))).toBe('ERR_INVALID_ARG_TYPE')

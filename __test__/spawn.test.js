@@ -2,6 +2,7 @@
 // close with a grandchild, backpressure both ways, ref/unref and process
 // exit, process groups, environments torn down with children running.
 const cp = require('node:child_process')
+const { thrown } = require('./helpers/thrown')
 const path = require('node:path')
 const spindle = require('..')
 const { binding } = require('../lib/native')
@@ -186,14 +187,7 @@ test('without the reactor in the binding (non-Linux builds) spawn and exec throw
 })
 
 test('bad option types throw synchronously', () => {
-  const code = (fn) => {
-    try {
-      fn()
-      return 'no throw'
-    } catch (err) {
-      return err.code
-    }
-  }
+  const code = (fn) => thrown(fn).code
   expect(code(() => spindle.spawn('echo', [], { env: 'x' }))).toBe('ERR_INVALID_ARG_TYPE')
   expect(code(() => spindle.spawn('echo', [], { stdio: 42 }))).toBe('ERR_INVALID_ARG_TYPE')
   expect(code(() => spindle.spawn('echo', [], { stdio: ['pipe', 'ipc'] }))).toBe('ERR_INVALID_ARG_VALUE')

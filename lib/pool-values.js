@@ -17,6 +17,7 @@
 
 const v8 = require('node:v8')
 const { errorWithCode } = require('./errors')
+const { deserializeError } = require('./task-errors')
 
 function serialize(value) {
   try {
@@ -96,7 +97,6 @@ function decode(raw) {
  * message. (status: 0 ok, 1 error, 2 aborted, 3 the task threw, 4 message)
  */
 function decodeCompletion(status, value) {
-  const { deserializeError } = require('./task-errors')
   try {
     if (status === 0) return ['ok', decode(value)]
     if (status === 4) return ['message', decode(value)]

@@ -311,7 +311,7 @@ class Pool extends EventEmitter {
   }
 
   /** A task's completion (called by the completion path with the task as `this`). */
-  static onResult(status, value, id) {
+  static #onResult(status, value, id) {
     const [kind, result] = values.decodeCompletion(status, value)
     if (kind === 'message') {
       if (this.onMessage !== null) this.scope.runInAsyncScope(this.onMessage, null, result)
@@ -420,6 +420,11 @@ class Pool extends EventEmitter {
   async [Symbol.asyncDispose]() {
     await this.close()
   }
+
+  static {
+    // The completion path calls `entry.handler(status, value, id)` on each task.
+    Task.prototype.handler = Pool.#onResult
+  }
 }
 
 if (typeof Symbol.asyncDispose !== 'symbol') {
@@ -428,5 +433,3 @@ if (typeof Symbol.asyncDispose !== 'symbol') {
 }
 
 module.exports = { Pool }
-
-Task.prototype.handler = Pool.onResult
