@@ -124,6 +124,18 @@ export declare class Port {
    * started, 2 = running and asked to stop.
    */
   cancel(id: number): number
+  /**
+   * Starts polling: completions stop waking the event loop; JavaScript
+   * takes them with `poll()` on each turn until `endPolling()`.
+   */
+  beginPolling(): void
+  /** The completions that arrived while polling, as a flat batch, or null. */
+  poll(): unknown[] | null
+  /**
+   * Stops polling; returns what arrived before the stop (a flat batch or
+   * null). Later completions wake the event loop again.
+   */
+  endPolling(): unknown[] | null
   counters(): PortCounters
 }
 
@@ -180,6 +192,8 @@ export interface NativePoolStats {
   runTime: LatencyStats
   /** Busy time ÷ (workers × elapsed). */
   utilization: number
+  /** Bytes of arguments, results and messages copied into Rust. */
+  bytesCopied: number
 }
 
 /** What to spawn (validated by `lib/spawn.js`). */

@@ -203,6 +203,20 @@ export interface PoolOptions<WorkerData = unknown> {
    * more work before it parks and returns to its event loop (default 1000).
    */
   waitMicros?: number
+  /**
+   * Microseconds the calling thread polls for results instead of sleeping
+   * until woken, after submitting to a pool whose recent tasks came back that
+   * fast and that has no backlog (default 100; 0: never poll). The loop keeps
+   * turning meanwhile (timers and I/O run), at the cost of that thread's CPU.
+   */
+  pollMicros?: number
+  /**
+   * While a backlog waits (more pending tasks than worker slots), results are
+   * collected on a 1 ms timer tick for this many microseconds after each
+   * batch instead of waking the calling thread per result (default 2000;
+   * 0: always wake). A result then waits at most one tick.
+   */
+  coalesceMicros?: number
 }
 
 /** Options of {@link Pool.run}. */
@@ -282,6 +296,12 @@ export interface PoolStats {
   runTime: LatencyStats
   /** Busy time ÷ (threads × elapsed) over the pool's life, at most 1. */
   utilization: number
+  /**
+   * Bytes of arguments, results and progress messages copied between threads
+   * (a top-level binary value is copied exactly once per direction, so a
+   * 16 MiB echo adds 32 MiB).
+   */
+  bytesCopied: number
 }
 
 /**

@@ -46,11 +46,88 @@ function onBatch(flat) {
   }
 }
 
+// Polling. A wake of a sleeping event loop costs tens of microseconds on a
+// virtual machine (an eventfd write, an IPI to a halted vCPU, a turn of the
+// loop), paid once per batch of completions. Two callers know better than
+// "wake me at once, every time":
+//
+// * `pollFor(us)`: a completion is expected within microseconds (a short
+//   task just submitted to an idle pool). Keep this loop turning for up to
+//   `us` (one ref'd setImmediate per turn: timers and I/O run as usual, the
+//   loop never blocks) and take completions from the queue on each turn.
+// * `coalesceFor(us)`: completions stream in while a backlog waits (a busy
+//   pool). Take them once per millisecond timer tick for up to `us`,
+//   instead of one wake per completion that would take a core from the
+//   workers on a small machine. A result waits at most one tick longer.
+//
+// Producers skip the wake meanwhile; when the window ends the loop sleeps
+// and producers wake it again (the hand-over without a lost completion is
+// argued in src/bridge/queue.rs, "Polling").
+const TURN = 1
+const TICK = 2
+let pollMode = 0
+let pollUntil = 0
+let pollHandle = null
+// While polling, the loop is held by the poll's own immediate or timer, so
+// the port's unref (when the last operation closes) waits for the poll to
+// end; a task that follows at once then costs no ref/unref pair.
+let unrefWhenPollEnds = false
+
+function pollFor(micros) {
+  startPolling(TURN, micros)
+}
+
+function coalesceFor(micros) {
+  startPolling(TICK, micros)
+}
+
+function startPolling(mode, micros) {
+  if (refs === 0) return // nothing outstanding holds the loop: never poll for it
+  const until = performance.now() + micros / 1000
+  if (until > pollUntil) pollUntil = until
+  if (pollMode === 0) {
+    getPort().beginPolling()
+    pollMode = mode
+    schedulePoll()
+  } else if (mode === TURN && pollMode === TICK) {
+    if (pollHandle !== null) clearTimeout(pollHandle)
+    pollMode = TURN
+    schedulePoll()
+  }
+}
+
+function schedulePoll() {
+  pollHandle = pollMode === TURN ? setImmediate(pollTurn) : setTimeout(pollTurn, 1)
+}
+
+function pollTurn() {
+  pollHandle = null
+  const flat = port.poll()
+  if (flat !== null) onBatch(flat) // may extend the window or switch to TURN
+  if (pollHandle !== null) return // switched, and already scheduled
+  if (performance.now() < pollUntil) {
+    schedulePoll()
+    return
+  }
+  pollMode = 0
+  const rest = port.endPolling()
+  if (unrefWhenPollEnds) {
+    unrefWhenPollEnds = false
+    if (refs === 0) port.unref()
+  }
+  if (rest !== null) onBatch(rest)
+}
+
 function addRef(delta) {
   const before = refs
   refs += delta
-  if (before === 0 && refs > 0) getPort().ref()
-  else if (before > 0 && refs === 0) getPort().unref()
+  if (before === 0 && refs > 0) {
+    if (unrefWhenPollEnds) unrefWhenPollEnds = false // still referenced
+    else getPort().ref()
+  } else if (before > 0 && refs === 0) {
+    if (pollMode !== 0) unrefWhenPollEnds = true
+    else getPort().unref()
+  }
 }
 
 /**
@@ -115,6 +192,8 @@ module.exports = {
   getPort,
   open,
   openEntry,
+  coalesceFor,
+  pollFor,
   setRef,
   CANCEL_BEFORE_START,
   CANCEL_TOO_LATE,

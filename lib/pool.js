@@ -26,9 +26,18 @@ const RUNTIME = path.join(__dirname, 'pool-worker.js')
 const OPTIONS = [
   'filename', 'name', 'minThreads', 'maxThreads', 'idleTimeout', 'maxQueue',
   'concurrentTasksPerWorker', 'resourceLimits', 'env', 'argv', 'execArgv', 'workerData',
-  'waitMicros', 'spinMicros',
+  'waitMicros', 'spinMicros', 'pollMicros', 'coalesceMicros',
 ]
 const RUN_OPTIONS = ['name', 'signal', 'transferList', 'onMessage']
+
+/** A microseconds option: the option if given, else a valid SPINDLE_* override, else `fallback`. */
+function micros(opts, key, envName, fallback, max) {
+  if (opts[key] !== undefined) return validateInteger(opts[key], `options.${key}`, 0, max)
+  const fromEnv = Number(process.env[envName])
+  return process.env[envName] !== undefined && Number.isInteger(fromEnv) && fromEnv >= 0 && fromEnv <= max
+    ? fromEnv
+    : fallback
+}
 
 function defaultThreads() {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length
@@ -61,6 +70,7 @@ class Task {
     this.onMessage = onMessage
     this.resolve = null
     this.reject = null
+    this.start = performance.now()
     // The task is an async resource: the caller's async context (for example
     // an AsyncLocalStorage store) is active where it settles and in onMessage.
     this.scope = new AsyncResource('spindle.Task', { requireManualDestroy: true })
@@ -84,6 +94,7 @@ class Pool extends EventEmitter {
   #batchName = null
   #flushQueued = false
   #flushBound = () => this.#flush()
+  #latencyUs = 0 // moving average of submit → result, decides whether to poll
 
   constructor(options) {
     super()
@@ -120,8 +131,10 @@ class Pool extends EventEmitter {
       idleTimeout,
       maxQueue,
       concurrency,
-      spinMicros: opts.spinMicros === undefined ? Number(process.env.SPINDLE_SPIN_MICROS ?? 50) : validateInteger(opts.spinMicros, 'options.spinMicros', 0, 10_000),
-      waitMicros: opts.waitMicros === undefined ? 1000 : validateInteger(opts.waitMicros, 'options.waitMicros', 0, 100_000),
+      spinMicros: micros(opts, 'spinMicros', 'SPINDLE_SPIN_MICROS', 50, 10_000),
+      waitMicros: micros(opts, 'waitMicros', 'SPINDLE_WAIT_MICROS', 1000, 100_000),
+      pollMicros: micros(opts, 'pollMicros', 'SPINDLE_POLL_MICROS', 100, 10_000),
+      coalesceMicros: micros(opts, 'coalesceMicros', 'SPINDLE_COALESCE_MICROS', 2000, 100_000),
       workerOptions: {
         resourceLimits: opts.resourceLimits,
         env: opts.env,
@@ -205,6 +218,24 @@ class Pool extends EventEmitter {
 
   #settleBound = (id, p, ok, value) => this.#settle(id, p, ok, value)
 
+  /**
+   * How this thread learns of results (see lib/native.js, "Polling"). With a
+   * backlog (more tasks than worker slots), results stream in: take them
+   * once per timer tick for `coalesceMicros` rather than be woken for each.
+   * Without one, when recent tasks came back within `pollMicros`, poll for
+   * that long instead of sleeping until woken. Otherwise: a wake per batch.
+   */
+  #maybePoll() {
+    const o = this.#options
+    const pending = this.#pending.size
+    if (pending === 0) return
+    if (pending > this.#workers.size * o.concurrency) {
+      if (o.coalesceMicros > 0) native.coalesceFor(o.coalesceMicros)
+    } else if (o.pollMicros > 0 && this.#latencyUs <= o.pollMicros) {
+      native.pollFor(o.pollMicros)
+    }
+  }
+
   #settle(id, p, ok, value) {
     if (!this.#pending.has(id)) return
     p.scope.emitDestroy()
@@ -217,6 +248,7 @@ class Pool extends EventEmitter {
       this.#queueFull = false
       this.emit('drain')
     }
+    this.#maybePoll()
     this.#maybeClosed()
   }
 
@@ -307,7 +339,9 @@ class Pool extends EventEmitter {
         const t = this.#pending.get(id)
         if (t) this.#settle(id, t, false, err)
       }
+      return
     }
+    this.#maybePoll()
   }
 
   /** A task's completion (called by the completion path with the task as `this`). */
@@ -317,7 +351,9 @@ class Pool extends EventEmitter {
       if (this.onMessage !== null) this.scope.runInAsyncScope(this.onMessage, null, result)
       return
     }
-    this.scope.runInAsyncScope(this.pool.#settleBound, this.pool, id, this, kind === 'ok', result)
+    const pool = this.pool
+    pool.#latencyUs += ((performance.now() - this.start) * 1000 - pool.#latencyUs) / 8
+    this.scope.runInAsyncScope(pool.#settleBound, pool, id, this, kind === 'ok', result)
   }
 
   #abort(id, p) {
@@ -366,6 +402,7 @@ class Pool extends EventEmitter {
       waitTime: s.waitTime,
       runTime: s.runTime,
       utilization: s.utilization,
+      bytesCopied: s.bytesCopied,
       pending: this.#pending.size,
     }
   }

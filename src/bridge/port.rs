@@ -362,6 +362,28 @@ impl Port {
         self.inner.jobs.cancel(id) as u32
     }
 
+    /// Starts polling: completions stop waking the event loop; JavaScript
+    /// takes them with `poll()` on each turn until `endPolling()`.
+    #[napi]
+    pub fn begin_polling(&self) {
+        self.inner.queue.begin_polling();
+    }
+
+    /// The completions that arrived while polling, as a flat batch, or null.
+    #[napi(ts_return_type = "unknown[] | null")]
+    pub fn poll(&self, env: Env) -> Result<Unknown<'_>> {
+        // SAFETY: live env of this call, on its own thread.
+        unsafe { batch_or_null(env.raw(), self.inner.queue.poll()) }
+    }
+
+    /// Stops polling; returns what arrived before the stop (a flat batch or
+    /// null). Later completions wake the event loop again.
+    #[napi(ts_return_type = "unknown[] | null")]
+    pub fn end_polling(&self, env: Env) -> Result<Unknown<'_>> {
+        // SAFETY: live env of this call, on its own thread.
+        unsafe { batch_or_null(env.raw(), self.inner.queue.end_polling()) }
+    }
+
     #[napi]
     pub fn counters(&self) -> PortCounters {
         let c = self.inner.queue.counters();
@@ -370,6 +392,24 @@ impl Port {
             wakes: c.wakes as f64,
             inflight: self.inner.jobs.len() as u32,
         }
+    }
+}
+
+/// `items` as a flat batch, or `null` when there are none.
+/// # Safety
+/// `env` must be the live environment of the current call, on its thread.
+unsafe fn batch_or_null<'a>(env: sys::napi_env, items: Vec<Completion>) -> Result<Unknown<'a>> {
+    let mut raw = ptr::null_mut();
+    // SAFETY: forwarded contract; `raw` is created in `env` just before it
+    // is wrapped.
+    unsafe {
+        if items.is_empty() {
+            sys::napi_get_null(env, &mut raw);
+        } else {
+            raw = batch_to_js(env, items)
+                .map_err(|_| Error::new(Status::GenericFailure, "could not convert completions"))?;
+        }
+        Unknown::from_napi_value(env, raw)
     }
 }
 

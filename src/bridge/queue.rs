@@ -18,6 +18,19 @@
 //! producer whose own wake is still ahead — and a wake follows that drains P's
 //! item. The worst case is a spurious wake that finds an empty queue.
 //!
+//! # Polling
+//!
+//! While the consumer polls (its thread is running anyway and checks the
+//! queue on every turn of its loop), a wake would only cost a syscall and a
+//! second turn, so `begin_polling` sets `wake_pending` to `true`: pushes then
+//! only append, and neither `poll` nor a `take` by a wake that was already in
+//! flight clears the flag while `polling` is set (only the consumer's thread
+//! touches `polling`, so it needs no ordering of its own).
+//! `end_polling` stores `false` and then looks at the queue once more (both
+//! `SeqCst`): a push that the last look missed appended after it, so its swap
+//! follows the store, reads `false` and wakes. The argument is the one above,
+//! with the final look playing the part of the take.
+//!
 //! # Closing
 //!
 //! `close` flips `closed` under the lock and drops everything queued. Pushes
@@ -47,6 +60,10 @@ struct Inner<T> {
 pub struct CompletionQueue<T> {
     inner: Mutex<Inner<T>>,
     wake_pending: AtomicBool,
+    polling: AtomicBool,
+    /// Set after an append, cleared by the consumer before it takes: lets a
+    /// poll that finds nothing skip the lock (read-only, no shared write).
+    nonempty: AtomicBool,
     completions: AtomicU64,
     wakes: AtomicU64,
 }
@@ -74,6 +91,8 @@ impl<T> CompletionQueue<T> {
                 closed: false,
             }),
             wake_pending: AtomicBool::new(false),
+            polling: AtomicBool::new(false),
+            nonempty: AtomicBool::new(false),
             completions: AtomicU64::new(0),
             wakes: AtomicU64::new(0),
         }
@@ -94,6 +113,7 @@ impl<T> CompletionQueue<T> {
             }
             inner.items.push(item);
         }
+        self.nonempty.store(true, Ordering::Release);
         self.completions.fetch_add(1, Ordering::Relaxed);
         if self.wake_pending.swap(true, Ordering::SeqCst) {
             Push::Queued
@@ -105,8 +125,34 @@ impl<T> CompletionQueue<T> {
 
     /// Takes everything queued. Called by the consumer when woken.
     pub fn take(&self) -> Vec<T> {
-        self.wake_pending.store(false, Ordering::SeqCst);
+        if !self.polling.load(Ordering::Relaxed) {
+            self.wake_pending.store(false, Ordering::SeqCst);
+        }
         std::mem::take(&mut self.lock().items)
+    }
+
+    /// Starts polling: pushes stop requesting wakes (see "Polling").
+    pub fn begin_polling(&self) {
+        self.polling.store(true, Ordering::Relaxed);
+        self.wake_pending.store(true, Ordering::SeqCst);
+    }
+
+    /// Takes everything queued while polling; pushes still do not wake.
+    pub fn poll(&self) -> Vec<T> {
+        // A push stores `nonempty` after its append; clearing it before the
+        // take means a concurrent append either lands in this take or sets
+        // the flag again for the next poll.
+        if !self.nonempty.load(Ordering::Acquire) || !self.nonempty.swap(false, Ordering::AcqRel) {
+            return Vec::new();
+        }
+        std::mem::take(&mut self.lock().items)
+    }
+
+    /// Stops polling and takes what arrived before the stop; anything pushed
+    /// later wakes the consumer as usual.
+    pub fn end_polling(&self) -> Vec<T> {
+        self.polling.store(false, Ordering::Relaxed);
+        self.take()
     }
 
     /// Refuses further pushes and drops what is queued.
@@ -166,6 +212,72 @@ mod tests {
         assert!(q.is_closed());
         assert_eq!(q.push(2), Push::Closed);
         assert!(q.take().is_empty());
+    }
+
+    #[test]
+    fn polling_suppresses_wakes_until_it_ends() {
+        let q = CompletionQueue::new();
+        q.begin_polling();
+        assert_eq!(q.push(1), Push::Queued);
+        assert_eq!(q.poll(), vec![1]);
+        assert_eq!(q.push(2), Push::Queued);
+        // A wake requested before polling began drains without re-arming.
+        assert_eq!(q.take(), vec![2]);
+        assert_eq!(q.push(3), Push::Queued);
+        assert_eq!(q.end_polling(), vec![3]);
+        assert_eq!(q.push(4), Push::Wake);
+    }
+
+    /// Producers race a consumer that alternates between polling and
+    /// sleeping until woken: every item arrives exactly once.
+    #[test]
+    fn polling_never_strands_an_item() {
+        const PRODUCERS: usize = 4;
+        const PER: usize = 50_000;
+        let q = Arc::new(CompletionQueue::<usize>::new());
+        let (wake_tx, wake_rx) = std::sync::mpsc::channel::<()>();
+        let mut handles = Vec::new();
+        for p in 0..PRODUCERS {
+            let q = q.clone();
+            let tx = wake_tx.clone();
+            handles.push(std::thread::spawn(move || {
+                for i in 0..PER {
+                    if q.push(p * PER + i) == Push::Wake {
+                        tx.send(()).unwrap();
+                    }
+                }
+            }));
+        }
+        drop(wake_tx);
+        let mut seen = vec![false; PRODUCERS * PER];
+        let mut got = 0;
+        let mut record = |items: Vec<usize>| {
+            for item in items {
+                assert!(!seen[item], "item {item} delivered twice");
+                seen[item] = true;
+                got += 1;
+            }
+        };
+        let mut round = 0;
+        loop {
+            round += 1;
+            if round % 2 == 0 {
+                q.begin_polling();
+                for _ in 0..100 {
+                    record(q.poll());
+                }
+                record(q.end_polling());
+            } else {
+                match wake_rx.recv() {
+                    Ok(()) => record(q.take()),
+                    Err(_) => break,
+                }
+            }
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(got, PRODUCERS * PER, "items stranded without a wake");
     }
 
     /// Many producers, one consumer that drains only when woken: every item

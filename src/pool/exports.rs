@@ -145,6 +145,8 @@ pub struct NativePoolStats {
     pub run_time: LatencyStats,
     /// Busy time ÷ (workers × elapsed).
     pub utilization: f64,
+    /// Bytes of arguments, results and messages copied into Rust.
+    pub bytes_copied: f64,
 }
 
 #[napi]
@@ -190,7 +192,9 @@ impl NativePool {
         let mut batch = Vec::with_capacity(ids.len());
         for (id, arg) in ids.into_iter().zip(args) {
             // SAFETY: handles of the current call.
-            batch.push((id, unsafe { value_from_js(env.raw(), arg.value().value)? }));
+            let value = unsafe { value_from_js(env.raw(), arg.value().value)? };
+            self.core.count_copy(&value);
+            batch.push((id, value));
         }
         Ok(self
             .core
@@ -245,6 +249,7 @@ impl NativePool {
             wait_time: timing.wait.into(),
             run_time: timing.run.into(),
             utilization: timing.utilization,
+            bytes_copied: self.core.bytes_copied() as f64,
         }
     }
 }
@@ -404,6 +409,7 @@ impl PoolWorker {
         }
         // SAFETY: handles of the current call.
         let value = unsafe { value_from_js(env.raw(), value.value().value)? };
+        self.core.count_copy(&value);
         match self
             .core
             .complete(&origin, id, failed, value, Some(&self.port))
@@ -437,6 +443,7 @@ impl PoolWorker {
         };
         // SAFETY: handles of the current call.
         let value = unsafe { value_from_js(env.raw(), value.value().value)? };
+        self.core.count_copy(&value);
         Ok(self.core.message(origin, *id, value))
     }
 
@@ -455,6 +462,7 @@ impl PoolWorker {
         };
         // SAFETY: handles of the current call.
         let payload = unsafe { value_from_js(env.raw(), arg.value().value)? };
+        self.core.count_copy(&payload);
         Ok(self.core.submit_local(
             local,
             id,

@@ -138,6 +138,10 @@ pub struct PoolCore {
     retain: bool,
     completed: AtomicU64,
     failed: AtomicU64,
+    /// Bytes of task arguments, results and messages copied out of one
+    /// thread's JavaScript memory into Rust (the only copy a binary payload
+    /// makes on its way; the receiving side wraps that memory in place).
+    bytes_copied: AtomicU64,
     timing: Mutex<Timing>,
 }
 
@@ -156,6 +160,7 @@ impl PoolCore {
             retain,
             completed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            bytes_copied: AtomicU64::new(0),
             timing: Mutex::new(Timing {
                 wait: histogram(),
                 run: histogram(),
@@ -386,6 +391,25 @@ impl PoolCore {
 
     pub fn running(&self) -> usize {
         self.lock().values().filter(|e| e.worker.is_some()).count()
+    }
+
+    /// Counts the bytes copied to carry `value` (see `bytes_copied`).
+    pub fn count_copy(&self, value: &Value) {
+        let n = match value {
+            Value::Bytes(b) => b.len(),
+            Value::List(items) => items
+                .iter()
+                .map(|v| if let Value::Bytes(b) = v { b.len() } else { 0 })
+                .sum(),
+            _ => 0,
+        };
+        if n > 0 {
+            self.bytes_copied.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
+    pub fn bytes_copied(&self) -> u64 {
+        self.bytes_copied.load(Ordering::Relaxed)
     }
 
     pub fn completed(&self) -> u64 {

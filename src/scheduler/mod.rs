@@ -50,6 +50,7 @@
 
 mod sleep;
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -64,6 +65,16 @@ pub use sleep::Waker;
 pub struct Local<T> {
     index: usize,
     deque: Worker<T>,
+    /// This worker's copy of the stealers, refreshed when `generation`
+    /// moves: the spin loop then reads only cache lines that a submitter or
+    /// a thief writes when there is work, never a lock word shared by every
+    /// spinner (an `RwLock` read is a write to that word).
+    victims: RefCell<Victims<T>>,
+}
+
+struct Victims<T> {
+    generation: usize,
+    stealers: Vec<Option<Stealer<T>>>,
 }
 
 impl<T> Local<T> {
@@ -91,6 +102,10 @@ pub struct Counters {
 pub struct Scheduler<T> {
     injector: Injector<T>,
     stealers: RwLock<Vec<Option<Stealer<T>>>>,
+    /// Bumped (Release) after every change of `stealers`.
+    generation: AtomicUsize,
+    /// `stealers.len()`, readable without the lock.
+    slots: AtomicUsize,
     sleep: Sleep,
     idle: AtomicUsize,
     /// Workers in the SPINNING phase: they will find new work themselves.
@@ -113,6 +128,8 @@ impl<T: Send> Scheduler<T> {
         Scheduler {
             injector: Injector::new(),
             stealers: RwLock::new(Vec::new()),
+            generation: AtomicUsize::new(0),
+            slots: AtomicUsize::new(0),
             sleep: Sleep::default(),
             idle: AtomicUsize::new(0),
             spinning: AtomicUsize::new(0),
@@ -136,18 +153,30 @@ impl<T: Send> Scheduler<T> {
             }
         };
         stealers[index] = Some(deque.stealer());
+        self.slots.store(stealers.len(), Ordering::Relaxed);
+        self.generation.fetch_add(1, Ordering::Release);
+        let victims = RefCell::new(Victims {
+            generation: self.generation.load(Ordering::Acquire),
+            stealers: stealers.clone(),
+        });
+        drop(stealers);
         let mut by = self.stolen_by.write().unwrap_or_else(|e| e.into_inner());
         while by.len() <= index {
             by.push(Arc::new(AtomicU64::new(0)));
         }
         by[index].store(0, Ordering::Relaxed);
         self.sleep.set_waker(index, waker);
-        Local { index, deque }
+        Local {
+            index,
+            deque,
+            victims,
+        }
     }
 
     /// Removes a worker; what is left in its deque goes back to the injector.
     pub fn unregister(&self, local: Local<T>) {
         self.stealers.write().unwrap_or_else(|e| e.into_inner())[local.index] = None;
+        self.generation.fetch_add(1, Ordering::Release);
         if self.sleep.remove(local.index) {
             self.idle.fetch_sub(1, Ordering::SeqCst);
         }
@@ -194,11 +223,7 @@ impl<T: Send> Scheduler<T> {
             self.injector.push(t);
         }
         self.submitted.fetch_add(n as u64, Ordering::Relaxed);
-        let workers = self
-            .stealers
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .len();
+        let workers = self.slots.load(Ordering::Relaxed);
         // Spinning workers will take tasks themselves: wake sleepers only
         // for the rest.
         let spinning = self.spinning.load(Ordering::SeqCst);
@@ -272,7 +297,9 @@ impl<T: Send> Scheduler<T> {
                 Steal::Retry => retry = true,
                 Steal::Empty => {}
             }
-            let stealers = self.stealers.read().unwrap_or_else(|e| e.into_inner());
+            self.refresh_victims(local);
+            let victims = local.victims.borrow();
+            let stealers = &victims.stealers;
             let n = stealers.len();
             for k in 1..n {
                 let victim = (local.index + k) % n;
@@ -305,6 +332,30 @@ impl<T: Send> Scheduler<T> {
         }
     }
 
+    /// Brings `local`'s copy of the stealers up to date.
+    fn refresh_victims(&self, local: &Local<T>) {
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut victims = local.victims.borrow_mut();
+        if victims.generation != generation {
+            let stealers = self.stealers.read().unwrap_or_else(|e| e.into_inner());
+            // Read under the lock: a writer bumps it before releasing.
+            victims.generation = self.generation.load(Ordering::Acquire);
+            victims.stealers = stealers.clone();
+        }
+    }
+
+    /// Whether every queue `local` may take from looks empty. Loads only (no
+    /// lock, no epoch pin), for the spin loop; a task that arrives just after
+    /// the look is seen on the next one, or by `find` before sleeping.
+    fn looks_empty(&self, local: &Local<T>) -> bool {
+        if !local.deque.is_empty() || !self.injector.is_empty() {
+            return false;
+        }
+        self.refresh_victims(local);
+        let victims = local.victims.borrow();
+        victims.stealers.iter().flatten().all(|s| s.is_empty())
+    }
+
     /// Finds a task, spinning at most `spin` (SPINNING), then waiting at most
     /// `wait` in native code (WAITING). `None` means the caller should `park`.
     pub fn find_or_wait(&self, local: &Local<T>, spin: Duration, wait: Duration) -> Option<T> {
@@ -322,6 +373,9 @@ impl<T: Send> Scheduler<T> {
             while start.elapsed() < spin {
                 for _ in 0..64 {
                     std::hint::spin_loop();
+                }
+                if self.looks_empty(local) {
+                    continue;
                 }
                 if let Some(t) = self.find(local) {
                     self.spinning.fetch_sub(1, Ordering::SeqCst);
