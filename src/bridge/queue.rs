@@ -185,7 +185,6 @@ impl<T> CompletionQueue<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
     use std::sync::Arc;
 
     #[test]
@@ -228,6 +227,33 @@ mod tests {
         assert_eq!(q.push(4), Push::Wake);
     }
 
+    /// Starts `producers` threads that each push `per` distinct items and
+    /// send on the returned channel whenever a push asks for a wake.
+    fn spawn_producers(
+        q: &Arc<CompletionQueue<usize>>,
+        producers: usize,
+        per: usize,
+    ) -> (
+        std::sync::mpsc::Receiver<()>,
+        Vec<std::thread::JoinHandle<()>>,
+    ) {
+        let (wake_tx, wake_rx) = std::sync::mpsc::channel::<()>();
+        let handles = (0..producers)
+            .map(|p| {
+                let q = q.clone();
+                let tx = wake_tx.clone();
+                std::thread::spawn(move || {
+                    for i in 0..per {
+                        if q.push(p * per + i) == Push::Wake {
+                            tx.send(()).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        (wake_rx, handles)
+    }
+
     /// Producers race a consumer that alternates between polling and
     /// sleeping until woken: every item arrives exactly once.
     #[test]
@@ -235,20 +261,7 @@ mod tests {
         const PRODUCERS: usize = 4;
         const PER: usize = 50_000;
         let q = Arc::new(CompletionQueue::<usize>::new());
-        let (wake_tx, wake_rx) = std::sync::mpsc::channel::<()>();
-        let mut handles = Vec::new();
-        for p in 0..PRODUCERS {
-            let q = q.clone();
-            let tx = wake_tx.clone();
-            handles.push(std::thread::spawn(move || {
-                for i in 0..PER {
-                    if q.push(p * PER + i) == Push::Wake {
-                        tx.send(()).unwrap();
-                    }
-                }
-            }));
-        }
-        drop(wake_tx);
+        let (wake_rx, handles) = spawn_producers(&q, PRODUCERS, PER);
         let mut seen = vec![false; PRODUCERS * PER];
         let mut got = 0;
         let mut record = |items: Vec<usize>| {
@@ -287,23 +300,7 @@ mod tests {
         const PRODUCERS: usize = 8;
         const PER: usize = 50_000;
         let q = Arc::new(CompletionQueue::<usize>::new());
-        let (wake_tx, wake_rx) = std::sync::mpsc::channel::<()>();
-        let done = Arc::new(AtomicUsize::new(0));
-        let mut handles = Vec::new();
-        for p in 0..PRODUCERS {
-            let q = q.clone();
-            let tx = wake_tx.clone();
-            let done = done.clone();
-            handles.push(std::thread::spawn(move || {
-                for i in 0..PER {
-                    if q.push(p * PER + i) == Push::Wake {
-                        tx.send(()).unwrap();
-                    }
-                }
-                done.fetch_add(1, Ordering::SeqCst);
-            }));
-        }
-        drop(wake_tx);
+        let (wake_rx, handles) = spawn_producers(&q, PRODUCERS, PER);
         let mut seen = vec![false; PRODUCERS * PER];
         let mut got = 0;
         // The consumer only looks at the queue when woken, like the event loop.
