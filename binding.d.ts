@@ -202,8 +202,12 @@ export interface NativeSpawnOptions {
   file: string
   /** The full argv, `argv[0]` included. */
   argv: Array<string>
-  /** `KEY=VALUE` entries. */
-  env: Array<string>
+  /**
+   * `KEY=VALUE` entries; absent: this process's environment as it is now
+   * (read here, on the calling thread, which is the thread that changes
+   * it: `process.env` of the main thread is the real environment).
+   */
+  env?: Array<string>
   cwd?: string
   /** stdin, stdout, stderr: 0 = pipe, 1 = inherit, 2 = ignore. */
   stdio: Array<number>

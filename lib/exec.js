@@ -70,7 +70,9 @@ function normalizeExecOptions(options) {
   const flag = (name, dflt) => (opts[name] === undefined ? dflt : validateBoolean(opts[name], `options.${name}`))
   const extendEnv = flag('extendEnv', true)
   if (opts.env !== undefined && opts.env !== null) validateObject(opts.env, 'options.env')
-  const env = extendEnv ? { ...process.env, ...opts.env } : (opts.env ?? process.env)
+  // No env given: leave it out, and spawn passes this process's environment
+  // on (the fast path: no copy of process.env through JavaScript).
+  const env = opts.env == null ? undefined : extendEnv ? { ...process.env, ...opts.env } : opts.env
   return {
     encoding,
     maxBuffer,

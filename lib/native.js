@@ -25,9 +25,47 @@ function getPort() {
   return port
 }
 
+// Time slicing. One wake can bring many completions (16 child exits, a
+// thousand task results); their handlers, and the microtasks they queue,
+// would otherwise run as one uninterrupted stretch. A batch is delivered in
+// slices of about SLICE_MS; the rest waits, in order, for a setImmediate, so
+// timers and I/O run in between. Later batches queue behind the rest.
+const SLICE_MS = 0.5
+const CHECK_EVERY = 8 // completions between two looks at the clock
+let backlog = [] // [flat, start] pairs not yet delivered
+let resumeQueued = false
+
 function onBatch(flat) {
+  if (backlog.length > 0) {
+    backlog.push([flat, 0])
+    return
+  }
+  deliver(flat, 0, performance.now())
+}
+
+function resume() {
+  resumeQueued = false
+  const t0 = performance.now()
+  while (backlog.length > 0) {
+    const [flat, start] = backlog.shift()
+    if (!deliver(flat, start, t0)) return
+  }
+}
+
+/** Delivers flat[start..]; false when the slice ran out (the rest is queued). */
+function deliver(flat, start, t0) {
   let firstError = null
-  for (let i = 0; i < flat.length; i += 3) {
+  let n = 0
+  for (let i = start; i < flat.length; i += 3) {
+    if (++n % CHECK_EVERY === 0 && performance.now() - t0 > SLICE_MS) {
+      backlog.unshift([flat, i])
+      if (!resumeQueued) {
+        resumeQueued = true
+        setImmediate(resume)
+      }
+      reportLater(firstError)
+      return false
+    }
     const id = flat[i]
     const entry = entries.get(id)
     if (entry === undefined) continue // settled early (cancelled before start)
@@ -39,9 +77,14 @@ function onBatch(flat) {
       if (firstError === null) firstError = err
     }
   }
-  if (firstError !== null) {
+  reportLater(firstError)
+  return true
+}
+
+function reportLater(err) {
+  if (err !== null) {
     process.nextTick(() => {
-      throw firstError
+      throw err
     })
   }
 }

@@ -20,6 +20,7 @@ const { EventEmitter } = require('node:events')
 const { Readable, Writable } = require('node:stream')
 const { constants: osConstants } = require('node:os')
 const { fileURLToPath } = require('node:url')
+const { isMainThread } = require('node:worker_threads')
 const native = require('./native')
 const {
   AbortError,
@@ -116,6 +117,20 @@ function normalizeStdio(stdio) {
   return out
 }
 
+/** `KEY=VALUE` strings of an env object, as child_process builds them. */
+function envPairsOf(env) {
+  const pairs = []
+  for (const key in env) {
+    const value = env[key]
+    if (value !== undefined) {
+      checkNullBytes(key, `options.env['${key}']`)
+      checkNullBytes(String(value), `options.env['${key}']`)
+      pairs.push(`${key}=${value}`)
+    }
+  }
+  return pairs
+}
+
 /** child_process's argument rules, producing what the reactor needs. */
 function normalizeSpawnArguments(file, args, options) {
   validateString(file, 'file')
@@ -176,17 +191,12 @@ function normalizeSpawnArguments(file, args, options) {
   }
   const argv = [typeof options.argv0 === 'string' ? options.argv0 : file, ...args]
 
-  const env = options.env == null ? process.env : options.env
   if (options.env != null) validateObject(options.env, 'options.env')
-  const envPairs = []
-  for (const key in env) {
-    const value = env[key]
-    if (value !== undefined) {
-      checkNullBytes(key, `options.env['${key}']`)
-      checkNullBytes(String(value), `options.env['${key}']`)
-      envPairs.push(`${key}=${value}`)
-    }
-  }
+  // No env option on the main thread: the addon snapshots the real
+  // environment (which is what process.env reads and writes there) without
+  // turning every variable into a JavaScript string and back. A worker
+  // thread's process.env is its own copy, so it is passed as pairs.
+  const envPairs = options.env == null && isMainThread ? undefined : envPairsOf(options.env ?? process.env)
   return {
     file,
     argv,

@@ -92,6 +92,50 @@ const SPAWNERS = [
   },
 ]
 
+// The control for the loop-delay target: a separate, idle node process that
+// only watches its own event loop while spindle's burst runs. On a small
+// machine the children themselves (ld.so start-up of /bin/true, ~0.7 ms of
+// CPU each) saturate the cores, and every thread waits its turn for a CPU:
+// this process's loop is delayed by that, whatever the spawning process does.
+const OBSERVER = `
+  const { monitorEventLoopDelay } = require('node:perf_hooks')
+  const h = monitorEventLoopDelay({ resolution: 1 })
+  h.enable()
+  process.stdin.resume()
+  process.stdin.on('end', () => {
+    h.disable()
+    const ms = (ns) => Math.max(0, ns / 1e6 - 1)
+    process.stdout.write(JSON.stringify({ worst: ms(h.max), p99: ms(h.percentile(99)) }) + '\\n')
+  })
+  process.stdout.write('ready\\n')`
+
+/** Starts the observer; `stop()` resolves to its { worst, p99 } loop delay in ms. */
+async function startObserver() {
+  const child = cp.spawn(process.execPath, ['-e', OBSERVER], { stdio: ['pipe', 'pipe', 'inherit'] })
+  child.stdout.setEncoding('utf8')
+  let out = ''
+  child.stdout.on('data', (d) => {
+    out += d
+  })
+  await new Promise((resolve, reject) => {
+    child.on('error', reject)
+    const check = () => (out.includes('ready\n') ? resolve() : child.stdout.once('data', check))
+    check()
+  })
+  return {
+    stop: () => new Promise((resolve, reject) => {
+      child.on('close', () => {
+        try {
+          resolve(JSON.parse(out.split('\n')[1]))
+        } catch (err) {
+          reject(err)
+        }
+      })
+      child.stdin.end()
+    }),
+  }
+}
+
 /** In the current process: spawn /bin/true SPAWNS times at CONCURRENCY with each spawner. */
 async function spawnRows() {
   const rows = []
@@ -102,6 +146,7 @@ async function spawnRows() {
     }
     try {
       const one = await s.load()
+      const observer = s.impl === 'spindle.spawn' ? await startObserver() : null
       const m = await h.withTimeout(
         (async () => {
           await h.runConcurrent(WARMUP_SPAWNS, CONCURRENCY, one)
@@ -109,6 +154,7 @@ async function spawnRows() {
         })(),
         s.impl,
       )
+      const control = observer === null ? null : await observer.stop()
       rows.push(
         h.row(s.impl, s.role, m, {
           throughput: { value: SPAWNS / (m.wallMs / 1000), unit: 'spawns/s' },
@@ -116,6 +162,13 @@ async function spawnRows() {
           noRatio: Boolean(s.noRatio),
         }),
       )
+      if (control !== null) {
+        const d = control
+        rows.push(h.row('idle node process beside the spindle.spawn runs (control)', 'reference', { wallMs: m.wallMs, worstDelayMs: d.worst, p99DelayMs: d.p99 }, {
+          note: 'a separate process that only watches its own event loop: the delay every thread sees while the children saturate the CPUs',
+          noRatio: true,
+        }))
+      }
     } catch (err) {
       rows.push(h.skippedRow(s.impl, s.role, `error: ${err && err.message ? err.message : err}`))
     }

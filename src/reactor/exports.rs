@@ -25,8 +25,10 @@ pub struct NativeSpawnOptions {
     pub file: String,
     /// The full argv, `argv[0]` included.
     pub argv: Vec<String>,
-    /// `KEY=VALUE` entries.
-    pub env: Vec<String>,
+    /// `KEY=VALUE` entries; absent: this process's environment as it is now
+    /// (read here, on the calling thread, which is the thread that changes
+    /// it: `process.env` of the main thread is the real environment).
+    pub env: Option<Vec<String>>,
     pub cwd: Option<String>,
     /// stdin, stdout, stderr: 0 = pipe, 1 = inherit, 2 = ignore.
     pub stdio: Vec<u32>,
@@ -64,18 +66,32 @@ fn request(o: NativeSpawnOptions) -> Result<SpawnRequest> {
             .into_iter()
             .map(|a| cstr(a, "args"))
             .collect::<Result<_>>()?,
-        env: Some(
-            o.env
+        env: Some(match o.env {
+            Some(env) => env
                 .into_iter()
                 .map(|e| cstr(e, "env"))
                 .collect::<Result<_>>()?,
-        ),
+            None => current_env(),
+        }),
         cwd: o.cwd.map(|c| cstr(c, "cwd")).transpose()?,
         stdio,
         detached: o.detached,
         new_group: o.new_group,
         output_credit: o.output_credit.map(|c| c.max(1.0) as usize),
     })
+}
+
+/// A snapshot of this process's environment as `KEY=VALUE` entries.
+fn current_env() -> Vec<CString> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut entry = k.into_encoded_bytes();
+            entry.push(b'=');
+            entry.extend_from_slice(v.as_encoded_bytes());
+            // The environment cannot hold a NUL; skip rather than fail.
+            CString::new(entry).ok()
+        })
+        .collect()
 }
 
 /// Keys cross to JavaScript as doubles (exact up to 2^53).

@@ -10,7 +10,9 @@
 //! before the thread does). The reactor thread stops only after it has found,
 //! *under the same lock*, that the command queue is empty and it has no
 //! children; it sets `waker = None` before releasing the lock. So a command
-//! is never left in a queue that no thread will read. The mutex provides all
+//! is never left in a queue that no thread will read. A submitter wakes the
+//! thread only when the queue was empty: a non-empty queue has had its wake,
+//! and the thread drains the whole queue under the lock after that wake. The mutex provides all
 //! the ordering; no atomics take part in this handshake.
 //!
 //! # Signalling
@@ -148,10 +150,16 @@ impl Shared {
     /// Queues `cmd` and makes sure a reactor thread will read it.
     pub fn submit(self: &Arc<Self>, cmd: Command) {
         let mut state = lock(&self.state);
+        let first = state.commands.is_empty();
         state.commands.push(cmd);
         if let Some(waker) = &state.waker {
+            // Only the first command since the thread last drained the queue
+            // needs a wake: that wake is still ahead of the drain, which
+            // takes every command queued by then (one syscall per batch).
             // A failed wake (eventfd full) still leaves the thread awake.
-            let _ = waker.wake();
+            if first {
+                let _ = waker.wake();
+            }
             return;
         }
         match self.start_thread() {
