@@ -298,8 +298,8 @@ export interface PoolStats {
   utilization: number
   /**
    * Bytes of arguments, results and progress messages copied between threads
-   * (a top-level binary value is copied exactly once per direction, so a
-   * 16 MiB echo adds 32 MiB).
+   * (a binary value — top-level, or nested and at least 64 KiB — is copied
+   * exactly once per direction, so a 16 MiB echo adds 32 MiB).
    */
   bytesCopied: number
 }

@@ -71,8 +71,8 @@ test('structured values as messages: Map, Set, typed arrays, nested objects, Dat
   const pool = progressPool({ maxThreads: 1 })
   const { result, messages } = await collect(pool, 'structured', null)
   expect(result).toBe('done')
-  expect(messages).toHaveLength(10)
-  const [map, set, f64, u8, big64, obj, str, num, nul, undef] = messages
+  expect(messages).toHaveLength(11)
+  const [map, set, f64, u8, big64, obj, str, num, nul, undef, image] = messages
   expect(kind(map)).toBe('[object Map]')
   expect([...map]).toEqual([['a', 1], ['b', { deep: [1, 2, 3] }]])
   expect(kind(set)).toBe('[object Set]')
@@ -94,6 +94,10 @@ test('structured values as messages: Map, Set, typed arrays, nested objects, Dat
   expect(num).toBe(42)
   expect(nul).toBeNull()
   expect(undef).toBeUndefined()
+  expect(image.width).toBe(1024)
+  expect(kind(image.image)).toBe('[object Uint8Array]')
+  expect(image.image.length).toBe(1 << 20)
+  expect(image.image.every((b) => b === 9)).toBe(true)
 })
 
 test('messages from concurrent tasks reach their own callers, each in order', async () => {

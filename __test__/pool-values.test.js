@@ -354,6 +354,80 @@ describe('the argument is captured when run() is called', () => {
   })
 })
 
+describe('large binary values nested in objects travel beside the serialized bytes', () => {
+  const MiB = 1024 * 1024
+  const bytesOf = (v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength)
+
+  test('every view type, large and small, keeps its type, bytes and identity', async () => {
+    const big = new Uint8Array(MiB).map((_, i) => i % 251)
+    const f64 = new Float64Array(new ArrayBuffer(MiB + 8), 8, MiB / 8).map((_, i) => i / 3) // at an offset
+    const input = {
+      big,
+      again: big, // the same object twice
+      f64,
+      i16: new Int16Array(70_000).fill(-3),
+      u64: new BigUint64Array(10_000).fill(2n ** 63n),
+      dv: new DataView(new ArrayBuffer(100_000), 1000, 90_000),
+      buf: Buffer.alloc(200_000, 'ab'),
+      small: Uint8Array.from([1, 2, 3]),
+      smallBuf: Buffer.from('tiny'),
+      list: [{ deep: big }],
+      map: new Map([['k', f64]]),
+    }
+    const out = await echo(input)
+    expect(kind(out.big)).toBe('[object Uint8Array]')
+    expect(bytesOf(out.big).equals(bytesOf(big))).toBe(true)
+    expect(out.again).toBe(out.big)
+    expect(out.list[0].deep).toBe(out.big)
+    expect(kind(out.f64)).toBe('[object Float64Array]')
+    expect(Array.from(out.f64.subarray(0, 4))).toEqual([0, 1 / 3, 2 / 3, 1])
+    expect(out.f64.length).toBe(MiB / 8)
+    expect(out.map.get('k')).toBe(out.f64)
+    expect(kind(out.i16)).toBe('[object Int16Array]')
+    expect(out.i16.every((x) => x === -3)).toBe(true)
+    expect(kind(out.u64)).toBe('[object BigUint64Array]')
+    expect(out.u64[9999]).toBe(2n ** 63n)
+    expect(kind(out.dv)).toBe('[object DataView]')
+    expect(out.dv.byteLength).toBe(90_000)
+    expect(Buffer.isBuffer(out.buf)).toBe(true)
+    expect(out.buf.equals(input.buf)).toBe(true)
+    expect(Array.from(out.small)).toEqual([1, 2, 3])
+    expect(Buffer.isBuffer(out.smallBuf)).toBe(true)
+    expect(out.smallBuf.toString()).toBe('tiny')
+  })
+
+  test('copied once per direction: bytesCopied grows by twice the payload plus the small serialized rest', async () => {
+    const p = makePool({ filename: worker('values.js'), maxThreads: 1 })
+    await p.run(1)
+    const payload = { a: new Uint8Array(2 * MiB).fill(1), b: Buffer.alloc(MiB, 2), label: 'x' }
+    const before = p.stats().bytesCopied
+    const out = await p.run(payload)
+    expect(out.a[2 * MiB - 1]).toBe(1)
+    expect(out.b[0]).toBe(2)
+    const copied = p.stats().bytesCopied - before
+    expect(copied).toBeGreaterThanOrEqual(2 * 3 * MiB)
+    expect(copied).toBeLessThan(2 * 3 * MiB + 4096)
+  })
+
+  test('the argument is captured at run(): changing a nested large view afterwards changes nothing', async () => {
+    const big = new Uint8Array(MiB).fill(4)
+    const promise = pool.run({ big })
+    big.fill(9)
+    const r = await promise
+    expect(r.big[0]).toBe(4)
+    expect(r.big[MiB - 1]).toBe(4)
+  })
+
+  test('transferList: a nested large view\'s buffer is detached and its data arrives', async () => {
+    const big = new Uint8Array(MiB).fill(6)
+    const promise = pool.run({ big }, { transferList: [big.buffer] })
+    expect(big.length).toBe(0)
+    const r = await promise
+    expect(r.big.length).toBe(MiB)
+    expect(r.big[123]).toBe(6)
+  })
+})
+
 describe('SharedArrayBuffer', () => {
   // Node's v8 deserializer cannot receive a SharedArrayBuffer, so task values
   // cannot carry one; workerData (postMessage) can, and shares it (the

@@ -6,9 +6,16 @@
 // * A top-level binary value (ArrayBuffer, TypedArray, DataView, Buffer)
 //   crosses as [typeIndex, bytes]: Rust copies the bytes once into memory that
 //   the receiving thread then wraps without another copy.
-// * Everything else crosses as v8 structured-clone bytes (a Buffer).
+// * Everything else crosses as v8 structured-clone bytes (a Buffer). A
+//   TypedArray, Buffer or DataView of SIDE_MIN bytes or more inside such a
+//   value travels *beside* those bytes: the serializer writes only its type
+//   and an index, and the value crosses as [SIDE, serialized, view, view...];
+//   Rust copies each view once and the receiver wraps that memory in place.
+//   (Node's own serializer would copy it into the serialized bytes, which
+//   Rust then copies again.) Smaller views stay inline.
 //
-// So a binary payload is copied exactly once per direction.
+// So a binary payload is copied exactly once per direction, at the top level
+// or nested; `stats().bytesCopied` counts it.
 //
 // SharedArrayBuffers inside task values are not supported: Node's v8
 // serializer cannot carry them (its Deserializer has no way to receive one),
@@ -19,9 +26,57 @@ const v8 = require('node:v8')
 const { errorWithCode } = require('./errors')
 const { deserializeError } = require('./task-errors')
 
+/** The tag of [SIDE, serialized, ...views] (a type index never used for a binary value). */
+const SIDE = -1
+const SIDE_MIN = 64 * 1024
+const INLINE = 0
+const BESIDE = 1
+
+/** Writes every ArrayBufferView itself: inline when small, else beside the bytes. */
+class SideSerializer extends v8.DefaultSerializer {
+  constructor() {
+    super()
+    this.side = []
+  }
+
+  _writeHostObject(view) {
+    const t = typeIndexOf(view)
+    if (t <= 0) throw new this._getDataCloneError(`Unserializable host object: ${TAG.call(view)}`)
+    this.writeUint32(t)
+    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
+    if (view.byteLength >= SIDE_MIN) {
+      this.writeUint32(BESIDE)
+      this.writeUint32(this.side.length)
+      this.side.push(bytes)
+    } else {
+      this.writeUint32(INLINE)
+      this.writeUint32(view.byteLength)
+      this.writeRawBytes(bytes)
+    }
+  }
+}
+
+/** Reads what SideSerializer wrote; `side` holds the views that travelled beside. */
+class SideDeserializer extends v8.DefaultDeserializer {
+  constructor(buffer, side) {
+    super(buffer)
+    this.side = side
+  }
+
+  _readHostObject() {
+    const t = this.readUint32()
+    if (this.readUint32() === BESIDE) return viewOf(t, this.side[this.readUint32()])
+    return viewOf(t, this.readRawBytes(this.readUint32()))
+  }
+}
+
 function serialize(value) {
   try {
-    return v8.serialize(value)
+    const ser = new SideSerializer()
+    ser.writeHeader()
+    ser.writeValue(value)
+    const bytes = ser.releaseBuffer()
+    return ser.side.length === 0 ? bytes : [SIDE, bytes, ...ser.side]
   } catch (err) {
     if (/SharedArrayBuffer/.test(String(err?.message))) {
       throw errorWithCode(
@@ -57,7 +112,7 @@ function isPrimitive(v) {
   return v === null || (t !== 'object' && t !== 'function' && t !== 'symbol' && t !== 'bigint')
 }
 
-/** Whether an encoded value is a top-level binary payload ([typeIndex, bytes]). */
+/** Whether an encoded value carries the sender's binary memory ([typeIndex, bytes] or [SIDE, …]). */
 function isBinary(encoded) {
   return Array.isArray(encoded)
 }
@@ -75,20 +130,30 @@ function encode(value) {
 function decode(raw) {
   if (raw === null || typeof raw !== 'object') return raw
   if (Array.isArray(raw)) {
-    const [t, bytes] = raw
-    if (t === 0) {
-      return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-        ? bytes.buffer
-        : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
+    if (raw[0] === SIDE) {
+      const der = new SideDeserializer(raw[1], raw.slice(2))
+      der.readHeader()
+      return der.readValue()
     }
-    if (t === 13) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    const Ctor = TYPES[t]
-    const size = Ctor.BYTES_PER_ELEMENT || 1
-    let b = bytes
-    if (b.byteOffset % size !== 0) b = new Uint8Array(b) // misaligned: copy
-    return new Ctor(b.buffer, b.byteOffset, b.byteLength / size)
+    return viewOf(raw[0], raw[1])
   }
   return v8.deserialize(raw)
+}
+
+/** A value of type TYPES[t] over `bytes` (a Uint8Array or Buffer), without a copy when aligned. */
+function viewOf(t, bytes) {
+  if (t === 0) {
+    return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+      ? bytes.buffer
+      : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
+  }
+  if (t === 13) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const Ctor = TYPES[t]
+  if (Ctor === undefined) throw new TypeError(`spindle: unknown binary type ${t}`)
+  const size = Ctor.BYTES_PER_ELEMENT || 1
+  let b = bytes
+  if (b.byteOffset % size !== 0) b = new Uint8Array(b) // misaligned: copy
+  return new Ctor(b.buffer, b.byteOffset, b.byteLength / size)
 }
 
 /**

@@ -68,18 +68,24 @@ unsafe fn value_from_js(env: sys::napi_env, value: sys::napi_value) -> Result<Va
                 let mut is_array = false;
                 sys::napi_is_array(env, value, &mut is_array);
                 if is_array {
-                    // [typeIndex, Uint8Array]: a top-level binary value.
+                    // [typeIndex, bytes]: a top-level binary value; or
+                    // [SIDE, serialized, view, ...]: a serialized value with
+                    // its large binary parts beside it (lib/pool-values.js).
+                    let mut len = 0;
+                    sys::napi_get_array_length(env, value, &mut len);
                     let mut t = ptr::null_mut();
-                    let mut bytes = ptr::null_mut();
                     sys::napi_get_element(env, value, 0, &mut t);
-                    sys::napi_get_element(env, value, 1, &mut bytes);
                     let mut index = 0.0;
                     sys::napi_get_value_double(env, t, &mut index);
-                    let view = buffers::typed_array_view(env, bytes)?;
-                    Value::List(vec![
-                        Value::Number(index),
-                        Value::Bytes(view.bytes().to_vec()),
-                    ])
+                    let mut items = Vec::with_capacity(len as usize);
+                    items.push(Value::Number(index));
+                    for i in 1..len {
+                        let mut bytes = ptr::null_mut();
+                        sys::napi_get_element(env, value, i, &mut bytes);
+                        let view = buffers::typed_array_view(env, bytes)?;
+                        items.push(Value::Bytes(view.bytes().to_vec()));
+                    }
+                    Value::List(items)
                 } else {
                     // v8-serialized bytes (a Buffer).
                     Value::Bytes(buffers::typed_array_view(env, value)?.bytes().to_vec())
