@@ -269,7 +269,13 @@ export interface ReactorStats {
 }
 
 /**
- * Queues bytes for the child's stdin (copied); a WRITTEN or WRITE_FAILED
- * event follows.
+ * Writes `data` to the child's stdin: as much as the pipe takes at once
+ * goes straight from `data` on this thread (when nothing is queued before
+ * it); the rest is queued, and a WRITTEN (or WRITE_FAILED) event follows
+ * for it. The rest is copied, unless `borrow`: then the reactor writes it
+ * from `data` itself, and JavaScript must keep `data` referenced (and
+ * unchanged) until that event or until `reactorRelease`. Returns the bytes
+ * written at once, or `-errno` when the pipe refused (EPIPE: the child
+ * closed its stdin).
  */
-export declare function reactorWrite(key: number, data: Buffer): void
+export declare function reactorWrite(key: number, data: Uint8Array, borrow: boolean): number

@@ -56,6 +56,8 @@ const READ_FAILED = 7
  * the event loop; beyond it, a write's callback waits until it is flushed.
  */
 const STDIN_WINDOW = 1 << 20
+/** A stdin chunk this large is lent to the reactor rather than copied. */
+const LEND_MIN = 64 * 1024
 
 /**
  * Output flow control: the reactor stops reading a stream once this many
@@ -356,20 +358,42 @@ class ChildProcess extends EventEmitter {
       cb(errnoException(osConstants.errno.EPIPE, 'write'))
       return
     }
+    // Like libuv: each chunk goes into the pipe at once, from this very
+    // Buffer, as far as the pipe takes it while nothing is queued before it.
+    // The rest is queued on the reactor, which reports WRITTEN for it: a
+    // small rest as a copy, a large one lent (the reactor writes from this
+    // Buffer, which `keep` holds until WRITTEN; the callback waits too).
     let bytes = 0
+    let queued = 0
+    let keep = null
     for (const chunk of chunks) {
-      binding.reactorWrite(this.#key, chunk)
-      bytes += chunk.length
+      const lend = chunk.length >= LEND_MIN
+      const direct = binding.reactorWrite(this.#key, chunk, lend)
+      if (direct < 0) {
+        const err = errnoException(-direct, 'write')
+        if (this.#stdinError === null) this.#stdinError = err
+        cb(err)
+        return
+      }
+      if (direct < chunk.length) {
+        queued++
+        bytes += chunk.length - direct
+        if (lend) (keep ??= []).push(chunk)
+      }
+    }
+    if (queued === 0) {
+      cb()
+      return
     }
     this.#inflight += bytes
-    if (this.#inflight <= STDIN_WINDOW) {
-      // Within the window: acknowledge now so the next write is already
-      // queued on the reactor when the pipe drains. A later failure is
-      // reported by destroying stdin with the error.
-      this.#writes.push({ left: chunks.length, bytes, cb: null })
+    if (keep === null && this.#inflight <= STDIN_WINDOW) {
+      // Copies within the window: acknowledge now so the next write is
+      // already queued on the reactor when the pipe drains. A later failure
+      // is reported by destroying stdin with the error.
+      this.#writes.push({ left: queued, bytes, cb: null, keep })
       cb()
     } else {
-      this.#writes.push({ left: chunks.length, bytes, cb })
+      this.#writes.push({ left: queued, bytes, cb, keep })
     }
   }
 

@@ -9,7 +9,7 @@
 
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
@@ -33,11 +33,19 @@ unsafe impl Send for RawTsfn {}
 // SAFETY: as above.
 unsafe impl Sync for RawTsfn {}
 
+/// Something that holds pointers into an environment's memory and must let
+/// go of them before that environment is torn down (a child's borrowed
+/// stdin chunks, say). Called once, on the environment's thread.
+pub trait Teardown: Send + Sync {
+    fn teardown(&self);
+}
+
 /// The shared state behind a [`Port`]; producers hold an `Arc` of it.
 pub struct PortInner {
     queue: CompletionQueue<Completion>,
     tsfn: RwLock<Option<RawTsfn>>,
     pub jobs: Jobs,
+    teardowns: Mutex<Vec<Weak<dyn Teardown>>>,
 }
 
 impl PortInner {
@@ -70,6 +78,23 @@ impl PortInner {
 
     pub fn is_closed(&self) -> bool {
         self.queue.is_closed()
+    }
+
+    /// Registers `t` to be told when this environment is torn down (it is
+    /// held weakly: dropping it unregisters it).
+    pub fn on_teardown(&self, t: Weak<dyn Teardown>) {
+        let mut list = self.teardowns.lock().unwrap_or_else(|e| e.into_inner());
+        if list.len() >= 64 && list.len().is_power_of_two() {
+            list.retain(|w| w.strong_count() > 0);
+        }
+        list.push(t);
+    }
+
+    fn run_teardowns(&self) {
+        let list = std::mem::take(&mut *self.teardowns.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in list.iter().filter_map(Weak::upgrade) {
+            t.teardown();
+        }
     }
 
     /// Whether completions wait for this environment's event loop.
@@ -274,6 +299,7 @@ unsafe extern "C" fn cleanup(arg: *mut c_void) {
     // Node calls the hook once.
     let inner = unsafe { Arc::from_raw(arg as *const PortInner) };
     inner.close();
+    inner.run_teardowns();
     inner.jobs.cancel_all_and_wait(TEARDOWN_WAIT);
 }
 
@@ -288,6 +314,7 @@ impl Port {
             queue: CompletionQueue::new(),
             tsfn: RwLock::new(None),
             jobs: Jobs::default(),
+            teardowns: Mutex::new(Vec::new()),
         });
         let mut name = ptr::null_mut();
         let mut tsfn = ptr::null_mut();

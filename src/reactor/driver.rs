@@ -58,15 +58,13 @@ use super::event::{Event, Sink, Stream};
 use super::handle::{lock, ChildCtl, Command, Shared};
 use super::request::SpawnRequest;
 use super::spawner::{self, Spawned};
+use super::stdin::{Chunk, StdinLink, GROWN_PIPE, GROW_AFTER};
 use super::sys::{self, ExitStatus};
 
 pub(crate) const WAKER: Token = Token(usize::MAX);
 
 /// A `Data` event is sent once this much has accumulated (the scratch size).
 const EMIT_AT: usize = 1024 * 1024;
-/// A pipe that moved this much in one turn is grown to `GROWN_PIPE`.
-const GROW_AFTER: usize = 128 * 1024;
-const GROWN_PIPE: usize = 1024 * 1024;
 /// Most bytes read from one stream per turn, for fairness between children.
 const READ_BUDGET: usize = 4 * 1024 * 1024;
 
@@ -85,8 +83,11 @@ struct Child {
     ctl: Option<Arc<ChildCtl>>,
     spawned: bool,
     pipes: [Option<OwnedFd>; 3],
+    /// The stdin handshake with callers that write directly (`stdin.rs`):
+    /// told before the stdin descriptor is closed or dropped.
+    link: Arc<StdinLink>,
     /// Writes not yet flushed to stdin, and how much of the first is done.
-    queue: VecDeque<Vec<u8>>,
+    queue: VecDeque<Chunk>,
     offset: usize,
     close_stdin: bool,
     paused: [bool; 3],
@@ -102,7 +103,21 @@ struct Child {
     released: bool,
 }
 
+impl Drop for Child {
+    fn drop(&mut self) {
+        // Runs before the fields (and so the stdin descriptor) are dropped.
+        self.link.close();
+    }
+}
+
 impl Child {
+    /// Forgets every queued stdin write (they will never be flushed).
+    fn drop_queue(&mut self) {
+        self.link.finished(self.queue.len());
+        self.queue.clear();
+        self.offset = 0;
+    }
+
     fn emit(&mut self, ev: Event) {
         if self.released {
             return;
@@ -123,6 +138,9 @@ impl Child {
 }
 
 fn close_pipe(registry: &Registry, child: &mut Child, stream: Stream) {
+    if stream == Stream::Stdin {
+        child.link.close();
+    }
     if let Some(fd) = child.pipes[stream as usize].take() {
         let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
     }
@@ -219,7 +237,12 @@ pub(crate) fn run(shared: Arc<Shared>, poll: Poll) {
 impl Driver {
     fn command(&mut self, cmd: Command) {
         match cmd {
-            Command::Spawn { key, req, sink } => {
+            Command::Spawn {
+                key,
+                req,
+                sink,
+                link,
+            } => {
                 self.children.insert(
                     key,
                     Child {
@@ -227,6 +250,7 @@ impl Driver {
                         ctl: None,
                         spawned: false,
                         pipes: [None, None, None],
+                        link,
                         queue: VecDeque::new(),
                         offset: 0,
                         close_stdin: false,
@@ -254,6 +278,7 @@ impl Driver {
                     return;
                 };
                 if child.spawned && (child.pipes[0].is_none() || child.close_stdin) {
+                    child.link.finished(1);
                     child.emit(Event::WriteFailed { errno: libc::EPIPE });
                     return;
                 }
@@ -325,6 +350,7 @@ impl Driver {
                 child.emit(Event::SpawnFailed { errno });
                 self.children.remove(&key);
                 lock(&self.shared.registry).remove(&key);
+                lock(&self.shared.links).remove(&key);
                 return;
             }
         };
@@ -343,6 +369,7 @@ impl Driver {
             });
             self.children.remove(&key);
             lock(&self.shared.registry).remove(&key);
+            lock(&self.shared.links).remove(&key);
             return;
         }
         let pid = spawned.ctl.pid;
@@ -372,6 +399,9 @@ impl Driver {
                 }
             }
         }
+        if let Some(fd) = &child.pipes[0] {
+            child.link.open(fd.as_raw_fd());
+        }
         child.emit(Event::Spawned { pid });
         for stream in [Stream::Stdout, Stream::Stderr] {
             if child.close_early[stream as usize] {
@@ -394,7 +424,7 @@ impl Driver {
         for stream in [Stream::Stdin, Stream::Stdout, Stream::Stderr] {
             close_pipe(registry, child, stream);
         }
-        child.queue.clear();
+        child.drop_queue();
         self.finish_if_done(key);
     }
 
@@ -417,6 +447,7 @@ impl Driver {
                 close_pipe(registry, &mut child, Stream::Stdin);
             }
             lock(&self.shared.registry).remove(&key);
+            lock(&self.shared.links).remove(&key);
         }
     }
 
@@ -461,33 +492,37 @@ impl Driver {
         while let Some(front) = child.queue.front() {
             let Some(fd) = &child.pipes[0] else {
                 // Not piped, or already failed/closed.
-                child.queue.clear();
-                child.offset = 0;
+                child.drop_queue();
                 child.emit(Event::WriteFailed { errno: libc::EPIPE });
                 break;
             };
             if child.offset == front.len() {
                 child.queue.pop_front();
                 child.offset = 0;
+                child.link.finished(1);
                 child.emit(Event::Written);
                 continue;
             }
-            match sys::write(fd, &front[child.offset..]) {
+            let Some(result) = child.link.write_queued(fd, front, child.offset) else {
+                // Revoked: the owner let go of the memory; nothing is reported.
+                child.drop_queue();
+                break;
+            };
+            match result {
                 Ok(n) => child.offset += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !child.grown[0] && front.len() - child.offset >= GROW_AFTER {
+                    if !child.link.grown() && front.len() - child.offset >= GROW_AFTER {
                         // A large write: grow the pipe and try again at once
                         // (growing adds room without a new readiness edge).
                         sys::grow_pipe(fd, GROWN_PIPE);
-                        child.grown[0] = true;
+                        child.link.set_grown();
                         continue;
                     }
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    child.queue.clear();
-                    child.offset = 0;
+                    child.drop_queue();
                     close_pipe(self.poll.registry(), child, Stream::Stdin);
                     child.emit(Event::WriteFailed {
                         errno: e.raw_os_error().unwrap_or(libc::EIO),

@@ -15,8 +15,10 @@ use napi_derive::napi;
 use super::event::Stream;
 use super::handle::Reactor;
 use super::request::{SpawnRequest, Stdio};
-use crate::bridge::port::Port;
+use super::stdin::TryWrite;
+use crate::bridge::port::{Port, Teardown};
 use crate::bridge::value::{Completion, Outcome};
+use std::sync::Arc;
 
 /// What to spawn (validated by `lib/spawn.js`).
 #[napi(object)]
@@ -105,7 +107,8 @@ fn key_of(key: f64) -> u64 {
 pub fn reactor_spawn(port: &Port, id: u32, options: NativeSpawnOptions) -> Result<f64> {
     let req = request(options)?;
     let inner = port.inner().clone();
-    let key = Reactor::global().spawn(
+    let reactor = Reactor::global();
+    let key = reactor.spawn(
         req,
         Box::new(move |ev| {
             if inner.is_closed() {
@@ -118,14 +121,41 @@ pub fn reactor_spawn(port: &Port, id: u32, options: NativeSpawnOptions) -> Resul
             true
         }),
     );
+    if let Some(link) = reactor.stdin_link(key) {
+        // Borrowed stdin chunks point into this environment's memory.
+        let link: Arc<dyn Teardown> = link;
+        port.inner().on_teardown(Arc::downgrade(&link));
+    }
     Ok(key as f64)
 }
 
-/// Queues bytes for the child's stdin (copied); a WRITTEN or WRITE_FAILED
-/// event follows.
+/// Writes `data` to the child's stdin: as much as the pipe takes at once
+/// goes straight from `data` on this thread (when nothing is queued before
+/// it); the rest is queued, and a WRITTEN (or WRITE_FAILED) event follows
+/// for it. The rest is copied, unless `borrow`: then the reactor writes it
+/// from `data` itself, and JavaScript must keep `data` referenced (and
+/// unchanged) until that event or until `reactorRelease`. Returns the bytes
+/// written at once, or `-errno` when the pipe refused (EPIPE: the child
+/// closed its stdin).
 #[napi(js_name = "reactorWrite")]
-pub fn reactor_write(key: f64, data: Buffer) {
-    Reactor::global().write(key_of(key), data.to_vec());
+pub fn reactor_write(key: f64, data: &[u8], borrow: bool) -> i64 {
+    let reactor = Reactor::global();
+    let key = key_of(key);
+    match reactor.try_write(key, data) {
+        TryWrite::Failed(errno) => -(errno as i64),
+        TryWrite::Wrote(n) => {
+            let rest = &data[n..];
+            if borrow && !rest.is_empty() {
+                // SAFETY: lib/spawn.js keeps the Buffer behind `data` in its
+                // FIFO of writes until WRITTEN/WRITE_FAILED or release, and
+                // release and this environment's teardown revoke the link.
+                unsafe { reactor.write_borrowed(key, rest) };
+            } else if !rest.is_empty() {
+                reactor.write(key, rest.to_vec());
+            }
+            n as i64
+        }
+    }
 }
 
 /// Closes the child's stdin after the queued writes.

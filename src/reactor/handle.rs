@@ -41,6 +41,7 @@ use super::driver;
 use super::event::{Sink, Stream};
 use super::request::SpawnRequest;
 use super::spawner::Spawned;
+use super::stdin::{Borrowed, Chunk, StdinLink, TryWrite};
 use super::sys;
 
 /// How long an idle reactor thread (no children, no commands) lingers
@@ -96,6 +97,7 @@ pub(crate) enum Command {
         key: u64,
         req: Box<SpawnRequest>,
         sink: Sink,
+        link: Arc<StdinLink>,
     },
     Spawned {
         key: u64,
@@ -103,7 +105,7 @@ pub(crate) enum Command {
     },
     Write {
         key: u64,
-        data: Vec<u8>,
+        data: Chunk,
     },
     CloseStdin {
         key: u64,
@@ -141,6 +143,8 @@ pub(crate) struct State {
 pub(crate) struct Shared {
     pub state: Mutex<State>,
     pub registry: Mutex<HashMap<u64, Slot>>,
+    /// Each child's stdin handshake, for direct writes (`stdin.rs`).
+    pub links: Mutex<HashMap<u64, Arc<StdinLink>>>,
     next_key: AtomicU64,
     pub idle: Duration,
     threads_started: AtomicU64,
@@ -177,6 +181,7 @@ impl Shared {
                 for cmd in cmds {
                     if let Command::Spawn { key, mut sink, .. } = cmd {
                         lock(&self.registry).remove(&key);
+                        lock(&self.links).remove(&key);
                         sink(super::event::Event::SpawnFailed { errno });
                     }
                 }
@@ -255,6 +260,7 @@ impl Reactor {
                     waker: None,
                 }),
                 registry: Mutex::new(HashMap::new()),
+                links: Mutex::new(HashMap::new()),
                 next_key: AtomicU64::new(1),
                 idle,
                 threads_started: AtomicU64::new(0),
@@ -273,18 +279,55 @@ impl Reactor {
     pub fn spawn(&self, req: SpawnRequest, sink: Sink) -> u64 {
         let key = self.shared.next_key.fetch_add(1, Ordering::Relaxed);
         lock(&self.shared.registry).insert(key, Slot::Pending(Vec::new()));
+        let link = StdinLink::new();
+        lock(&self.shared.links).insert(key, link.clone());
         self.shared.submit(Command::Spawn {
             key,
             req: Box::new(req),
             sink,
+            link,
         });
         key
+    }
+
+    /// Writes as much of `data` to the child's stdin as its pipe takes now,
+    /// on this thread, when no earlier write waits on the reactor. Whatever
+    /// is not written must be passed to [`Reactor::write`] next (it has been
+    /// counted as pending). No event follows the directly written part.
+    pub fn try_write(&self, key: u64, data: &[u8]) -> TryWrite {
+        let link = lock(&self.shared.links).get(&key).cloned();
+        match link {
+            Some(link) => link.try_write(data),
+            None => TryWrite::Wrote(0),
+        }
     }
 
     /// Queues `data` for the child's stdin; an `Event::Written` (or
     /// `WriteFailed`) follows once it is flushed.
     pub fn write(&self, key: u64, data: Vec<u8>) {
-        self.shared.submit(Command::Write { key, data });
+        self.shared.submit(Command::Write {
+            key,
+            data: Chunk::Owned(data),
+        });
+    }
+
+    /// Queues `data` for the child's stdin *without copying it*.
+    ///
+    /// # Safety
+    /// `data` must stay valid and unmoved until the `Written` or
+    /// `WriteFailed` event for it, or until [`Reactor::release`] returns or
+    /// the link's owner environment is torn down (see `stdin.rs`).
+    pub unsafe fn write_borrowed(&self, key: u64, data: &[u8]) {
+        self.shared.submit(Command::Write {
+            key,
+            // SAFETY: forwarded contract.
+            data: Chunk::Borrowed(unsafe { Borrowed::new(data) }),
+        });
+    }
+
+    /// The child's stdin link (to register it for its owner's teardown).
+    pub fn stdin_link(&self, key: u64) -> Option<Arc<StdinLink>> {
+        lock(&self.shared.links).get(&key).cloned()
     }
 
     /// Closes stdin once every queued write is flushed.
@@ -316,6 +359,11 @@ impl Reactor {
     /// The caller is done with the child: no more events; its pipes close.
     /// It is still reaped when it exits.
     pub fn release(&self, key: u64) {
+        // Synchronously: once this returns, no queued write touches memory
+        // that the caller lent (`write_borrowed`).
+        if let Some(link) = lock(&self.shared.links).remove(&key) {
+            link.revoke();
+        }
         self.shared.submit(Command::Release { key });
     }
 

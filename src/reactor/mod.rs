@@ -8,6 +8,8 @@
 //! * `event`   — what the reactor reports about a child (napi-free).
 //! * `sys`     — every OS call: pipes, `posix_spawn`, pidfds, `waitid`.
 //! * `spawner` — the helper threads that run `posix_spawn`.
+//! * `stdin`   — writing to a child's stdin straight from the caller's thread
+//!   while nothing is queued (the handshake with the reactor is there).
 //! * `driver`  — the reactor thread: mio loop and per-child state.
 //! * `handle`  — [`Reactor`]: submitting commands, signalling children.
 //! * `exports` — the napi functions (the only file that sees JavaScript).
@@ -16,7 +18,9 @@
 //!
 //! * **JavaScript threads** never fork, spawn or wait. They push commands
 //!   onto the reactor's queue (a `Mutex<Vec>` held for a push) and wake it;
-//!   `kill` is the exception that runs in place: one `pidfd_send_signal`.
+//!   two things run in place: `kill` (one `pidfd_send_signal`) and a stdin
+//!   write while nothing is queued for that pipe (one non-blocking
+//!   `write(2)`, as libuv does; see `stdin.rs`).
 //! * **The reactor thread** is *stopped* until the first command, *running*
 //!   while it has children or commands, and stops again after
 //!   [`handle::IDLE_TIMEOUT`] with neither. The start/stop handshake is done
@@ -88,9 +92,13 @@ pub mod resolve;
 #[cfg(target_os = "linux")]
 mod spawner;
 #[cfg(target_os = "linux")]
+pub mod stdin;
+#[cfg(target_os = "linux")]
 pub mod sys;
 
 pub use event::{Event, Sink, Stream};
 #[cfg(target_os = "linux")]
 pub use handle::{ChildCtl, Reactor, IDLE_TIMEOUT};
 pub use request::{SpawnRequest, Stdio};
+#[cfg(target_os = "linux")]
+pub use stdin::{StdinLink, TryWrite};

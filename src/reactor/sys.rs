@@ -423,19 +423,39 @@ pub fn read_spare(fd: &OwnedFd, buf: &mut Vec<u8>, max: usize) -> io::Result<usi
 /// capped by `/proc/sys/fs/pipe-max-size` and a per-user budget, so failure
 /// is ignored and the pipe keeps its size.
 pub fn grow_pipe(fd: &OwnedFd, size: usize) {
-    // SAFETY: fcntl on a descriptor we own; no pointers involved.
-    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, size as libc::c_int) };
+    grow_pipe_raw(fd.as_raw_fd(), size);
+}
+
+/// As [`grow_pipe`], for a descriptor the caller keeps open for the call.
+pub fn grow_pipe_raw(fd: RawFd, size: usize) {
+    // SAFETY: fcntl with integer arguments only; no pointers involved.
+    unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, size as libc::c_int) };
 }
 
 /// Writes once to `fd`; returns how many bytes were taken.
 pub fn write(fd: &OwnedFd, data: &[u8]) -> io::Result<usize> {
-    // SAFETY: `data` is a valid slice for the duration of the call.
-    let n = unsafe { libc::write(fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
+    write_raw(fd.as_raw_fd(), data)
+}
+
+/// Writes once to a descriptor that the caller keeps open for the call (see
+/// `stdin.rs`: used only under the lock that guards it against closing).
+pub fn write_raw(fd: RawFd, data: &[u8]) -> io::Result<usize> {
+    // SAFETY: `data` is a valid slice for the duration of the call; a stale
+    // descriptor would only make write(2) fail, and the caller rules that out.
+    let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
     if n < 0 {
         Err(io::Error::last_os_error())
     } else {
         Ok(n as usize)
     }
+}
+
+/// A pipe whose two ends are non-blocking and close-on-exec (tests).
+pub fn pipe_nonblocking() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = pipe()?;
+    set_nonblocking(&r)?;
+    set_nonblocking(&w)?;
+    Ok((r, w))
 }
 
 /// Waits for and reaps the child behind `pidfd` (after SIGKILL, so briefly).
