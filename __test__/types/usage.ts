@@ -32,6 +32,10 @@ async function poolUsage(): Promise<void> {
     maxThreads: 2,
     idleTimeout: 1000,
     workerData: { x: 1 },
+    spinMicros: 50,
+    waitMicros: 1000,
+    pollMicros: 100,
+    coalesceMicros: 2000,
   })
   const sum: number = await pool.run({ a: 4, b: 6 })
   const ac = new AbortController()
@@ -44,7 +48,7 @@ async function poolUsage(): Promise<void> {
   await pool[Symbol.asyncDispose]()
   const wd: unknown = spindle.workerData
   const progress: number = await pool.run({ a: 1, b: 2 }, { onMessage: (m: unknown) => void m })
-  const lat: number = st.waitTime.p99 + st.runTime.max + st.utilization
+  const lat: number = st.waitTime.p99 + st.runTime.max + st.utilization + st.bytesCopied
   const ctx = spindle.current
   if (ctx !== null) {
     ctx.postMessage('working')
