@@ -322,9 +322,10 @@ async function cpuBound() {
   // The same loop in a bare worker thread, running the pools' own module:
   // the speed of one isolate's optimized fib varies by ±10% from process to
   // process, so the ideal uses the faster of the two single-thread times.
-  const singleWorker = await singleThreadInWorker()
+  const singleWorker = await fibInBareWorkers(1)
   const best = Math.min(single.wallMs, singleWorker.wallMs)
   const ideal = best / T
+  const bare = await fibInBareWorkers(T)
   const rows = await eachPool(async (pool, a) => {
     const m = await h.measure(() => Promise.all(Array.from({ length: FIB_N }, () => pool.run(FIB_ARG, 'fib'))), {
       check: (res) => {
@@ -344,6 +345,10 @@ async function cpuBound() {
       throughput: { value: (singleWorker.wallMs / best) * T, unit: '× ideal' },
       note: 'same loop over the pools\' worker module, in a worker_threads Worker',
     }),
+    h.row(`${T} bare workers, each ${FIB_N / T} × fib(${FIB_ARG}), no pool`, 'reference', bare, {
+      throughput: { value: bare.wallMs / ideal, unit: '× ideal' },
+      note: 'the floor on this machine: the same work split in advance, one message per thread',
+    }),
   )
   h.fillRatios(rows, 'spindle.Pool')
   const s = spindleRow(rows)
@@ -356,31 +361,39 @@ async function cpuBound() {
   }
 }
 
-/** FIB_N × fib(FIB_ARG) in one bare worker thread (warm-up, then REPS timed runs). */
-async function singleThreadInWorker() {
+/**
+ * FIB_N × fib(FIB_ARG) split evenly over `count` bare worker threads started
+ * at once (warm-up, then REPS timed runs, wall time from the main thread):
+ * count 1 is the single-thread reference, count T the floor with no pool.
+ */
+async function fibInBareWorkers(count) {
   const src = `
     const { parentPort } = require('node:worker_threads')
     const { fib } = require(${JSON.stringify(TASK_FILE)})
     parentPort.on('message', (n) => {
-      const t0 = performance.now()
       let acc = 0
       for (let i = 0; i < n; i++) acc += fib(${FIB_ARG})
-      parentPort.postMessage({ ms: performance.now() - t0, acc })
+      parentPort.postMessage(acc)
     })`
-  const worker = new Worker(src, { eval: true })
-  const once = (n) => new Promise((resolve, reject) => {
-    worker.once('message', resolve)
-    worker.once('error', reject)
-    worker.postMessage(n)
+  const workers = Array.from({ length: count }, () => new Worker(src, { eval: true }))
+  const once = (w, n) => new Promise((resolve, reject) => {
+    w.once('message', resolve)
+    w.once('error', reject)
+    w.postMessage(n)
   })
+  const all = async () => {
+    const t0 = performance.now()
+    await Promise.all(workers.map((w, i) => once(w, Math.floor(FIB_N / count) + (i < FIB_N % count ? 1 : 0))))
+    return performance.now() - t0
+  }
   try {
-    await once(FIB_N)
+    await all()
     const runs = []
-    for (let i = 0; i < h.REPS; i++) runs.push((await once(FIB_N)).ms)
+    for (let i = 0; i < h.REPS; i++) runs.push(await all())
     runs.sort((a, b) => a - b)
     return { wallMs: runs[Math.floor(runs.length / 2)], worstDelayMs: 0, p99DelayMs: 0, runs: runs.map((ms) => ({ wallMs: h.round(ms, 3) })) }
   } finally {
-    await worker.terminate()
+    await Promise.all(workers.map((w) => w.terminate()))
   }
 }
 
