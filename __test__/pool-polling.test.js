@@ -123,3 +123,13 @@ describe('stats().bytesCopied: one copy per direction', () => {
     expect(pool.stats().bytesCopied - before).toBe(0)
   })
 })
+
+test('a long burst submitted in one tick is handed over in slices: workers start before it ends', async () => {
+  const pool = makePool({ filename: worker('basic.js'), maxThreads: 2 })
+  await Promise.all([pool.run(1, { name: 'inc' }), pool.run(2, { name: 'inc' })]) // workers up
+  const all = []
+  for (let i = 0; i < 20_000; i++) all.push(pool.run(i, { name: 'now' })) // one name: one batch
+  const burstEnded = performance.timeOrigin + performance.now()
+  const startedAt = await Promise.all(all)
+  expect(Math.min(...startedAt)).toBeLessThan(burstEnded)
+})

@@ -29,6 +29,8 @@ const OPTIONS = [
   'waitMicros', 'spinMicros', 'pollMicros', 'coalesceMicros',
 ]
 const RUN_OPTIONS = ['name', 'signal', 'transferList', 'onMessage']
+/** Tasks submitted in one tick are handed to the scheduler at most this many at a time. */
+const FLUSH_AT = 256
 
 /** A microseconds option: the option if given, else a valid SPINDLE_* override, else `fallback`. */
 function micros(opts, key, envName, fallback, max) {
@@ -299,9 +301,10 @@ class Pool extends EventEmitter {
     this.#batchIds.push(id)
     this.#batchArgs.push(payload)
     const isBinary = values.isBinary(payload)
-    if (isBinary) {
+    if (isBinary || this.#batchIds.length >= FLUSH_AT) {
       // Snapshot binary arguments now (Rust copies them in the flush), and
-      // only then take transferred buffers from the sender.
+      // only then take transferred buffers from the sender. A long burst is
+      // handed over in slices too, so workers start while it is submitted.
       this.#flush()
     } else if (!this.#flushQueued) {
       this.#flushQueued = true
