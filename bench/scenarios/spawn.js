@@ -177,21 +177,21 @@ async function spawnRows() {
   return rows
 }
 
-/** Child-process entry: allocate `mib` MiB of touched Buffers, then measure. */
-async function childMain(mib) {
+/** Child-process entry: allocate `mib` MiB of touched Buffers, then measure `kind` ('spawn' or 'cat'). */
+async function childMain(kind, mib) {
   const ballast = []
   const CHUNK = 64 * MiB
   for (let left = mib * MiB; left > 0; left -= CHUNK) ballast.push(Buffer.alloc(Math.min(CHUNK, left), 0x5a))
   globalThis.__ballast = ballast
   const rssMiB = process.memoryUsage().rss / MiB
-  const rows = await spawnRows()
+  const rows = kind === 'cat' ? await catRows() : await spawnRows()
   process.stdout.write(`\n${CHILD_MARKER}${JSON.stringify({ rows, rssMiB })}\n`)
 }
 
-/** Runs the spawn-rate measurement in a fresh child node process with `mib` MiB of ballast. */
-function inChild(mib) {
+/** Runs a measurement (`kind`) in a fresh child node process with `mib` MiB of ballast. */
+function inChild(mib, kind = 'spawn') {
   return new Promise((resolve, reject) => {
-    const child = cp.spawn(process.execPath, [__filename, '--child', String(mib)], {
+    const child = cp.spawn(process.execPath, [__filename, '--child', String(mib), kind], {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: process.env,
     })
@@ -278,7 +278,8 @@ function pipeThrough(spawnFn, total) {
   })
 }
 
-async function catPipe() {
+/** In the current process: 1 GiB through cat with each implementation, interleaved. */
+async function catRows() {
   const variants = [
     { impl: 'spindle.spawn', role: 'spindle', available: hasSpawn, spawn: (c, a) => spindle.spawn(c, a) },
     { impl: 'child_process.spawn', role: 'anchor', available: () => true, spawn: (c, a) => cp.spawn(c, a) },
@@ -324,6 +325,13 @@ async function catPipe() {
       note: `median of ${r.length} interleaved runs; range ${Math.round(mibs[0])}–${Math.round(mibs[mibs.length - 1])} MiB/s`,
     })
   })
+  return rows
+}
+
+async function catPipe() {
+  // In a fresh process, like the spawn rates: the runner's own heap (every
+  // earlier scenario's garbage) must not tax one implementation's GCs.
+  const { rows } = await inChild(0, 'cat')
   h.fillRatios(rows, 'spindle.spawn')
   const s = rows[0]
   const c = rows[1]
@@ -350,7 +358,7 @@ module.exports = {
 }
 
 if (require.main === module && process.argv[2] === '--child') {
-  childMain(Number(process.argv[3]) || 0).then(
+  childMain(process.argv[4] || 'spawn', Number(process.argv[3]) || 0).then(
     () => process.exit(0),
     (err) => {
       console.error(err)
