@@ -211,8 +211,9 @@ export interface PoolOptions<WorkerData = unknown> {
    */
   pollMicros?: number
   /**
-   * While a backlog waits (more pending tasks than worker slots), results are
-   * collected on a 1 ms timer tick for this many microseconds after each
+   * While a backlog waits (more pending tasks than worker slots, and recent
+   * results took 5 ms or more to come back), results are collected on a 1 ms
+   * timer tick for this many microseconds after each
    * batch instead of waking the calling thread per result (default 2000;
    * 0: always wake). A result then waits at most one tick.
    */

@@ -29,6 +29,8 @@ const OPTIONS = [
   'waitMicros', 'spinMicros', 'pollMicros', 'coalesceMicros',
 ]
 const RUN_OPTIONS = ['name', 'signal', 'transferList', 'onMessage']
+/** Results are coalesced on timer ticks only once they take this long to come back (µs). */
+const COALESCE_LATENCY_US = 5000
 /** Tasks submitted in one tick are handed to the scheduler at most this many at a time. */
 const FLUSH_AT = 256
 
@@ -222,17 +224,19 @@ class Pool extends EventEmitter {
 
   /**
    * How this thread learns of results (see lib/native.js, "Polling"). With a
-   * backlog (more tasks than worker slots), results stream in: take them
-   * once per timer tick for `coalesceMicros` rather than be woken for each.
-   * Without one, when recent tasks came back within `pollMicros`, poll for
-   * that long instead of sleeping until woken. Otherwise: a wake per batch.
+   * real backlog (more tasks than worker slots, and results that took
+   * COALESCE_LATENCY_US or more to come back, so one more 1 ms tick is
+   * noise), results stream in: take them once per timer tick for
+   * `coalesceMicros` rather than be woken for each. Without a backlog, when
+   * recent tasks came back within `pollMicros`, poll for that long instead
+   * of sleeping until woken. Otherwise: a wake per batch.
    */
   #maybePoll() {
     const o = this.#options
     const pending = this.#pending.size
     if (pending === 0) return
     if (pending > this.#workers.size * o.concurrency) {
-      if (o.coalesceMicros > 0) native.coalesceFor(o.coalesceMicros)
+      if (o.coalesceMicros > 0 && this.#latencyUs >= COALESCE_LATENCY_US) native.coalesceFor(o.coalesceMicros)
     } else if (o.pollMicros > 0 && this.#latencyUs <= o.pollMicros) {
       native.pollFor(o.pollMicros)
     }
