@@ -98,7 +98,7 @@ class Pool extends EventEmitter {
   #batchName = null
   #flushQueued = false
   #flushBound = () => this.#flush()
-  #latencyUs = 0 // moving average of submit → result, decides whether to poll
+  #latencyUs = 0 // moving average of submit → result: decides polling and coalescing
 
   constructor(options) {
     super()

@@ -451,6 +451,7 @@ pub fn write_raw(fd: RawFd, data: &[u8]) -> io::Result<usize> {
 }
 
 /// A pipe whose two ends are non-blocking and close-on-exec (tests).
+#[cfg(test)]
 pub fn pipe_nonblocking() -> io::Result<(OwnedFd, OwnedFd)> {
     let (r, w) = pipe()?;
     set_nonblocking(&r)?;

@@ -41,6 +41,18 @@
 //! A woken worker may find nothing (another worker took the task): it parks
 //! again. That spurious wake is the price of never losing one.
 //!
+//! # Spinning without shared writes
+//!
+//! A SPINNING worker looks at the queues only with loads (`looks_empty`:
+//! its own deque, the injector, and each stealer's `is_empty`) and calls
+//! `find` only when something seems there, so spinners do not bounce a
+//! cache line between them and the submitter. They read the stealers from
+//! a copy in their `Local`, refreshed when `generation` moves: writers bump
+//! it (Release) after changing `stealers` under its lock, and a worker that
+//! loads the new value (Acquire) re-reads the list under the lock. A stale
+//! copy can only miss a worker that just registered (found on the next
+//! refresh) or keep one that left (its deque was emptied into the injector).
+//!
 //! # Shutdown order
 //!
 //! 1. `close()` refuses new submissions (JavaScript stops calling `submit`).
