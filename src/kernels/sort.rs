@@ -64,8 +64,14 @@ macro_rules! radix {
 radix!(u8 => 8, u16 => 8, u32 => 11, u64 => 11);
 
 /// A raw pointer that may be shared between the threads of one pass.
-#[derive(Clone, Copy)]
 struct SyncPtr<T>(*mut T);
+// Copy for any `T` (a derive would demand `T: Copy`).
+impl<T> Clone for SyncPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SyncPtr<T> {}
 impl<T> SyncPtr<T> {
     /// Taking `self` makes closures capture the whole (Sync) wrapper rather
     /// than the raw pointer field.
@@ -86,89 +92,92 @@ fn chunk_len(n: usize) -> usize {
 
 /// Sorts `data` ascending. On `Err(Stopped)` the slice holds a permutation of
 /// its original contents.
-pub fn radix_sort<U: Radix>(data: &mut [U], stop: Stop) -> Result<(), Stopped> {
-    let n = data.len();
-    if n < 2 {
-        return Ok(());
-    }
-    if stop() {
-        return Err(Stopped);
-    }
-    if n <= SMALL {
-        data.sort_unstable();
-        return Ok(());
-    }
-    let chunk = chunk_len(n);
-    let mut scratch = vec![U::default(); n];
-    // Which buffer holds the current full permutation.
-    let mut in_data = true;
-    let mut stopped = false;
-    for pass in 0..U::PASSES {
-        if stop() {
-            stopped = true;
-            break;
-        }
-        let (src, dst): (&[U], &mut [U]) = if in_data {
-            (&*data, &mut scratch[..])
-        } else {
-            (&scratch[..], &mut *data)
-        };
-        let hists: Vec<Vec<usize>> = src
-            .par_chunks(chunk)
-            .map(|c| {
-                let mut h = vec![0usize; U::BUCKETS];
-                for &x in c {
-                    h[x.digit(pass)] += 1;
-                }
-                h
-            })
-            .collect();
-        let mut starts = vec![vec![0usize; U::BUCKETS]; hists.len()];
-        let mut next = 0usize;
-        let mut trivial = false;
-        for d in 0..U::BUCKETS {
-            let before = next;
-            for (c, h) in hists.iter().enumerate() {
-                starts[c][d] = next;
-                next += h[d];
-            }
-            if next - before == n {
-                trivial = true;
-            }
-        }
-        if trivial {
-            continue;
-        }
-        if !scatter(src, dst, chunk, pass, starts, stop) {
-            // `dst` is incomplete; `src` still holds the permutation.
-            stopped = true;
-            break;
-        }
-        in_data = !in_data;
-    }
-    if !in_data {
-        data.par_chunks_mut(chunk)
-            .zip(scratch.par_chunks(chunk))
-            .for_each(|(d, s)| d.copy_from_slice(s));
-    }
-    if stopped {
-        Err(Stopped)
-    } else {
-        Ok(())
-    }
+pub fn radix_sort<U: Radix + Keyed<Key = U>>(data: &mut [U], stop: Stop) -> Result<(), Stopped> {
+    sort_elements(data, stop)
 }
 
-/// Moves every element of `src` to its place in `dst` for digit `pass`.
-/// Returns false if a stop request cut the pass short.
-fn scatter<U: Radix>(
-    src: &[U],
-    dst: &mut [U],
+/// Per-chunk digit counts of `src` for `pass`, with `key` mapping each
+/// element to its radix key.
+fn histograms<S, K>(
+    src: &[S],
+    chunk: usize,
+    pass: usize,
+    key: impl Fn(S) -> K + Sync,
+) -> Vec<Vec<usize>>
+where
+    S: Copy + Sync,
+    K: Radix,
+{
+    src.par_chunks(chunk)
+        .map(|c| {
+            let mut h = vec![0usize; K::BUCKETS];
+            for &x in c {
+                h[key(x).digit(pass)] += 1;
+            }
+            h
+        })
+        .collect()
+}
+
+/// Each (chunk, digit)'s start in the output; `None` when one digit holds
+/// every element (the pass would move nothing).
+fn prefix_sums(hists: &[Vec<usize>], buckets: usize, n: usize) -> Option<Vec<Vec<usize>>> {
+    let mut starts = vec![vec![0usize; buckets]; hists.len()];
+    let mut next = 0usize;
+    for d in 0..buckets {
+        let before = next;
+        for (c, h) in hists.iter().enumerate() {
+            starts[c][d] = next;
+            next += h[d];
+        }
+        if next - before == n {
+            return None;
+        }
+    }
+    Some(starts)
+}
+
+/// Where the current full permutation lives, and in which form.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum At {
+    /// In the caller's slice, as elements.
+    DataValues,
+    /// In the caller's slice, as keys.
+    DataKeys,
+    /// In the scratch buffer, as keys.
+    Scratch,
+}
+
+/// Views a slice of elements as their keys' bit patterns.
+///
+/// # Safety
+/// `T` and `K` must have the same size and alignment and every bit pattern
+/// must be a valid `K` (checked by the caller for every JS element type).
+unsafe fn as_keys<T, K>(data: &mut [T]) -> &mut [K] {
+    // SAFETY: forwarded contract.
+    unsafe { std::slice::from_raw_parts_mut(data.as_mut_ptr().cast::<K>(), data.len()) }
+}
+
+/// Moves every element of `src` to its place in `dst` for digit `pass`,
+/// writing `out(x)`; `key(x)` gives the digit. Returns false if a stop
+/// request cut the pass short.
+#[allow(clippy::too_many_arguments)]
+fn scatter<S, D, K>(
+    src: &[S],
+    dst: &mut [D],
     chunk: usize,
     pass: usize,
     starts: Vec<Vec<usize>>,
     stop: Stop,
-) -> bool {
-    let out = SyncPtr(dst.as_mut_ptr());
+    key: impl Fn(S) -> K + Sync,
+    out: impl Fn(S) -> D + Sync,
+) -> bool
+where
+    S: Copy + Sync,
+    D: Send,
+    K: Radix,
+{
+    let dst_ptr = SyncPtr(dst.as_mut_ptr());
     let cut = AtomicBool::new(false);
     src.par_chunks(chunk)
         .zip(starts.into_par_iter())
@@ -177,13 +186,13 @@ fn scatter<U: Radix>(
                 cut.store(true, Ordering::Relaxed);
                 return;
             }
-            let out = out.get();
+            let dst_ptr = dst_ptr.get();
             for &x in c {
-                let d = x.digit(pass);
+                let d = key(x).digit(pass);
                 // SAFETY: the prefix sums give every (chunk, digit) pair a
                 // range of `dst` of exactly the size of its count, disjoint
                 // from every other pair's, and `pos[d]` stays inside it.
-                unsafe { out.add(pos[d]).write(x) };
+                unsafe { dst_ptr.add(pos[d]).write(out(x)) };
                 pos[d] += 1;
             }
         });
@@ -250,7 +259,14 @@ macro_rules! keyed_float {
 keyed_float!(f32 => u32, f64 => u64);
 
 /// Sorts a slice of a JavaScript element type in place, in
-/// `TypedArray.prototype.sort()` order.
+/// `TypedArray.prototype.sort()` order. On `Err(Stopped)` the slice holds a
+/// permutation of its original contents.
+///
+/// The first pass that moves anything reads elements and writes keys into
+/// the scratch buffer; the last pass writes elements back; passes between
+/// move keys. So mapping elements to keys and back costs no pass of its own
+/// (one full read and write of the data each), except when the last digit
+/// needed no pass or a stop request ends the sort early.
 pub fn sort_elements<T: Keyed>(data: &mut [T], stop: Stop) -> Result<(), Stopped>
 where
     T::Key: Radix,
@@ -260,29 +276,132 @@ where
         std::mem::size_of::<T::Key>(),
         "key and element widths differ"
     );
-    let len = data.len();
-    let chunk = chunk_len(len);
-    data.par_chunks_mut(chunk).for_each(|c| {
-        for x in c.iter_mut() {
-            let k = x.to_key();
-            // SAFETY: T and T::Key have the same size (asserted above) and
-            // every bit pattern is a valid integer.
-            *x = unsafe { std::mem::transmute_copy::<T::Key, T>(&k) };
+    assert_eq!(
+        std::mem::align_of::<T>(),
+        std::mem::align_of::<T::Key>(),
+        "key and element alignments differ"
+    );
+    let n = data.len();
+    if n < 2 {
+        return Ok(());
+    }
+    if stop() {
+        return Err(Stopped);
+    }
+    if n <= SMALL {
+        let mut keys: Vec<T::Key> = data.iter().map(|x| x.to_key()).collect();
+        keys.sort_unstable();
+        for (x, k) in data.iter_mut().zip(keys) {
+            *x = T::from_key(k);
         }
-    });
-    // SAFETY: the slice now holds keys; same size, and the alignment of the
-    // unsigned key equals that of the element type for every JS element type.
-    let keys: &mut [T::Key] =
-        unsafe { std::slice::from_raw_parts_mut(data.as_mut_ptr().cast::<T::Key>(), len) };
-    let result = radix_sort(keys, stop);
-    keys.par_chunks_mut(chunk).for_each(|c| {
-        for k in c.iter_mut() {
-            let x = T::from_key(*k);
-            // SAFETY: as above, in the other direction.
-            *k = unsafe { std::mem::transmute_copy::<T, T::Key>(&x) };
+        return Ok(());
+    }
+    let chunk = chunk_len(n);
+    let buckets = <T::Key as Radix>::BUCKETS;
+    let passes = <T::Key as Radix>::PASSES;
+    let mut scratch = vec![<T::Key>::default(); n];
+    let mut at = At::DataValues;
+    let mut stopped = false;
+    for pass in 0..passes {
+        if stop() {
+            stopped = true;
+            break;
         }
-    });
-    result
+        let key = |k: T::Key| k;
+        let hists = match at {
+            At::DataValues => histograms(&*data, chunk, pass, |x: T| x.to_key()),
+            // SAFETY: same size and alignment (asserted), any bits are a key.
+            At::DataKeys => histograms(unsafe { as_keys::<T, T::Key>(data) }, chunk, pass, key),
+            At::Scratch => histograms(&scratch, chunk, pass, key),
+        };
+        let Some(starts) = prefix_sums(&hists, buckets, n) else {
+            continue;
+        };
+        let last = pass == passes - 1;
+        let (done, next) = match at {
+            At::DataValues => (
+                scatter(
+                    &*data,
+                    &mut scratch,
+                    chunk,
+                    pass,
+                    starts,
+                    stop,
+                    |x: T| x.to_key(),
+                    |x: T| x.to_key(),
+                ),
+                At::Scratch,
+            ),
+            At::DataKeys => (
+                // SAFETY: as above.
+                scatter(
+                    unsafe { &*as_keys::<T, T::Key>(data) },
+                    &mut scratch,
+                    chunk,
+                    pass,
+                    starts,
+                    stop,
+                    key,
+                    key,
+                ),
+                At::Scratch,
+            ),
+            At::Scratch if last => (
+                scatter(&scratch, data, chunk, pass, starts, stop, key, |k| {
+                    T::from_key(k)
+                }),
+                At::DataValues,
+            ),
+            At::Scratch => (
+                // SAFETY: as above.
+                scatter(
+                    &scratch,
+                    unsafe { as_keys::<T, T::Key>(data) },
+                    chunk,
+                    pass,
+                    starts,
+                    stop,
+                    key,
+                    key,
+                ),
+                At::DataKeys,
+            ),
+        };
+        if !done {
+            // The destination is incomplete; the source still holds the permutation.
+            stopped = true;
+            break;
+        }
+        at = next;
+    }
+    match at {
+        At::DataValues => {}
+        At::DataKeys => {
+            // SAFETY: as above; the slice holds keys, turned back in place.
+            let keys = unsafe { as_keys::<T, T::Key>(data) };
+            keys.par_chunks_mut(chunk).for_each(|c| {
+                for k in c.iter_mut() {
+                    let x = T::from_key(*k);
+                    // SAFETY: T and T::Key have the same size (asserted).
+                    *k = unsafe { std::mem::transmute_copy::<T, T::Key>(&x) };
+                }
+            });
+        }
+        At::Scratch => {
+            data.par_chunks_mut(chunk)
+                .zip(scratch.par_chunks(chunk))
+                .for_each(|(d, s)| {
+                    for (x, &k) in d.iter_mut().zip(s) {
+                        *x = T::from_key(k);
+                    }
+                });
+        }
+    }
+    if stopped {
+        Err(Stopped)
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
