@@ -361,7 +361,9 @@ impl Reactor {
     pub fn release(&self, key: u64) {
         // Synchronously: once this returns, no queued write touches memory
         // that the caller lent (`write_borrowed`).
-        if let Some(link) = lock(&self.shared.links).remove(&key) {
+        let link = lock(&self.shared.links).remove(&key);
+        if let Some(link) = link {
+            // (The map's lock is released first: a revoke may wait for a write.)
             link.revoke();
         }
         self.shared.submit(Command::Release { key });
