@@ -254,6 +254,29 @@ mod tests {
         (wake_rx, handles)
     }
 
+    /// Records delivered items, failing on a duplicate; `count` says how many.
+    struct Seen {
+        seen: Vec<bool>,
+        count: usize,
+    }
+
+    impl Seen {
+        fn new(total: usize) -> Seen {
+            Seen {
+                seen: vec![false; total],
+                count: 0,
+            }
+        }
+
+        fn record(&mut self, items: Vec<usize>) {
+            for item in items {
+                assert!(!self.seen[item], "item {item} delivered twice");
+                self.seen[item] = true;
+                self.count += 1;
+            }
+        }
+    }
+
     /// Producers race a consumer that alternates between polling and
     /// sleeping until woken: every item arrives exactly once.
     #[test]
@@ -262,27 +285,19 @@ mod tests {
         const PER: usize = 50_000;
         let q = Arc::new(CompletionQueue::<usize>::new());
         let (wake_rx, handles) = spawn_producers(&q, PRODUCERS, PER);
-        let mut seen = vec![false; PRODUCERS * PER];
-        let mut got = 0;
-        let mut record = |items: Vec<usize>| {
-            for item in items {
-                assert!(!seen[item], "item {item} delivered twice");
-                seen[item] = true;
-                got += 1;
-            }
-        };
+        let mut seen = Seen::new(PRODUCERS * PER);
         let mut round = 0;
         loop {
             round += 1;
             if round % 2 == 0 {
                 q.begin_polling();
                 for _ in 0..100 {
-                    record(q.poll());
+                    seen.record(q.poll());
                 }
-                record(q.end_polling());
+                seen.record(q.end_polling());
             } else {
                 match wake_rx.recv() {
-                    Ok(()) => record(q.take()),
+                    Ok(()) => seen.record(q.take()),
                     Err(_) => break,
                 }
             }
@@ -290,7 +305,7 @@ mod tests {
         for h in handles {
             h.join().unwrap();
         }
-        assert_eq!(got, PRODUCERS * PER, "items stranded without a wake");
+        assert_eq!(seen.count, PRODUCERS * PER, "items stranded without a wake");
     }
 
     /// Many producers, one consumer that drains only when woken: every item
@@ -301,20 +316,15 @@ mod tests {
         const PER: usize = 50_000;
         let q = Arc::new(CompletionQueue::<usize>::new());
         let (wake_rx, handles) = spawn_producers(&q, PRODUCERS, PER);
-        let mut seen = vec![false; PRODUCERS * PER];
-        let mut got = 0;
+        let mut seen = Seen::new(PRODUCERS * PER);
         // The consumer only looks at the queue when woken, like the event loop.
         while wake_rx.recv().is_ok() {
-            for item in q.take() {
-                assert!(!seen[item], "item {item} delivered twice");
-                seen[item] = true;
-                got += 1;
-            }
+            seen.record(q.take());
         }
         for h in handles {
             h.join().unwrap();
         }
-        assert_eq!(got, PRODUCERS * PER, "items stranded without a wake");
+        assert_eq!(seen.count, PRODUCERS * PER, "items stranded without a wake");
         let c = q.counters();
         assert_eq!(c.completions as usize, PRODUCERS * PER);
         assert!(c.wakes <= c.completions);
