@@ -128,7 +128,8 @@ async function withPool(adapter, body, createOpts) {
   const pool = await adapter.create(createOpts)
   let result
   try {
-    await Promise.all(Array.from({ length: 8 * T }, (_, i) => pool.run(i)))
+    // Small arguments only: the fork-join module computes fib(i) by splitting.
+    await Promise.all(Array.from({ length: 8 * T }, (_, i) => pool.run(i % 16)))
     result = await body(pool)
   } finally {
     // poolifier 5.3's destroy() sometimes never settles (and holds no handle, so
