@@ -74,6 +74,13 @@ describe('spawn: same results as child_process.spawn', () => {
     expect(r.ours.stdout.equals(input)).toBe(true)
   })
 
+  test("the child's piped stdio is the same kind of descriptor (a socket, as libuv makes it)", async () => {
+    const script = 'for f in 0 1 2; do if [ -S /proc/self/fd/$f ]; then echo socket; elif [ -p /proc/self/fd/$f ]; then echo fifo; else echo other; fi; done'
+    const r = await both('sh', ['-c', script])
+    expectSame(r)
+    expect(r.ours.stdout.toString()).toBe('socket\nsocket\nsocket\n')
+  })
+
   test('non-zero exit with stdout and stderr', async () => {
     const r = await both('sh', ['-c', 'echo out; echo err >&2; exit 7'])
     expectSame(r)

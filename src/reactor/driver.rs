@@ -1,4 +1,5 @@
-//! The reactor thread: one mio `Poll` over every child's pidfd and pipes,
+//! The reactor thread: one mio `Poll` over every child's pidfd and stdio
+//! sockets ("pipes" below, as Node calls them),
 //! a `Waker` for the command queue, and the per-child state machine.
 //!
 //! # Loop
@@ -14,13 +15,14 @@
 //!
 //! # Throughput
 //!
-//! Output is read into one reusable 1 MiB scratch buffer and each `Data`
-//! event gets an exact-size copy (a short line costs a short allocation). A
-//! pipe that moves more than 128 KiB in one turn, or a stdin write that
-//! blocks with that much left, is grown to 1 MiB (`F_SETPIPE_SZ`, best
-//! effort): fewer reads, writes and wake-ups under sustained load, while
-//! thousands of idle children keep the default 64 KiB (the per-user pipe
-//! budget is finite).
+//! Each piped stream is a Unix stream socket (`sys::socketpair`, as in
+//! libuv), not a pipe: a pipe's reader and writer share one mutex held for a
+//! whole copy, so the child spun while the reactor read. The spawner asks
+//! for larger send buffers (`spawner::STDIN_SEND_BUFFER`, …). A cold stream is read
+//! into one reusable 1 MiB scratch buffer and each `Data` event gets an
+//! exact-size copy (a short line costs a short allocation). A stream that
+//! moves more than 128 KiB in one turn turns *hot* and is read straight into
+//! each event's own 1 MiB buffer, with no copy.
 //!
 //! # Flow control
 //!
@@ -58,13 +60,15 @@ use super::event::{Event, Sink, Stream};
 use super::handle::{lock, ChildCtl, Command, Shared};
 use super::request::SpawnRequest;
 use super::spawner::{self, Spawned};
-use super::stdin::{Chunk, StdinLink, GROWN_PIPE, GROW_AFTER};
+use super::stdin::{Chunk, StdinLink};
 use super::sys::{self, ExitStatus};
 
 pub(crate) const WAKER: Token = Token(usize::MAX);
 
 /// A `Data` event is sent once this much has accumulated (the scratch size).
 const EMIT_AT: usize = 1024 * 1024;
+/// An output stream that moves this much in one turn turns hot (see `hot`).
+const HOT_AFTER: usize = 128 * 1024;
 /// Most bytes read from one stream per turn, for fairness between children.
 const READ_BUDGET: usize = 4 * 1024 * 1024;
 
@@ -91,8 +95,9 @@ struct Child {
     offset: usize,
     close_stdin: bool,
     paused: [bool; 3],
-    /// Whether the pipe buffer was already grown (`sys::grow_pipe`).
-    grown: [bool; 3],
+    /// Whether an output stream is hot: it moved ≥ `HOT_AFTER` in one turn
+    /// and is now read straight into whole event buffers.
+    hot: [bool; 3],
     /// Outputs closed by the owner before the spawn completed.
     close_early: [bool; 3],
     /// Flow control: delivered, unacknowledged output bytes per stream, and
@@ -255,7 +260,7 @@ impl Driver {
                         offset: 0,
                         close_stdin: false,
                         paused: [false; 3],
-                        grown: [false; 3],
+                        hot: [false; 3],
                         close_early: [false; 3],
                         unacked: [0; 3],
                         credit: req.output_credit.unwrap_or(usize::MAX),
@@ -510,16 +515,7 @@ impl Driver {
             };
             match result {
                 Ok(n) => child.offset += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !child.link.grown() && front.len() - child.offset >= GROW_AFTER {
-                        // A large write: grow the pipe and try again at once
-                        // (growing adds room without a new readiness edge).
-                        sys::grow_pipe(fd, GROWN_PIPE);
-                        child.link.set_grown();
-                        continue;
-                    }
-                    return;
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     child.drop_queue();
@@ -552,9 +548,9 @@ impl Driver {
         let credit_left = child.credit - child.unacked[i];
         // A cold stream is read into the reusable scratch buffer and each
         // event gets an exact-size copy (a short line costs a short
-        // allocation). A hot one (its pipe was grown) is read straight into
+        // allocation). A hot one (see `hot`) is read straight into
         // the event's own 1 MiB buffer: no copy on the busy path.
-        let hot = child.grown[stream as usize];
+        let hot = child.hot[i];
         let scratch = &mut self.scratch;
         let mut chunk: Vec<u8> = Vec::new();
         let mut filled = 0;
@@ -611,10 +607,9 @@ impl Driver {
             let bytes = scratch[..filled].to_vec();
             events.push(Event::Data { stream, bytes });
         }
-        if ended.is_none() && total >= GROW_AFTER && !child.grown[stream as usize] {
-            // A sustained producer: fewer, larger reads from here on.
-            sys::grow_pipe(fd, GROWN_PIPE);
-            child.grown[stream as usize] = true;
+        if ended.is_none() && total >= HOT_AFTER {
+            // A sustained producer: whole event buffers from here on.
+            child.hot[i] = true;
         }
         child.unacked[i] = child.unacked[i].saturating_add(total);
         for ev in events {

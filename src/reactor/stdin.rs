@@ -41,16 +41,10 @@ use std::sync::{Arc, Mutex};
 use super::handle::lock;
 use super::sys;
 
-/// A pipe that refused a write this large (or more) is grown first.
-pub(crate) const GROW_AFTER: usize = 128 * 1024;
-/// The size a busy stdin or output pipe is grown to.
-pub(crate) const GROWN_PIPE: usize = 1024 * 1024;
-
 #[derive(Default)]
 struct LinkState {
     fd: Option<RawFd>,
     pending: usize,
-    grown: bool,
     revoked: bool,
 }
 
@@ -132,14 +126,7 @@ impl StdinLink {
             match sys::write_raw(fd, &data[done..]) {
                 Ok(n) => done += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if !s.grown && data.len() - done >= GROW_AFTER {
-                        sys::grow_pipe_raw(fd, GROWN_PIPE);
-                        s.grown = true;
-                        continue;
-                    }
-                    break;
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => return TryWrite::Failed(e.raw_os_error().unwrap_or(libc::EIO)),
             }
         }
@@ -200,17 +187,6 @@ impl StdinLink {
     pub fn close(&self) {
         lock(&self.state).fd = None;
     }
-
-    /// Reactor: whether the pipe was grown by a direct write (so the reactor
-    /// does not grow it again).
-    pub fn grown(&self) -> bool {
-        lock(&self.state).grown
-    }
-
-    /// Reactor: the reactor grew the pipe itself.
-    pub fn set_grown(&self) {
-        lock(&self.state).grown = true;
-    }
 }
 
 impl crate::bridge::port::Teardown for StdinLink {
@@ -224,13 +200,9 @@ mod tests {
     use super::*;
     use std::os::fd::AsRawFd;
 
-    fn pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
-        sys::pipe_nonblocking().expect("pipe")
-    }
-
-    /// A pipe and a link open on its write end.
+    /// A stdio channel and a link open on its writing end.
     fn open_link() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd, Arc<StdinLink>) {
-        let (read, write) = pipe();
+        let (read, write) = sys::channel_nonblocking().expect("socketpair");
         let link = StdinLink::new();
         link.open(write.as_raw_fd());
         (read, write, link)
@@ -261,16 +233,11 @@ mod tests {
     }
 
     #[test]
-    fn a_full_pipe_takes_part_and_counts_the_rest_as_pending() {
+    fn a_full_channel_takes_part_and_counts_the_rest_as_pending() {
         let (_read, _write, link) = open_link();
         let big = vec![7u8; 8 * 1024 * 1024];
         match link.try_write(&big) {
-            TryWrite::Wrote(n) => {
-                assert!(n > 0 && n < big.len(), "wrote {n}");
-                // The pipe was grown before giving up.
-                assert!(link.grown());
-                assert!(n >= GROWN_PIPE.min(big.len()) / 2);
-            }
+            TryWrite::Wrote(n) => assert!(n > 0 && n < big.len(), "wrote {n}"),
             other => panic!("{other:?}"),
         }
         assert_eq!(lock(&link.state).pending, 1);
