@@ -322,8 +322,8 @@ class ChildProcess extends EventEmitter {
         }
       },
     })
-    // Destroyed before EOF: close our end of the pipe, as Node closes the
-    // socket, so the child gets EPIPE/SIGPIPE instead of blocking forever.
+    // Destroyed before EOF: close our end of the socket, as Node does, so the
+    // child's next write fails (ECONNRESET/EPIPE/SIGPIPE) instead of blocking forever.
     stream.on('close', () => {
       if (!stream.readableEnded && !this.#ended[index] && !this.#released && this.#key !== null) {
         binding.reactorCloseOutput(this.#key, index)

@@ -351,7 +351,8 @@ impl Reactor {
     }
 
     /// Closes our end of stdout or stderr before EOF (the reader went away):
-    /// the child gets EPIPE or SIGPIPE on its next write, as with Node.
+    /// the child's next write fails (ECONNRESET or EPIPE) or raises SIGPIPE,
+    /// as under `child_process`.
     pub fn close_output(&self, key: u64, stream: Stream) {
         self.shared.submit(Command::CloseOutput { key, stream });
     }

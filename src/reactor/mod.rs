@@ -6,7 +6,7 @@
 //! * `request` — what to spawn (napi-free).
 //! * `resolve` — finding the program in the *child's* PATH (napi-free).
 //! * `event`   — what the reactor reports about a child (napi-free).
-//! * `sys`     — every OS call: pipes, `posix_spawn`, pidfds, `waitid`.
+//! * `sys`     — every OS call: stdio sockets, `posix_spawn`, pidfds, `waitid`.
 //! * `spawner` — the helper threads that run `posix_spawn`.
 //! * `stdin`   — writing to a child's stdin straight from the caller's thread
 //!   while nothing is queued (the handshake with the reactor is there).
@@ -31,8 +31,9 @@
 //!   I/O, and one slow exec does not hold up every other spawn.
 //!
 //! Both reactor threads start with every signal blocked: they never run a
-//! signal handler (libuv owns SIGCHLD), and a write to a closed pipe returns
-//! `EPIPE` rather than raising SIGPIPE. Children start with an empty signal
+//! signal handler (libuv owns SIGCHLD). Writes to stdin sockets pass
+//! `MSG_NOSIGNAL`, so a reader that is gone gives `EPIPE`, never SIGPIPE,
+//! on any thread. Children start with an empty signal
 //! mask and default dispositions for every signal (`POSIX_SPAWN_SETSIGMASK`,
 //! `POSIX_SPAWN_SETSIGDEF`), so Node's ignored SIGPIPE/SIGXFSZ do not leak.
 //!
