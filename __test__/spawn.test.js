@@ -114,7 +114,7 @@ test('a blocked event loop does not let output pile up without bound (flow contr
 
 test('stdin backpressure: write() returns false and the data still flows through a late reader', async () => {
   // The child reads nothing for a while; 16 MiB cannot fit in the channel
-  // (its send buffer is at most 8 MiB, see spawner.rs).
+  // (its send buffer is at most 2 MiB, see spawner.rs).
   const child = spindle.spawn('sh', ['-c', 'read line; cat > /dev/null; echo read-all'])
   let done = false
   const big = Buffer.alloc(16 << 20, 0x61)

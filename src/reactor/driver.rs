@@ -18,7 +18,7 @@
 //! Each piped stream is a Unix stream socket (`sys::socketpair`, as in
 //! libuv), not a pipe: a pipe's reader and writer share one mutex held for a
 //! whole copy, so the child spun while the reactor read. The spawner asks
-//! for larger send buffers (`spawner::STDIN_SEND_BUFFER`, …). A cold stream is read
+//! for 1 MiB send buffers (`spawner::SEND_BUFFER`). A cold stream is read
 //! into one reusable 1 MiB scratch buffer and each `Data` event gets an
 //! exact-size copy (a short line costs a short allocation). A stream that
 //! moves more than 128 KiB in one turn turns *hot* and is read straight into

@@ -39,16 +39,16 @@ struct Pipes {
     child: [Option<OwnedFd>; 3],
 }
 
-/// Send buffers asked for on the sending end of each piped stream
+/// The send buffer asked for on the sending end of each piped stream
 /// (`SO_SNDBUF`; the kernel caps a request at `net.core.wmem_max` and
 /// doubles it). With the kernel's default, about 208 KiB, 1 GiB through
 /// `cat` ran 15–20% slower: smaller batches and more wake-ups on both sides.
 /// A buffer size is a limit, not an allocation: an idle child costs nothing
-/// more. stdin's is larger because what waits in it is the caller's data,
-/// which would otherwise wait in JavaScript memory; an output's holds what
-/// the child wrote and JavaScript has not read, so it stays moderate.
-pub(crate) const STDIN_SEND_BUFFER: usize = 4 * 1024 * 1024;
-pub(crate) const OUTPUT_SEND_BUFFER: usize = 1024 * 1024;
+/// more. Kept at 1 MiB (4 MiB gained another 5–8% on `cat`) because it is
+/// also what a slow reader can leave in kernel memory per stream: the same
+/// large Buffer written to a thousand children that read nothing yet pins up
+/// to a thousand times this, where a grown pipe pinned 1 MiB.
+pub(crate) const SEND_BUFFER: usize = 1024 * 1024;
 
 fn make_pipes(stdio: &[Stdio; 3]) -> std::io::Result<Pipes> {
     let mut pipes = Pipes {
@@ -68,11 +68,7 @@ fn make_pipes(stdio: &[Stdio; 3]) -> std::io::Result<Pipes> {
         let (parent, child) = sys::socketpair()?;
         // The sending end gets the larger buffer: ours for stdin, the child's
         // for stdout and stderr.
-        if i == 0 {
-            sys::grow_send_buffer(&parent, STDIN_SEND_BUFFER);
-        } else {
-            sys::grow_send_buffer(&child, OUTPUT_SEND_BUFFER);
-        }
+        sys::grow_send_buffer(if i == 0 { &parent } else { &child }, SEND_BUFFER);
         sys::set_nonblocking(&parent)?;
         pipes.parent[i] = Some(parent);
         pipes.child[i] = Some(sys::above_stdio(child)?);
