@@ -83,6 +83,19 @@ describe('sort matches TypedArray.prototype.sort', () => {
   test('Float64Array with 2^24 + 3 elements', async () => {
     await check(floatEdges(Float64Array, 2 ** 24 + 3))
   })
+  test('Float64Array of 4M uneven values: the first radix split leaves big buckets to split again', async () => {
+    // Uniform in ±1e6 (half the values share one exponent) and values in
+    // [1, 2) (all share it), then a mix with long runs of one value.
+    let s = 12345
+    const next = () => {
+      s = (s * 1664525 + 1013904223) >>> 0
+      return s / 2 ** 32
+    }
+    const n = 4_000_000
+    await check(Float64Array.from({ length: n }, () => next() * 2e6 - 1e6))
+    await check(Float64Array.from({ length: n }, () => 1 + next()))
+    await check(Float64Array.from({ length: n }, (_, i) => (i % 5 === 0 ? next() : 0.25)))
+  })
   test('Int32Array with 2^24 + 1 elements', async () => {
     await check(random(Int32Array, 2 ** 24 + 1, 77))
   })

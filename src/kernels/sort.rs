@@ -3,18 +3,18 @@
 //! Each element type is mapped by an order-preserving bijection onto an
 //! unsigned integer of the same width (signed: flip the sign bit; floats:
 //! flip all bits of negatives, the sign bit of positives, so -0 sorts before
-//! +0 and every NaN after +Infinity), the integers are sorted by an LSD radix
-//! sort (11-bit digits for 32- and 64-bit keys), and the mapping is undone. The only value not restored bit for bit is
-//! the sign bit of a NaN (NaNs are mapped to their positive form so they all
+//! +0 and every NaN after +Infinity), the integers are sorted by a radix
+//! sort (11-bit digits for 32- and 64-bit keys), and the mapping is undone.
+//! The only value not restored bit for bit is the sign bit of a NaN (NaNs are mapped to their positive form so they all
 //! sort last); JavaScript cannot observe it through the array's elements.
 //!
 //! # Why hand-written
 //!
 //! The radix sort is written here rather than taken from a crate because it
-//! must be cancellable with a guarantee: every pass moves a whole permutation
-//! from one buffer to the other, so a stop request honoured between chunks
-//! leaves one buffer holding a full permutation of the input, which is copied
-//! back. An aborted sort therefore loses and invents nothing.
+//! must be cancellable with a guarantee: every pass moves a whole range from
+//! one buffer to the other, so a stop request honoured between chunks leaves
+//! each range whole in one buffer, and each is copied back (`finish`). An
+//! aborted sort therefore loses and invents nothing.
 //!
 //! # Parallel pass
 //!
@@ -23,6 +23,15 @@
 //! start in the output, chunks in order, so the sort is stable per pass; (3)
 //! every chunk scatters its elements to its own disjoint output ranges in
 //! parallel. Passes whose digit is the same for every element are skipped.
+//!
+//! # Order of passes
+//!
+//! Most significant digit first (`sort_range`): a parallel pass on the top
+//! digit splits the data into buckets, and each bucket is sorted on its own,
+//! in parallel — by another such pass while it is larger than `LEAF`, then
+//! by one thread in its own cache, least significant digit first (`leaf`).
+//! Out of cache the data moves once or twice instead of once per digit:
+//! 10M f64 went from 249 ms (six full passes) to about 145 ms on 2 threads.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -137,17 +146,6 @@ fn prefix_sums(hists: &[Vec<usize>], buckets: usize, n: usize) -> Option<Vec<Vec
     Some(starts)
 }
 
-/// Where the current full permutation lives, and in which form.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum At {
-    /// In the caller's slice, as elements.
-    DataValues,
-    /// In the caller's slice, as keys.
-    DataKeys,
-    /// In the scratch buffer, as keys.
-    Scratch,
-}
-
 /// Views a slice of elements as their keys' bit patterns.
 ///
 /// # Safety
@@ -258,15 +256,88 @@ macro_rules! keyed_float {
 }
 keyed_float!(f32 => u32, f64 => u64);
 
+/// A range this small is sorted by one thread in its own cache: two key
+/// buffers of 256 KiB for 64-bit keys.
+const LEAF: usize = 1 << 15;
+/// Below this a leaf uses `sort_unstable` rather than radix passes.
+const TINY: usize = 256;
+
+/// Where a range's elements are, and in which form.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Loc {
+    /// In the caller's slice, as elements.
+    DataValues,
+    /// In the caller's slice, as keys.
+    DataKeys,
+    /// In the scratch buffer, as keys.
+    Scratch,
+}
+
+/// The caller's slice and the scratch buffer, shared by the tasks of one
+/// sort. Every task works on its own range of both (see `sort_range`).
+struct Buffers<T: Keyed> {
+    data: SyncPtr<T>,
+    scratch: SyncPtr<T::Key>,
+}
+
+impl<T: Keyed> Clone for Buffers<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T: Keyed> Copy for Buffers<T> {}
+
+impl<T: Keyed> Buffers<T> {
+    /// # Safety
+    /// `lo..hi` is inside both buffers, and the caller is the only task
+    /// touching that range of the caller's slice while the result lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn data(&self, lo: usize, hi: usize) -> &mut [T] {
+        // SAFETY: forwarded contract.
+        unsafe { std::slice::from_raw_parts_mut(self.data.get().add(lo), hi - lo) }
+    }
+
+    /// The same range of the caller's slice, seen as keys.
+    ///
+    /// # Safety
+    /// As for `data`; the two views of one range are never alive together.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn data_keys(&self, lo: usize, hi: usize) -> &mut [T::Key] {
+        // SAFETY: forwarded contract; `as_keys`' size and alignment
+        // requirements are asserted by `sort_elements`.
+        unsafe { as_keys::<T, T::Key>(self.data(lo, hi)) }
+    }
+
+    /// # Safety
+    /// As for `data`, for the scratch buffer.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn scratch(&self, lo: usize, hi: usize) -> &mut [T::Key] {
+        // SAFETY: forwarded contract.
+        unsafe { std::slice::from_raw_parts_mut(self.scratch.get().add(lo), hi - lo) }
+    }
+}
+
 /// Sorts a slice of a JavaScript element type in place, in
 /// `TypedArray.prototype.sort()` order. On `Err(Stopped)` the slice holds a
 /// permutation of its original contents.
 ///
-/// The first pass that moves anything reads elements and writes keys into
-/// the scratch buffer; the last pass writes elements back; passes between
-/// move keys. So mapping elements to keys and back costs no pass of its own
-/// (one full read and write of the data each), except when the last digit
-/// needed no pass or a stop request ends the sort early.
+/// # Order of work
+///
+/// Most significant digit first: one parallel radix pass on the top digit
+/// splits the data into buckets (reading elements, writing keys into the
+/// scratch buffer), and each bucket is then sorted on its own, in parallel —
+/// by another such pass if it is still larger than `LEAF` (skewed data, or
+/// the narrow exponent range of floats), else by one thread entirely in its
+/// cache (`leaf`), which writes the elements back in place. Out of cache the
+/// data moves only once or twice instead of once per digit.
+///
+/// # Stopping
+///
+/// Every range is always wholly in one place and form (`Loc`). A pass that
+/// a stop request cuts short leaves its source whole; a range whose task
+/// sees the request, or whose pass was cut, turns itself back into elements
+/// in the caller's slice (`finish`) before returning, so the slice holds a
+/// permutation of the input at the end, whatever was cut.
 pub fn sort_elements<T: Keyed>(data: &mut [T], stop: Stop) -> Result<(), Stopped>
 where
     T::Key: Radix,
@@ -296,78 +367,184 @@ where
         }
         return Ok(());
     }
-    let chunk = chunk_len(n);
-    let buckets = <T::Key as Radix>::BUCKETS;
-    let passes = <T::Key as Radix>::PASSES;
     let mut scratch = vec![<T::Key>::default(); n];
-    let mut at = At::DataValues;
-    let mut stopped = false;
-    for pass in 0..passes {
-        if stop() {
-            stopped = true;
-            break;
-        }
-        let key = |k: T::Key| k;
-        let hists = match at {
-            At::DataValues => histograms(&*data, chunk, pass, |x: T| x.to_key()),
-            // SAFETY: same size and alignment (asserted), any bits are a key.
-            At::DataKeys => histograms(unsafe { as_keys::<T, T::Key>(data) }, chunk, pass, key),
-            At::Scratch => histograms(&scratch, chunk, pass, key),
-        };
-        let Some(starts) = prefix_sums(&hists, buckets, n) else {
-            continue;
-        };
-        let last = pass == passes - 1;
-        let keys_to_keys = |src: &[T::Key], dst: &mut [T::Key], starts| {
-            scatter(src, dst, chunk, pass, starts, stop, key, key)
-        };
-        let (done, next) = match at {
-            At::DataValues => (
-                scatter(
-                    &*data,
-                    &mut scratch,
-                    chunk,
-                    pass,
-                    starts,
-                    stop,
-                    |x: T| x.to_key(),
-                    |x: T| x.to_key(),
-                ),
-                At::Scratch,
-            ),
-            At::DataKeys => (
-                // SAFETY: as above.
-                keys_to_keys(
-                    unsafe { &*as_keys::<T, T::Key>(data) },
-                    &mut scratch,
-                    starts,
-                ),
-                At::Scratch,
-            ),
-            At::Scratch if last => (
-                scatter(&scratch, data, chunk, pass, starts, stop, key, |k| {
-                    T::from_key(k)
-                }),
-                At::DataValues,
-            ),
-            At::Scratch => (
-                // SAFETY: as above.
-                keys_to_keys(&scratch, unsafe { as_keys::<T, T::Key>(data) }, starts),
-                At::DataKeys,
-            ),
-        };
-        if !done {
-            // The destination is incomplete; the source still holds the permutation.
-            stopped = true;
-            break;
-        }
-        at = next;
+    let buf = Buffers {
+        data: SyncPtr(data.as_mut_ptr()),
+        scratch: SyncPtr(scratch.as_mut_ptr()),
+    };
+    let top = <T::Key as Radix>::PASSES - 1;
+    if sort_range(buf, 0, n, top, Loc::DataValues, stop) {
+        Ok(())
+    } else {
+        Err(Stopped)
     }
+}
+
+/// Sorts `lo..hi` by digits `top` down to 0, all its elements sharing every
+/// digit above `top`; they are at `at`. Leaves them as elements in the
+/// caller's slice. False if a stop request cut it short (the range then
+/// holds a permutation of what it held).
+fn sort_range<T: Keyed>(
+    buf: Buffers<T>,
+    lo: usize,
+    hi: usize,
+    top: usize,
+    at: Loc,
+    stop: Stop,
+) -> bool
+where
+    T::Key: Radix,
+{
+    if stop() {
+        finish(buf, lo, hi, at);
+        return false;
+    }
+    let n = hi - lo;
+    if n <= LEAF {
+        leaf(buf, lo, hi, top, at);
+        return true;
+    }
+    let chunk = chunk_len(n);
+    let key = |k: T::Key| k;
+    let to_key = |x: T| x.to_key();
+    // SAFETY (every view below): this task owns `lo..hi` of both buffers,
+    // and only one view of each buffer's range is alive at a time.
+    let hists = match at {
+        Loc::DataValues => histograms(unsafe { &*buf.data(lo, hi) }, chunk, top, to_key),
+        Loc::DataKeys => histograms(unsafe { &*buf.data_keys(lo, hi) }, chunk, top, key),
+        Loc::Scratch => histograms(unsafe { &*buf.scratch(lo, hi) }, chunk, top, key),
+    };
+    let buckets = <T::Key as Radix>::BUCKETS;
+    let Some(starts) = prefix_sums(&hists, buckets, n) else {
+        // Every element has the same digit here: nothing to move.
+        if top == 0 {
+            finish(buf, lo, hi, at);
+            return true;
+        }
+        return sort_range(buf, lo, hi, top - 1, at, stop);
+    };
+    // Each digit's bucket, as a range of this one.
+    let mut bounds = Vec::new();
+    for d in 0..buckets {
+        let len: usize = hists.iter().map(|h| h[d]).sum();
+        if len > 0 {
+            let start = starts[0][d];
+            bounds.push((lo + start, lo + start + len));
+        }
+    }
+    let (done, next) = match at {
+        Loc::DataValues => (
+            scatter(
+                unsafe { &*buf.data(lo, hi) },
+                unsafe { buf.scratch(lo, hi) },
+                chunk,
+                top,
+                starts,
+                stop,
+                to_key,
+                to_key,
+            ),
+            Loc::Scratch,
+        ),
+        Loc::DataKeys => (
+            scatter(
+                unsafe { &*buf.data_keys(lo, hi) },
+                unsafe { buf.scratch(lo, hi) },
+                chunk,
+                top,
+                starts,
+                stop,
+                key,
+                key,
+            ),
+            Loc::Scratch,
+        ),
+        Loc::Scratch => (
+            scatter(
+                unsafe { &*buf.scratch(lo, hi) },
+                unsafe { buf.data_keys(lo, hi) },
+                chunk,
+                top,
+                starts,
+                stop,
+                key,
+                key,
+            ),
+            Loc::DataKeys,
+        ),
+    };
+    if !done {
+        // The destination is incomplete; the source still holds the range.
+        finish(buf, lo, hi, at);
+        return false;
+    }
+    if top == 0 {
+        finish(buf, lo, hi, next);
+        return true;
+    }
+    bounds
+        .into_par_iter()
+        .map(|(b_lo, b_hi)| sort_range(buf, b_lo, b_hi, top - 1, next, stop))
+        .reduce(|| true, |a, b| a && b)
+}
+
+/// Sorts a small range by digits `top` down to 0 in two buffers of the
+/// thread's own (LSD, each pass stable), then writes the elements back.
+fn leaf<T: Keyed>(buf: Buffers<T>, lo: usize, hi: usize, top: usize, at: Loc)
+where
+    T::Key: Radix,
+{
+    let n = hi - lo;
+    // SAFETY (views): this task owns `lo..hi` of both buffers.
+    let mut a: Vec<T::Key> = match at {
+        Loc::DataValues => unsafe { buf.data(lo, hi) }
+            .iter()
+            .map(|x| x.to_key())
+            .collect(),
+        Loc::DataKeys => unsafe { buf.data_keys(lo, hi) }.to_vec(),
+        Loc::Scratch => unsafe { buf.scratch(lo, hi) }.to_vec(),
+    };
+    if n <= TINY {
+        a.sort_unstable();
+    } else {
+        let mut b = vec![<T::Key>::default(); n];
+        let mut count = vec![0usize; <T::Key as Radix>::BUCKETS];
+        for pass in 0..=top {
+            count.fill(0);
+            for &k in &a {
+                count[k.digit(pass)] += 1;
+            }
+            if count.contains(&n) {
+                continue;
+            }
+            let mut sum = 0;
+            for c in count.iter_mut() {
+                let here = *c;
+                *c = sum;
+                sum += here;
+            }
+            for &k in &a {
+                let d = k.digit(pass);
+                b[count[d]] = k;
+                count[d] += 1;
+            }
+            std::mem::swap(&mut a, &mut b);
+        }
+    }
+    // SAFETY: as above.
+    for (x, &k) in unsafe { buf.data(lo, hi) }.iter_mut().zip(&a) {
+        *x = T::from_key(k);
+    }
+}
+
+/// Turns a range back into elements in the caller's slice, wherever it is.
+fn finish<T: Keyed>(buf: Buffers<T>, lo: usize, hi: usize, at: Loc) {
+    let chunk = chunk_len(hi - lo);
     match at {
-        At::DataValues => {}
-        At::DataKeys => {
-            // SAFETY: as above; the slice holds keys, turned back in place.
-            let keys = unsafe { as_keys::<T, T::Key>(data) };
+        Loc::DataValues => {}
+        Loc::DataKeys => {
+            // SAFETY: this task owns `lo..hi`; the keys are turned back in place.
+            let keys = unsafe { buf.data_keys(lo, hi) };
             keys.par_chunks_mut(chunk).for_each(|c| {
                 for k in c.iter_mut() {
                     let x = T::from_key(*k);
@@ -376,20 +553,17 @@ where
                 }
             });
         }
-        At::Scratch => {
-            data.par_chunks_mut(chunk)
-                .zip(scratch.par_chunks(chunk))
+        Loc::Scratch => {
+            // SAFETY: this task owns `lo..hi` of both buffers.
+            let (d, s) = unsafe { (buf.data(lo, hi), &*buf.scratch(lo, hi)) };
+            d.par_chunks_mut(chunk)
+                .zip(s.par_chunks(chunk))
                 .for_each(|(d, s)| {
                     for (x, &k) in d.iter_mut().zip(s) {
                         *x = T::from_key(k);
                     }
                 });
         }
-    }
-    if stopped {
-        Err(Stopped)
-    } else {
-        Ok(())
     }
 }
 
@@ -525,6 +699,60 @@ mod tests {
         e.sort();
         sort_elements(&mut v, &never).unwrap();
         assert_eq!(v, e);
+    }
+
+    #[test]
+    fn every_shape_of_input_sorts() {
+        // Shapes that make the most-significant-digit split uneven or empty:
+        // constant, two values, already sorted, reversed, one exponent only,
+        // subnormals, a narrow integer range, and a few outliers among equals.
+        let n = 300_000;
+        let mut seed = 17;
+        let shapes: Vec<(&str, Vec<f64>)> = vec![
+            ("constant", vec![2.5; n]),
+            (
+                "two values",
+                (0..n)
+                    .map(|i| if i % 3 == 0 { -1.0 } else { 1e300 })
+                    .collect(),
+            ),
+            ("sorted", (0..n).map(|i| i as f64 * 0.5 - 1e4).collect()),
+            ("reversed", (0..n).map(|i| (n - i) as f64).collect()),
+            (
+                "one exponent",
+                (0..n)
+                    .map(|_| 1.0 + (lcg(&mut seed) as f64) / 2f64.powi(53))
+                    .collect(),
+            ),
+            (
+                "subnormals",
+                (0..n)
+                    .map(|_| f64::from_bits(lcg(&mut seed) & 0x000f_ffff_ffff_ffff))
+                    .collect(),
+            ),
+            (
+                "narrow ints",
+                (0..n).map(|_| (lcg(&mut seed) % 1000) as f64).collect(),
+            ),
+            (
+                "outliers",
+                (0..n)
+                    .map(|i| {
+                        if i % 50_000 == 7 {
+                            -(lcg(&mut seed) as f64)
+                        } else {
+                            42.0
+                        }
+                    })
+                    .collect(),
+            ),
+        ];
+        for (name, mut v) in shapes {
+            let mut expected = v.clone();
+            expected.sort_by(js_order);
+            sort_elements(&mut v, &never).unwrap();
+            assert_eq!(bits(&v), bits(&expected), "{name}");
+        }
     }
 
     #[test]
