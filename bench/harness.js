@@ -4,7 +4,9 @@
 // Every measurement is one call of `measure(fn, opts)`:
 //   - a warm-up call (not recorded), then `reps` recorded calls;
 //   - `setup()` runs before each call, outside the timed region (fresh copies of
-//     the data for in-place sorts, fresh buffers for transfers);
+//     the data for in-place sorts, fresh buffers for transfers), with a full
+//     GC before and after it, so the collection its allocation triggers does
+//     not land inside the timed region;
 //   - during each call, `perf_hooks.monitorEventLoopDelay({ resolution: 1 })`
 //     samples the main event loop. Its histogram records the time between two
 //     firings of a 1 ms libuv timer, so the loop's *delay* is that value minus
@@ -103,6 +105,10 @@ async function measure(fn, opts = {}) {
   for (let i = 0; i < reps; i++) {
     gc()
     const state = opts.setup ? await opts.setup(i) : undefined
+    // Again after the setup: a fresh 80 MB copy raises V8's external memory
+    // enough to schedule a full GC, which would otherwise run on the main
+    // thread inside the timed region (2-10 ms, counted as loop delay).
+    if (opts.setup) gc()
     const r = await timeOnce(fn, state)
     if (i === 0 && opts.check) await opts.check(r.value, state)
     if (opts.teardown) await opts.teardown(state)

@@ -33,6 +33,7 @@
 //! Out of cache the data moves once or twice instead of once per digit:
 //! 10M f64 went from 249 ms (six full passes) to about 145 ms on 2 threads.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
@@ -56,6 +57,9 @@ pub trait Radix: Copy + Ord + Default + Send + Sync + 'static {
     /// Number of buckets per digit.
     const BUCKETS: usize = 1 << Self::DIGIT_BITS;
     fn digit(self, pass: usize) -> usize;
+    /// Runs `f` with this thread's two reusable leaf buffers (see `leaf`).
+    /// `f` must not sort again on this thread (the buffers are borrowed).
+    fn with_leaf_buffers<R>(f: impl FnOnce(&mut Vec<Self>, &mut Vec<Self>) -> R) -> R;
 }
 
 macro_rules! radix {
@@ -66,6 +70,15 @@ macro_rules! radix {
             #[inline(always)]
             fn digit(self, pass: usize) -> usize {
                 ((self >> (pass * $bits)) as usize) & ((1 << $bits) - 1)
+            }
+            fn with_leaf_buffers<R>(f: impl FnOnce(&mut Vec<Self>, &mut Vec<Self>) -> R) -> R {
+                thread_local! {
+                    static BUFFERS: RefCell<(Vec<$t>, Vec<$t>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+                }
+                BUFFERS.with(|b| {
+                    let (x, y) = &mut *b.borrow_mut();
+                    f(x, y)
+                })
             }
         }
     )*};
@@ -489,52 +502,57 @@ where
 }
 
 /// Sorts a small range by digits `top` down to 0 in two buffers of the
-/// thread's own (LSD, each pass stable), then writes the elements back.
+/// thread's own (LSD, each pass stable), then writes the elements back. The
+/// buffers are kept from leaf to leaf: allocating and freeing 256 KiB per
+/// leaf made the allocator map and unmap memory, and the main thread's page
+/// faults waited on the address-space lock (worst loop delay 3 -> 5-9 ms).
 fn leaf<T: Keyed>(buf: Buffers<T>, lo: usize, hi: usize, top: usize, at: Loc)
 where
     T::Key: Radix,
 {
     let n = hi - lo;
-    // SAFETY (views): this task owns `lo..hi` of both buffers.
-    let mut a: Vec<T::Key> = match at {
-        Loc::DataValues => unsafe { buf.data(lo, hi) }
-            .iter()
-            .map(|x| x.to_key())
-            .collect(),
-        Loc::DataKeys => unsafe { buf.data_keys(lo, hi) }.to_vec(),
-        Loc::Scratch => unsafe { buf.scratch(lo, hi) }.to_vec(),
-    };
-    if n <= TINY {
-        a.sort_unstable();
-    } else {
-        let mut b = vec![<T::Key>::default(); n];
-        let mut count = vec![0usize; <T::Key as Radix>::BUCKETS];
-        for pass in 0..=top {
-            count.fill(0);
-            for &k in &a {
-                count[k.digit(pass)] += 1;
-            }
-            if count.contains(&n) {
-                continue;
-            }
-            let mut sum = 0;
-            for c in count.iter_mut() {
-                let here = *c;
-                *c = sum;
-                sum += here;
-            }
-            for &k in &a {
-                let d = k.digit(pass);
-                b[count[d]] = k;
-                count[d] += 1;
-            }
-            std::mem::swap(&mut a, &mut b);
+    <T::Key as Radix>::with_leaf_buffers(|a, b| {
+        a.clear();
+        // SAFETY (views): this task owns `lo..hi` of both buffers.
+        match at {
+            Loc::DataValues => a.extend(unsafe { buf.data(lo, hi) }.iter().map(|x| x.to_key())),
+            Loc::DataKeys => a.extend_from_slice(unsafe { buf.data_keys(lo, hi) }),
+            Loc::Scratch => a.extend_from_slice(unsafe { buf.scratch(lo, hi) }),
         }
-    }
-    // SAFETY: as above.
-    for (x, &k) in unsafe { buf.data(lo, hi) }.iter_mut().zip(&a) {
-        *x = T::from_key(k);
-    }
+        if n <= TINY {
+            a.sort_unstable();
+        } else {
+            b.clear();
+            b.resize(n, <T::Key>::default());
+            let mut count = [0usize; 1 << 11];
+            let count = &mut count[..<T::Key as Radix>::BUCKETS];
+            for pass in 0..=top {
+                count.fill(0);
+                for &k in a.iter() {
+                    count[k.digit(pass)] += 1;
+                }
+                if count.contains(&n) {
+                    continue;
+                }
+                let mut sum = 0;
+                for c in count.iter_mut() {
+                    let here = *c;
+                    *c = sum;
+                    sum += here;
+                }
+                for &k in a.iter() {
+                    let d = k.digit(pass);
+                    b[count[d]] = k;
+                    count[d] += 1;
+                }
+                std::mem::swap(a, b);
+            }
+        }
+        // SAFETY: as above.
+        for (x, &k) in unsafe { buf.data(lo, hi) }.iter_mut().zip(a.iter()) {
+            *x = T::from_key(k);
+        }
+    });
 }
 
 /// Turns a range back into elements in the caller's slice, wherever it is.
