@@ -445,46 +445,26 @@ where
             bounds.push((lo + start, lo + start + len));
         }
     }
+    let keys_to_keys = |src: &[T::Key], dst: &mut [T::Key], starts| {
+        scatter(src, dst, chunk, top, starts, stop, key, key)
+    };
     let (done, next) = match at {
-        Loc::DataValues => (
-            scatter(
-                unsafe { &*buf.data(lo, hi) },
-                unsafe { buf.scratch(lo, hi) },
-                chunk,
-                top,
-                starts,
-                stop,
-                to_key,
-                to_key,
-            ),
-            Loc::Scratch,
-        ),
-        Loc::DataKeys => (
-            scatter(
-                unsafe { &*buf.data_keys(lo, hi) },
-                unsafe { buf.scratch(lo, hi) },
-                chunk,
-                top,
-                starts,
-                stop,
-                key,
-                key,
-            ),
-            Loc::Scratch,
-        ),
-        Loc::Scratch => (
-            scatter(
-                unsafe { &*buf.scratch(lo, hi) },
-                unsafe { buf.data_keys(lo, hi) },
-                chunk,
-                top,
-                starts,
-                stop,
-                key,
-                key,
-            ),
-            Loc::DataKeys,
-        ),
+        Loc::DataValues => {
+            // SAFETY: this task owns `lo..hi`; two different buffers.
+            let (src, dst) = unsafe { (&*buf.data(lo, hi), buf.scratch(lo, hi)) };
+            let done = scatter(src, dst, chunk, top, starts, stop, to_key, to_key);
+            (done, Loc::Scratch)
+        }
+        Loc::DataKeys => {
+            // SAFETY: this task owns `lo..hi`; two different buffers.
+            let (src, dst) = unsafe { (&*buf.data_keys(lo, hi), buf.scratch(lo, hi)) };
+            (keys_to_keys(src, dst, starts), Loc::Scratch)
+        }
+        Loc::Scratch => {
+            // SAFETY: this task owns `lo..hi`; two different buffers.
+            let (src, dst) = unsafe { (&*buf.scratch(lo, hi), buf.data_keys(lo, hi)) };
+            (keys_to_keys(src, dst, starts), Loc::DataKeys)
+        }
     };
     if !done {
         // The destination is incomplete; the source still holds the range.
