@@ -66,7 +66,7 @@ fn make_pipes(stdio: &[Stdio; 3]) -> std::io::Result<Pipes> {
         }
         // A socket pair is symmetric: either end will do for either side.
         let (parent, child) = sys::socketpair()?;
-        // The sending end gets the larger buffer: ours for stdin, the child's
+        // Only the sending end's buffer counts: ours for stdin, the child's
         // for stdout and stderr.
         sys::grow_send_buffer(if i == 0 { &parent } else { &child }, SEND_BUFFER);
         sys::set_nonblocking(&parent)?;
