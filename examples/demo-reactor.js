@@ -41,12 +41,13 @@ async function reactorScenario() {
       resolve()
     })
   })
-  console.log(`\nSpawning /bin/true ${N} times, 16 at a time, small process:`)
+  const rss = () => Math.round(process.memoryUsage.rss() / (1 << 20))
+  console.log(`\nSpawning /bin/true ${N} times, 16 at a time, this process (RSS ${rss()} MiB):`)
   await spawnMany('child_process.spawn', cp.spawn)
   await spawnMany('spindle.spawn', spawn)
   const ballast = []
   for (let i = 0; i < HEAP_MIB; i++) ballast.push(Buffer.alloc(1 << 20, i & 0xff))
-  console.log(`\nThe same while holding ${HEAP_MIB} MiB of Buffers (fork copies page tables; posix_spawn does not):`)
+  console.log(`\nThe same while holding ${HEAP_MIB} MiB of Buffers (RSS ${rss()} MiB; fork copies page tables, posix_spawn does not):`)
   await spawnMany('child_process.spawn', cp.spawn)
   await spawnMany('spindle.spawn', spawn)
   void ballast.length
