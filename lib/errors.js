@@ -18,10 +18,35 @@ function describeReceived(value) {
   return ` Received type ${typeof value} (${shown})`
 }
 
+// Node's own errors print their code: `String(err)` and the first line of
+// `err.stack` read `RangeError [ERR_OUT_OF_RANGE]: ...`, while `err.name`
+// stays 'RangeError'. The stack was captured when the error was made, so its
+// first line is rewritten once here; `toString` is an own, non-enumerable
+// method, as Node's is on its error classes' prototypes.
+function errorToString() {
+  return `${this.name} [${this.code}]: ${this.message}`
+}
+
 function withCode(err, code) {
   Object.defineProperty(err, 'code', {
     value: code,
     enumerable: true,
+    writable: true,
+    configurable: true,
+  })
+  const plain = `${err.name}: `
+  const stack = err.stack
+  if (typeof stack === 'string' && stack.startsWith(plain)) {
+    Object.defineProperty(err, 'stack', {
+      value: `${err.name} [${code}]: ${stack.slice(plain.length)}`,
+      enumerable: false,
+      writable: true,
+      configurable: true,
+    })
+  }
+  Object.defineProperty(err, 'toString', {
+    value: errorToString,
+    enumerable: false,
     writable: true,
     configurable: true,
   })
