@@ -428,7 +428,12 @@ function configure(options) {
 
 /** Counters of the completion path and the kernel pool, for tests and benchmarks. */
 function internals() {
-  return { ...native.counters(), threads: binding.kernelThreads() }
+  return {
+    ...native.counters(),
+    threads: binding.kernelThreads(),
+    maxThreads: MAX_THREADS,
+    copyMax: COPY_MAX,
+  }
 }
 
 /** A kernel that panics in Rust; resolves never, rejects with ERR_SPINDLE_PANIC. */
