@@ -278,6 +278,13 @@ describe('item 3: options are read before the input is checked and taken', () =>
     expectCoded(err, 'TypeError', 'ERR_INVALID_ARG_VALUE')
     expect(err.message).toContain('list[0]')
   })
+  test('hashMany: a Proxy of an array that lies about its length', () => {
+    for (const length of [-1, 1.5, 2 ** 40, 'x', NaN]) {
+      const list = new Proxy(['a'], { get: (t, k) => (k === 'length' ? length : t[k]) })
+      const err = thrown(() => spindle.hashMany(list, 'sha256'))
+      expectCoded(err, 'TypeError', 'ERR_INVALID_ARG_VALUE')
+    }
+  })
   test('each option is read once, own properties only', async () => {
     let reads = 0
     const opts = { get encoding() { reads++; return 'base64' } }

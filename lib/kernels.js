@@ -377,19 +377,22 @@ function hashMany(list, algorithm, options) {
   // Every item is read first (an index getter may run code), and checked
   // only after the options: see "Options" above. An index loop, not
   // list.map(): map skips holes.
-  const length = list.length
-  const items = new Array(length)
-  for (let i = 0; i < length; i++) items[i] = list[i]
+  const length = list.length // a Proxy of an array can answer anything
+  if (typeof length !== 'number' || !(length >= 0 && length <= 2 ** 32 - 1) || length % 1 !== 0) {
+    throw invalidArgValue('list', list, 'must have a valid length')
+  }
+  const items = []
+  for (let i = 0; i < length; i++) items.push(list[i])
   const opts = readOptions(options, ['signal', 'encoding'])
   const algo = algorithmArg(algorithm)
   const encoding = encodingArg(opts)
   const asHex = encoding === 'hex'
   const encode = encoder(encoding)
   return runKernel(signalArg(opts.signal), () => {
-    const views = new Array(length)
+    const views = []
     let total = 0
     for (let i = 0; i < length; i++) {
-      views[i] = bytesArg(items[i], `list[${i}]`)
+      views.push(bytesArg(items[i], `list[${i}]`))
       total += call(typedArrayByteLength, views[i])
     }
     const copied = total <= COPY_MAX
