@@ -1,8 +1,10 @@
-//! The napi face of the kernels. Each export reads its arguments (pointers
-//! into TypedArrays, not copies), registers a job on the caller's port and
-//! returns at once; the job runs on the kernel pool and completes through the
-//! port. Argument validation with Node-style errors happens in
-//! `lib/kernels.js` before these are called.
+//! The napi face of the kernels. Each export reads its arguments (pointer and
+//! length from Node-API: into the TypedArray, or into a copy of it up to
+//! `COPY_MAX` bytes), registers a job on the caller's port and returns at
+//! once; the job runs on the kernel pool (a sort first waits for any sort of
+//! overlapping memory: `claims.rs`) and completes through the port. Argument
+//! validation with Node-style errors happens in `lib/kernels.js` before these
+//! are called.
 
 use std::panic::AssertUnwindSafe;
 

@@ -26,6 +26,19 @@
 //! every chunk scatters its elements to its own disjoint output ranges in
 //! parallel. Passes whose digit is the same for every element are skipped.
 //!
+//! # An input that changes under the sort
+//!
+//! The input is JavaScript memory that another thread (a SharedArrayBuffer)
+//! or the main thread may write while the sort runs. Only the passes that
+//! read it (the first, and those of buckets left in it as keys) can see a
+//! digit other than the one they counted; `scatter` reads each element once
+//! and drops a write that would leave its (chunk, digit) range, so no write
+//! ever leaves the range it was given. Every other pass reads our own
+//! scratch or leaf buffers. A changed input therefore only scrambles the
+//! result (values may be lost or repeated), as documented; it is never a
+//! memory error. Two sorts of overlapping memory never run at once
+//! (`claims.rs`).
+//!
 //! # Order of passes
 //!
 //! Most significant digit first (`sort_range`): a parallel pass on the top
