@@ -145,6 +145,9 @@ export declare function configureThreads(threads: number): void
 /** Whether a TypedArray's buffer has been detached (internal). */
 export declare function isDetached(view: unknown): boolean
 
+/** Inputs of at most this many bytes are copied (internal; see `COPY_MAX`). */
+export declare function kernelCopyMax(): number
+
 /** Hashes one byte view (internal; see `hash` in index.d.ts). */
 export declare function kernelHash(port: Port, id: number, algo: string, data: unknown): void
 
@@ -155,10 +158,17 @@ export declare function kernelHash(port: Port, id: number, algo: string, data: u
  */
 export declare function kernelHashMany(port: Port, id: number, algo: string, list: unknown, asHex: boolean): void
 
+/** The most kernel threads, for `configure` and `SPINDLE_THREADS` alike (internal). */
+export declare function kernelMaxThreads(): number
+
 /** A kernel that panics, to test that a panic becomes a rejection (internal). */
 export declare function kernelPanic(port: Port, id: number): void
 
-/** Sorts a TypedArray in place (internal; see `sort` in index.d.ts). */
+/**
+ * Sorts a TypedArray in place (internal; see `sort` in index.d.ts).
+ * Resolves to undefined when it sorted in place, or to the sorted bytes when
+ * it sorted a copy (`COPY_MAX`), which JavaScript then writes back.
+ */
 export declare function kernelSort(port: Port, id: number, array: unknown): void
 
 /** Summarizes a TypedArray (internal; see `stats` in index.d.ts). */
@@ -166,6 +176,13 @@ export declare function kernelStats(port: Port, id: number, array: unknown): voi
 
 /** The kernel pool's thread count (internal). */
 export declare function kernelThreads(): number
+
+/**
+ * The warning about the `SPINDLE_THREADS` environment variable, if its value
+ * is out of range or not an integer: given once per process, to whichever
+ * environment asks first (internal; JavaScript emits it).
+ */
+export declare function kernelThreadsWarning(): string | null
 
 /** Percentiles of a latency distribution, in microseconds. */
 export interface LatencyStats {

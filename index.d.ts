@@ -54,18 +54,24 @@ type Digest<E extends HashEncoding | undefined> = E extends 'buffer' ? Buffer : 
 /**
  * Sorts a TypedArray in place, off the main thread, in exactly the order of
  * `TypedArray.prototype.sort()` with no comparator (numeric; `-0` before `+0`;
- * `NaN` last). Resolves to the same array.
+ * `NaN` last). Resolves to the same array. Every element keeps its bits, NaN
+ * sign and payload included, as with V8's sort (the order among NaNs is
+ * unspecified there and here).
  *
- * The array is read and written in place, not copied: changing it while the
- * promise is pending is the caller's race, as with Node's asynchronous zlib;
- * detaching (transferring) its buffer meanwhile can crash the process. Until
- * the promise settles the array holds intermediate values (the sort works on
- * an encoded form of the elements in place), so do not read it, or pass it to
- * another kernel, before then.
+ * Memory (see "Inputs and memory safety" in the README): an array of at most
+ * 64 KiB is copied at the call and the sorted copy written back when the sort
+ * completes. A larger one is sorted in place: until the promise settles it
+ * holds intermediate values; writing to it meanwhile may scramble the result
+ * but never sends a write outside it; sorts of overlapping memory run one
+ * after the other, in call order. Detaching its buffer while the promise is
+ * pending rejects the promise with `ERR_INVALID_STATE` — and is undefined
+ * behaviour (a use-after-free) for a larger array if the memory's new owner
+ * is garbage-collected before the sort ends.
  *
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` if `array` is not a TypedArray;
  *   `ERR_INVALID_ARG_VALUE` if its buffer is detached or a resizable
- *   (non-shared) ArrayBuffer, which could shrink under the running kernel.
+ *   (non-shared) ArrayBuffer, which could shrink under the running kernel
+ *   (checked on the real buffer, not on properties that can be overridden).
  *
  * @example
  * const big = new Float64Array(10_000_000).map(Math.random)
@@ -100,7 +106,11 @@ export function stats(array: NumericTypedArray, options?: KernelOptions): Promis
 /**
  * Hashes `data`. SHA-256 and SHA-512 match `crypto.createHash`; BLAKE3 matches
  * the published test vectors and uses every kernel thread on one large input.
- * Inputs are read in place, not copied (strings are encoded as UTF-8 first).
+ * Inputs of at most 64 KiB (in all, for `hashMany`) are copied at the call;
+ * larger ones are read in place, with the guarantees of {@link sort} (a
+ * detach while pending rejects with `ERR_INVALID_STATE`, and is a
+ * use-after-free if the memory's new owner is collected before the end).
+ * Strings are encoded as UTF-8 first. The same holds for {@link stats}.
  *
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for an unsupported input;
  *   `ERR_INVALID_ARG_VALUE` for an unknown algorithm or encoding, or for
@@ -124,8 +134,10 @@ export function hashMany<E extends HashEncoding | undefined = undefined>(
 export interface ConfigureOptions {
   /**
    * Kernel pool size, 1–1024. Defaults to the `SPINDLE_THREADS` environment
-   * variable, else the available parallelism. Kernels already running finish
-   * on the old pool.
+   * variable, else the available parallelism. `SPINDLE_THREADS` above 1024 is
+   * clamped to 1024; one that is not a positive integer is ignored; either
+   * emits a process warning with code `'SPINDLE_THREADS'`. Kernels already
+   * running finish on the old pool.
    */
   threads?: number
 }
@@ -145,6 +157,10 @@ export interface Internals {
   outstanding: number
   /** Kernel pool size. */
   threads: number
+  /** The most kernel threads (`configure` and `SPINDLE_THREADS`): 1024. */
+  maxThreads: number
+  /** Kernel inputs of at most this many bytes are copied at the call: 65536. */
+  copyMax: number
 }
 
 /** Counters of the completion path, for tests and benchmarks. */

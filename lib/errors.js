@@ -8,9 +8,13 @@ function describeReceived(value) {
   if (value == null) return ` Received ${value}`
   if (typeof value === 'function') return ` Received function ${value.name || '<anonymous>'}`
   if (typeof value === 'object') {
-    if (value.constructor && value.constructor.name) {
-      return ` Received an instance of ${value.constructor.name}`
+    let name
+    try {
+      name = value.constructor && value.constructor.name
+    } catch {
+      name = undefined // a revoked Proxy, or a getter or trap that throws
     }
+    if (name && typeof name === 'string') return ` Received an instance of ${name}`
     return ` Received ${inspect(value, { depth: -1 })}`
   }
   let shown = inspect(value, { colors: false })
