@@ -448,7 +448,6 @@ class RemotePool extends EventEmitter {
     const client = await this.#queue.getBackend().client
     const last = await client.xrevrange(this.#queue.keys.events, '+', '-', 'COUNT', 1)
     if (Array.isArray(last) && last.length) lastEventId = last[0][0]
-    if (this.#closing) return
     const events = new bullmq.QueueEvents(this.#queueName, { ...base, lastEventId })
     this.#events = events
     forwardErrors(events, this)
@@ -699,20 +698,18 @@ class RemotePool extends EventEmitter {
   }
 
   async #check(tasks) {
+    const lost = (t) => this.#settle(t, false, errorWithCode(`Job ${t.id} is no longer in queue "${this.#queueName}"`, 'ERR_SPINDLE_JOB_LOST'))
     await Promise.all(tasks.map(async (t) => {
+      // The state first: a finished job's fields are final once it says so.
+      const state = await this.#queue.getJobState(t.id)
+      if (this.#pending.get(t.id) !== t) return
+      if (state === 'unknown') return lost(t)
+      if (state !== 'completed' && state !== 'failed') return
       const job = await this.#queue.getJob(t.id)
       if (this.#pending.get(t.id) !== t) return
-      if (!job) {
-        this.#settle(t, false, errorWithCode(`Job ${t.id} is no longer in queue "${this.#queueName}"`, 'ERR_SPINDLE_JOB_LOST'))
-        return
-      }
-      const state = await job.getState()
-      if (this.#pending.get(t.id) !== t) return
+      if (!job) return lost(t)
       if (state === 'completed') this.#completed(t.id, job.returnvalue)
-      else if (state === 'failed') this.#failed(t.id, job.failedReason, job.stacktrace)
-      else if (state === 'unknown') {
-        this.#settle(t, false, errorWithCode(`Job ${t.id} is no longer in queue "${this.#queueName}"`, 'ERR_SPINDLE_JOB_LOST'))
-      }
+      else this.#failed(t.id, job.failedReason, job.stacktrace)
     })).catch((err) => {
       if (this.listenerCount('error') > 0) this.emit('error', err)
     })
