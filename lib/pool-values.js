@@ -23,7 +23,7 @@
 // the Pool's `workerData` instead, which travels by postMessage.
 
 const v8 = require('node:v8')
-const { errorWithCode } = require('./errors')
+const { errorWithCode, invalidArgType, invalidArgValue } = require('./errors')
 const { deserializeError } = require('./task-errors')
 
 /** The tag of [SIDE, serialized, ...views] (a type index never used for a binary value). */
@@ -117,8 +117,27 @@ function isBinary(encoded) {
   return Array.isArray(encoded)
 }
 
-/** Encodes a value for the trip; throws what v8.serialize throws. */
+/**
+ * Encodes a value for the trip. Anything that cannot make it (a function, a
+ * Symbol, a Proxy, a WeakMap, a detached buffer, nesting too deep for the
+ * serializer) throws ERR_SPINDLE_UNCLONEABLE with the engine's error as `cause`.
+ */
 function encode(value) {
+  try {
+    return encodeUnchecked(value)
+  } catch (err) {
+    if (err?.code === 'ERR_SPINDLE_UNCLONEABLE') throw err
+    let detail
+    try {
+      detail = String(err?.message)
+    } catch {
+      detail = 'unknown'
+    }
+    throw errorWithCode(`The value could not be cloned: ${detail}`, 'ERR_SPINDLE_UNCLONEABLE', { cause: err })
+  }
+}
+
+function encodeUnchecked(value) {
   if (isPrimitive(value)) return value
   const t = typeIndexOf(value)
   if (t === 0) return [0, new Uint8Array(value)]
@@ -137,7 +156,10 @@ function decode(raw) {
     }
     return viewOf(raw[0], raw[1])
   }
-  return v8.deserialize(raw)
+  // Written by SideSerializer, whose small views are inline (not v8's layout).
+  const der = new SideDeserializer(raw, [])
+  der.readHeader()
+  return der.readValue()
 }
 
 /** A value of type TYPES[t] over `bytes` (a Uint8Array or Buffer), without a copy when aligned. */
@@ -168,14 +190,45 @@ function decodeCompletion(status, value) {
     if (status === 3) return ['error', deserializeError(value)]
     return ['error', value]
   } catch (err) {
-    return ['error', err]
+    if (err?.code !== undefined) return ['error', err]
+    return ['error', errorWithCode('A task value could not be deserialized', 'ERR_SPINDLE_UNCLONEABLE', { cause: err })]
   }
+}
+
+function isArrayBuffer(x) {
+  return require('node:util').types.isArrayBuffer(x)
+}
+
+/**
+ * Checks a run() transferList before the task is queued (a copy, read once):
+ * an Array whose entries are transferable, none twice, no ArrayBuffer detached.
+ */
+function checkTransferList(value) {
+  if (!Array.isArray(value)) throw invalidArgType('options.transferList', 'an instance of Array', value)
+  const list = Array.from(value)
+  const seen = new Set()
+  for (let i = 0; i < list.length; i++) {
+    const x = list[i]
+    if (x === null || (typeof x !== 'object' && typeof x !== 'function')) {
+      throw invalidArgType(`options.transferList[${i}]`, 'a transferable object', x)
+    }
+    if (seen.has(x)) throw invalidArgValue(`options.transferList[${i}]`, x, 'appears twice in the transfer list')
+    seen.add(x)
+    if (isArrayBuffer(x)) {
+      try {
+        new Uint8Array(x) // eslint-disable-line no-new
+      } catch {
+        throw invalidArgValue(`options.transferList[${i}]`, x, 'is a detached ArrayBuffer')
+      }
+    }
+  }
+  return list
 }
 
 /** Detaches transferred ArrayBuffers so the sender loses them, as postMessage does. */
 function detach(list) {
-  const buffers = list.filter((x) => x instanceof ArrayBuffer || TAG.call(x) === '[object ArrayBuffer]')
+  const buffers = list.filter(isArrayBuffer)
   if (buffers.length > 0) structuredClone(buffers, { transfer: buffers })
 }
 
-module.exports = { decode, decodeCompletion, detach, encode, isBinary, isPrimitive }
+module.exports = { checkTransferList, decode, decodeCompletion, detach, encode, isBinary, isPrimitive }

@@ -30,6 +30,8 @@ const { handle, filename, concurrency, spinMicros, waitMicros, idleTimeout, minT
 state.workerData = workerData.user
 
 let mod = null
+/** An ESM default export that was a Promise (of the handler), once settled. */
+let resolvedDefault
 let worker = null
 let inflight = 0
 let draining = false
@@ -46,15 +48,42 @@ async function load() {
   }
 }
 
+const hasOwn = Function.prototype.call.bind(Object.prototype.hasOwnProperty)
+
+/** `obj[name]` if it is an own property of `obj` and a function, else undefined. */
+function ownFunction(obj, name) {
+  if (obj === null || (typeof obj !== 'object' && typeof obj !== 'function')) return undefined
+  if (!hasOwn(obj, name)) return undefined
+  const fn = obj[name]
+  return typeof fn === 'function' ? fn : undefined
+}
+
+function unknownExport(message) {
+  const err = new TypeError(message)
+  err.code = 'ERR_SPINDLE_UNKNOWN_EXPORT'
+  return err
+}
+
+function defaultOf(m) {
+  return m !== null && (typeof m === 'object' || typeof m === 'function') && hasOwn(m, 'default')
+    ? m.default
+    : undefined
+}
+
 function resolve(name) {
   if (name == null) {
     if (typeof mod === 'function') return mod
-    if (mod && typeof mod.default === 'function') return mod.default
-    if (mod && mod.default && typeof mod.default.default === 'function') return mod.default.default
-    throw new TypeError(`${filename} does not export a default function`)
+    if (typeof resolvedDefault === 'function') return resolvedDefault
+    const d = defaultOf(mod)
+    if (typeof d === 'function') return d
+    const dd = defaultOf(d)
+    if (typeof dd === 'function') return dd
+    throw unknownExport(`${filename} does not export a default function`)
   }
-  const fn = mod?.[name] ?? mod?.default?.[name]
-  if (typeof fn !== 'function') throw new TypeError(`${filename} does not export a function named "${name}"`)
+  // Only the module's own exported functions: never an inherited property
+  // ('constructor', 'toString', '__proto__', ...).
+  const fn = ownFunction(mod, name) ?? ownFunction(resolvedDefault ?? defaultOf(mod), name)
+  if (fn === undefined) throw unknownExport(`${filename} does not export a function named "${name}"`)
   return fn
 }
 
@@ -233,7 +262,14 @@ function retire() {
   process.exit(0)
 }
 
-load().then(
+async function loadModule() {
+  const loaded = await load()
+  const d = defaultOf(loaded)
+  if (d !== null && typeof d === 'object' && typeof d.then === 'function') resolvedDefault = await d
+  return loaded
+}
+
+loadModule().then(
   (loaded) => {
     mod = loaded
     const wakeId = native.open(drain, { ref: true })

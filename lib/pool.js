@@ -5,19 +5,18 @@
 
 const { AsyncResource } = require('node:async_hooks')
 const { EventEmitter } = require('node:events')
-const { Worker } = require('node:worker_threads')
+const { SHARE_ENV, Worker } = require('node:worker_threads')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const native = require('./native')
-const { abortError, errorWithCode, invalidArgType, invalidArgValue } = require('./errors')
+const { abortError, errorWithCode, invalidArgType, invalidArgValue, outOfRange, withCode } = require('./errors')
+const { snapshot } = require('./options')
 const { deserializeError } = require('./task-errors')
 const values = require('./pool-values')
 const {
-  validateAbortSignal,
   validateFunction,
   validateInteger,
-  validateKnownOptions,
   validateObject,
   validateString,
 } = require('./validate')
@@ -33,6 +32,101 @@ const RUN_OPTIONS = ['name', 'signal', 'transferList', 'onMessage']
 const COALESCE_LATENCY_US = 5000
 /** Tasks submitted in one tick are handed to the scheduler at most this many at a time. */
 const FLUSH_AT = 256
+
+/** The longest delay a Node timer honours (2^31 - 1 ms); longer ones would fire after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+/** A worker that fails to start is tried again after 10, 20, 40 … ms, at most this often in a row. */
+const START_ATTEMPTS = 6
+const START_BACKOFF_MS = 10
+const RESOURCE_LIMITS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb']
+
+/**
+ * Reads an options object once, own properties only (lib/options.js): a
+ * non-object, a revoked Proxy or an unknown key is a coded TypeError.
+ */
+function readOptions(value, name, known, optional = true) {
+  const obj = validateObject(value, name, { optional })
+  let keys
+  try {
+    keys = Object.keys(obj)
+  } catch (cause) {
+    const err = invalidArgValue(name, obj, 'could not be read')
+    err.cause = cause
+    throw err
+  }
+  for (const key of keys) {
+    if (!known.includes(key)) throw invalidArgValue(`${name}.${key}`, undefined, 'is not a known option')
+  }
+  return snapshot(obj, known, name)
+}
+
+/** A duration in ms: Infinity, or an integer >= 0; from 2^31 ms on it is clamped to 2^31 - 1 (about 24.8 days). */
+function validateDuration(value, name) {
+  if (value === Infinity) return Infinity
+  if (typeof value === 'number' && Number.isInteger(value) && value > MAX_TIMER_MS) return MAX_TIMER_MS
+  return validateInteger(value, name, 0)
+}
+
+/** A copy of `env` with every own enumerable key's value as a string, as Worker does; or SHARE_ENV. */
+function copyEnv(env) {
+  if (env === SHARE_ENV) return SHARE_ENV
+  if (env === null || typeof env !== 'object') throw invalidArgType('options.env', 'of type object', env)
+  const out = { __proto__: null }
+  let keys
+  try {
+    keys = Object.keys(env)
+  } catch (cause) {
+    throw Object.assign(invalidArgValue('options.env', env, 'could not be read'), { cause })
+  }
+  for (const key of keys) {
+    const v = env[key]
+    if (typeof v === 'symbol') throw invalidArgType(`options.env.${key}`, 'of type string', v)
+    try {
+      out[key] = `${v}`
+    } catch (cause) {
+      throw Object.assign(invalidArgValue(`options.env.${key}`, undefined, 'could not be converted to a string'), { cause })
+    }
+  }
+  return out
+}
+
+/**
+ * The `signal` run option: an AbortSignal, or (as piscina accepts) an
+ * EventEmitter-style object that emits 'abort'; the latter is followed
+ * through an AbortController of ours. `unlink` removes our listener.
+ */
+function toSignal(value) {
+  if (value === undefined) return { signal: undefined, unlink: null }
+  try {
+    if (value !== null && typeof value === 'object') {
+      if (typeof value.addEventListener === 'function' &&
+          typeof value.removeEventListener === 'function' && 'aborted' in value) {
+        return { signal: value, unlink: null }
+      }
+      if (typeof value.once === 'function' && typeof value.removeListener === 'function') {
+        const ac = new AbortController()
+        if (value.aborted === true) {
+          ac.abort(value.reason)
+          return { signal: ac.signal, unlink: null }
+        }
+        const listener = (reason) => ac.abort(reason)
+        value.once('abort', listener)
+        return { signal: ac.signal, unlink: () => value.removeListener('abort', listener) }
+      }
+    }
+  } catch (cause) {
+    throw Object.assign(invalidArgValue('options.signal', value, 'could not be read'), { cause })
+  }
+  throw invalidArgType('options.signal', 'an AbortSignal or an EventEmitter', value)
+}
+
+/** A copy of an array option (argv, execArgv), read once. */
+function copyArray(value, name, strings) {
+  if (!Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value)
+  const out = Array.from(value)
+  if (strings) out.forEach((v, i) => validateString(v, `${name}[${i}]`))
+  return out
+}
 
 /** A microseconds option: the option if given, else a valid SPINDLE_* override, else `fallback`. */
 function micros(opts, key, envName, fallback, max) {
@@ -71,6 +165,7 @@ class Task {
     this.ref = true
     this.signal = signal
     this.onAbort = null
+    this.unlink = null // removes our listener from an EventEmitter-style signal
     this.onMessage = onMessage
     this.resolve = null
     this.reject = null
@@ -99,33 +194,61 @@ class Pool extends EventEmitter {
   #flushQueued = false
   #flushBound = () => this.#flush()
   #latencyUs = 0 // moving average of submit → result: decides polling and coalescing
+  #startFailures = 0 // workers in a row that failed to start
+  #startsBlocked = false // START_ATTEMPTS failed in a row: no more tries until run()
+  #restartTimer = null
 
   constructor(options) {
     super()
-    const opts = validateObject(options, 'options', { optional: false })
-    validateKnownOptions(opts, OPTIONS)
-    const maxThreads = opts.maxThreads === undefined
-      ? defaultThreads()
+    const opts = readOptions(options, 'options', OPTIONS, false)
+    let maxThreads = opts.maxThreads === undefined
+      ? undefined
       : validateInteger(opts.maxThreads, 'options.maxThreads', 1, 1024)
     const minThreads = opts.minThreads === undefined
-      ? maxThreads
-      : validateInteger(opts.minThreads, 'options.minThreads', 0, maxThreads)
+      ? maxThreads ?? defaultThreads()
+      : validateInteger(opts.minThreads, 'options.minThreads', 0, maxThreads ?? 1024)
+    // As piscina: a minThreads above the default maxThreads raises it (an
+    // explicit maxThreads below minThreads stays an error).
+    if (maxThreads === undefined) maxThreads = Math.max(defaultThreads(), minThreads)
     const idleTimeout = opts.idleTimeout === undefined
       ? Infinity
-      : opts.idleTimeout === Infinity ? Infinity : validateInteger(opts.idleTimeout, 'options.idleTimeout', 0)
+      : validateDuration(opts.idleTimeout, 'options.idleTimeout')
     const maxQueue = opts.maxQueue === undefined || opts.maxQueue === Infinity
       ? Infinity
       : validateInteger(opts.maxQueue, 'options.maxQueue', 0)
     const concurrency = opts.concurrentTasksPerWorker === undefined
       ? 1
       : validateInteger(opts.concurrentTasksPerWorker, 'options.concurrentTasksPerWorker', 1, 1e6)
-    for (const key of ['argv', 'execArgv']) {
-      if (opts[key] !== undefined && !Array.isArray(opts[key])) throw invalidArgType(`options.${key}`, 'an instance of Array', opts[key])
-    }
+    const argv = opts.argv === undefined ? undefined : copyArray(opts.argv, 'options.argv', false)
+    const execArgv = opts.execArgv === undefined ? undefined : copyArray(opts.execArgv, 'options.execArgv', true)
     if (opts.name !== undefined) validateString(opts.name, 'options.name')
-    if (opts.resourceLimits !== undefined) validateObject(opts.resourceLimits, 'options.resourceLimits')
-    if (opts.env !== undefined && (opts.env === null || typeof opts.env !== 'object')) {
-      throw invalidArgType('options.env', 'of type object', opts.env)
+    let resourceLimits
+    if (opts.resourceLimits !== undefined) {
+      resourceLimits = readOptions(opts.resourceLimits, 'options.resourceLimits', RESOURCE_LIMITS, false)
+      for (const key of RESOURCE_LIMITS) {
+        if (resourceLimits[key] !== undefined) {
+          if (typeof resourceLimits[key] !== 'number') {
+            throw invalidArgType(`options.resourceLimits.${key}`, 'of type number', resourceLimits[key])
+          }
+        } else delete resourceLimits[key]
+      }
+      resourceLimits = { ...resourceLimits }
+    }
+    const env = opts.env === undefined ? undefined : copyEnv(opts.env)
+    const workerData = opts.workerData
+    if (workerData !== undefined) {
+      // Worker clones it for every thread; find out now, not inside run().
+      try {
+        structuredClone(workerData)
+      } catch (cause) {
+        throw errorWithCode(`options.workerData could not be cloned: ${cause?.message}`, 'ERR_SPINDLE_UNCLONEABLE', { cause })
+      }
+    }
+    if (execArgv !== undefined && execArgv.length > 0 && minThreads === 0) {
+      // Worker checks execArgv when it is constructed: do it once now, not inside run().
+      const probe = new Worker('', { eval: true, execArgv, stdout: true, stderr: true })
+      probe.unref()
+      probe.terminate()
     }
     this.#options = {
       filename: normalizeFilename(opts.filename),
@@ -139,41 +262,51 @@ class Pool extends EventEmitter {
       waitMicros: micros(opts, 'waitMicros', 'SPINDLE_WAIT_MICROS', 1000, 100_000),
       pollMicros: micros(opts, 'pollMicros', 'SPINDLE_POLL_MICROS', 100, 10_000),
       coalesceMicros: micros(opts, 'coalesceMicros', 'SPINDLE_COALESCE_MICROS', 2000, 100_000),
-      workerOptions: {
-        resourceLimits: opts.resourceLimits,
-        env: opts.env,
-        argv: opts.argv,
-        execArgv: opts.execArgv,
-      },
-      workerData: opts.workerData,
+      workerOptions: { resourceLimits, env, argv, execArgv },
+      workerData,
     }
     this.#queueLimit = maxQueue + maxThreads * concurrency
     this.#native = new native.binding.NativePool(native.getPort(), concurrency > 1)
-    for (let i = 0; i < minThreads; i++) this.#spawn()
+    for (let i = 0; i < minThreads; i++) {
+      const err = this.#spawn()
+      if (err !== null) {
+        this.#native.close()
+        this.#closed = true
+        for (const w of this.#workers.values()) w.worker.terminate()
+        this.#workers.clear()
+        throw err
+      }
+    }
   }
 
+  /** Starts a worker; returns null, or the error its constructor threw (the slot is released). */
   #spawn() {
     let index = 0
     while (this.#slots.has(index)) index++
-    this.#slots.add(index)
     const o = this.#options
-    const worker = new Worker(RUNTIME, {
-      ...o.workerOptions,
-      workerData: {
-        spindle: {
-          handle: this.#native.handle,
-          filename: o.filename,
-          concurrency: o.concurrency,
-          spinMicros: o.spinMicros,
-          waitMicros: o.waitMicros,
-          idleTimeout: o.idleTimeout,
-          minThreads: o.minThreads,
-          index,
+    let worker
+    try {
+      worker = new Worker(RUNTIME, {
+        ...o.workerOptions,
+        workerData: {
+          spindle: {
+            handle: this.#native.handle,
+            filename: o.filename,
+            concurrency: o.concurrency,
+            spinMicros: o.spinMicros,
+            waitMicros: o.waitMicros,
+            idleTimeout: o.idleTimeout,
+            minThreads: o.minThreads,
+            index,
+          },
+          user: o.workerData,
         },
-        user: o.workerData,
-      },
-    })
-    const info = { worker, index, retired: false, error: null }
+      })
+    } catch (err) {
+      return err
+    }
+    this.#slots.add(index)
+    const info = { worker, index, retired: false, ready: false, error: null }
     const threadId = worker.threadId
     this.#workers.set(threadId, info)
     worker.on('message', (msg) => this.#onMessage(info, msg))
@@ -185,11 +318,15 @@ class Pool extends EventEmitter {
     // alive through the completion port instead. (After the listeners: adding
     // a 'message' listener would ref the worker's port again.)
     worker.unref()
+    return null
   }
 
   #onMessage(info, msg) {
     if (!msg || typeof msg !== 'object') return
-    if (msg.spindle === 'retired') info.retired = true
+    if (msg.spindle === 'ready') {
+      info.ready = true
+      this.#startFailures = 0
+    } else if (msg.spindle === 'retired') info.retired = true
     else if (msg.spindle === 'load-error') {
       this.#loadError = deserializeError(msg.error)
       this.#failAll(this.#loadError)
@@ -200,23 +337,66 @@ class Pool extends EventEmitter {
     this.#workers.delete(threadId)
     this.#slots.delete(info.index)
     if (this.#closed || info.retired) return
+    if (!info.ready && this.#loadError === null) {
+      // It never started (process.exit() while loading, resourceLimits too
+      // small, EMFILE, ...): back off rather than respawn at once.
+      const why = info.error
+        ? `a worker failed to start: ${info.error.message}`
+        : `a worker exited with code ${code} before it started`
+      this.#startFailed(errorWithCode(why, 'ERR_SPINDLE_WORKER_START_FAILED', info.error ? { cause: info.error } : undefined))
+      this.#maybeClosed()
+      return
+    }
     const why = info.error
       ? `the worker running this task died: ${info.error.message}`
       : `the worker running this task exited with code ${code}`
     this.#native.workerDied(threadId, why)
-    if (this.#loadError === null && !this.#closing) {
-      // Replace it, so queued tasks keep running and minThreads holds.
-      if (this.#workers.size < this.#options.minThreads) this.#spawn()
-      this.#grow()
-    }
+    if (this.#loadError === null && !this.#closing) this.#replenish()
     this.#maybeClosed()
   }
 
+  /** Keeps minThreads and enough workers for the pending tasks (unless starts are backing off). */
+  #replenish() {
+    if (this.#restartTimer !== null) return
+    while (this.#workers.size < this.#options.minThreads) {
+      const err = this.#spawn()
+      if (err !== null) {
+        this.#startFailed(err, true)
+        return
+      }
+    }
+    this.#grow()
+  }
+
+  /**
+   * A worker could not start. Try again after 10, 20, 40 … ms; after
+   * START_ATTEMPTS failures in a row, reject the tasks that no started worker
+   * can run, and try again only when run() is next called.
+   */
+  #startFailed(err, constructorThrew = false) {
+    this.#startFailures++
+    if (this.#closing || this.#closed || this.#restartTimer !== null) return
+    const anyReady = [...this.#workers.values()].some((w) => w.ready)
+    // Worker's constructor refused its options (execArgv, workerData): no retry helps.
+    if (constructorThrew || this.#startFailures >= START_ATTEMPTS) {
+      this.#startFailures = 0
+      this.#startsBlocked = true
+      if (!anyReady && this.#workers.size === 0) this.#failAll(err)
+      return
+    }
+    const delay = START_BACKOFF_MS * 2 ** (this.#startFailures - 1)
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = null
+      if (!this.#closing && !this.#closed && this.#loadError === null) this.#replenish()
+    }, delay)
+    this.#restartTimer.unref()
+  }
+
   #failAll(err) {
-    for (const [id, p] of this.#pending) {
-      this.#flush()
+    this.#flush()
+    for (const [id, p] of [...this.#pending]) {
       const r = this.#native.cancel(id)
-      if (r === 0) this.#settle(id, p, false, err)
+      if (r !== -1) this.#settle(id, p, false, err)
     }
   }
 
@@ -248,6 +428,7 @@ class Pool extends EventEmitter {
     this.#pending.delete(id)
     native.close(id)
     if (p.onAbort) p.signal.removeEventListener('abort', p.onAbort)
+    if (p.unlink !== null) p.unlink()
     if (ok) p.resolve(value)
     else p.reject(value)
     if (this.#queueFull && this.#pending.size < this.#options.maxQueue) {
@@ -260,22 +441,32 @@ class Pool extends EventEmitter {
 
   /**
    * Runs the worker module's default export (or export `name`) with `arg`.
+   * Every failure, bad arguments included, rejects the promise.
    */
   run(arg, options) {
+    try {
+      return this.#run(arg, options)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  #run(arg, options) {
     let signal
+    let unlink = null
     let name = this.#options.name ?? null
     let transferList
     let onMessage = null
     if (options !== undefined) {
-      const opts = validateObject(options, 'options')
-      validateKnownOptions(opts, RUN_OPTIONS)
-      signal = validateAbortSignal(opts.signal, 'options.signal')
+      const opts = readOptions(options, 'options', RUN_OPTIONS)
+      ;({ signal, unlink } = toSignal(opts.signal))
       if (opts.name !== undefined) name = validateString(opts.name, 'options.name')
-      if (opts.transferList !== undefined && !Array.isArray(opts.transferList)) {
-        throw invalidArgType('options.transferList', 'an instance of Array', opts.transferList)
-      }
-      transferList = opts.transferList
+      if (opts.transferList !== undefined) transferList = values.checkTransferList(opts.transferList)
       if (opts.onMessage !== undefined) onMessage = validateFunction(opts.onMessage, 'options.onMessage')
+    }
+    if (this.#closing || this.#closed || this.#loadError !== null || signal?.aborted ||
+        this.#pending.size >= this.#queueLimit) {
+      unlink?.()
     }
     if (this.#closing || this.#closed) {
       return Promise.reject(errorWithCode('The pool is closed', 'ERR_SPINDLE_POOL_CLOSED'))
@@ -291,9 +482,11 @@ class Pool extends EventEmitter {
     try {
       payload = values.encode(arg)
     } catch (err) {
-      return Promise.reject(err)
+      unlink?.()
+      throw err
     }
     const task = new Task(this, signal, onMessage)
+    task.unlink = unlink
     const promise = new Promise((resolve, reject) => {
       task.resolve = resolve
       task.reject = reject
@@ -315,6 +508,7 @@ class Pool extends EventEmitter {
       queueMicrotask(this.#flushBound)
     }
     if (transferList) values.detach(transferList)
+    this.#startsBlocked = false
     this.#grow()
     if (signal) {
       task.onAbort = () => this.#abort(id, task)
@@ -326,9 +520,14 @@ class Pool extends EventEmitter {
   /** Starts workers, up to maxThreads, while tasks outnumber worker slots. */
   #grow() {
     const o = this.#options
+    if (this.#startsBlocked || this.#restartTimer !== null) return
     while (this.#workers.size < o.maxThreads && this.#loadError === null &&
            this.#pending.size > this.#workers.size * o.concurrency) {
-      this.#spawn()
+      const err = this.#spawn()
+      if (err !== null) {
+        this.#startFailed(err, true)
+        return
+      }
     }
   }
 
@@ -388,8 +587,7 @@ class Pool extends EventEmitter {
         this.#native.requeueWorker(r)
         this.#slots.delete(info.index)
         if (!this.#closing && !this.#closed) {
-          if (this.#workers.size < this.#options.minThreads) this.#spawn()
-          this.#grow()
+          this.#replenish()
         }
       }
     }
