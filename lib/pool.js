@@ -120,6 +120,18 @@ function toSignal(value) {
   throw invalidArgType('options.signal', 'an AbortSignal or an EventEmitter', value)
 }
 
+/**
+ * An engine TypeError without a code (a revoked Proxy met by Array.isArray,
+ * instanceof or a property read while validating options) becomes
+ * ERR_INVALID_ARG_VALUE with it as `cause`; coded errors pass through.
+ */
+function coded(err) {
+  if (err === null || typeof err !== 'object' || err.name !== 'TypeError' || err.code !== undefined) return err
+  const wrapped = invalidArgValue('options', undefined, 'could not be read')
+  wrapped.cause = err
+  return wrapped
+}
+
 /** A copy of an array option (argv, execArgv), read once. */
 function copyArray(value, name, strings) {
   if (!Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value)
@@ -200,6 +212,14 @@ class Pool extends EventEmitter {
 
   constructor(options) {
     super()
+    try {
+      this.#init(options)
+    } catch (err) {
+      throw coded(err)
+    }
+  }
+
+  #init(options) {
     const opts = readOptions(options, 'options', OPTIONS, false)
     let maxThreads = opts.maxThreads === undefined
       ? undefined
@@ -286,7 +306,10 @@ class Pool extends EventEmitter {
     const o = this.#options
     let worker
     try {
+      // A null-prototype object: Worker must not pick up inherited options
+      // (Object.prototype.eval, .transferList, ... set by other code).
       worker = new Worker(RUNTIME, {
+        __proto__: null,
         ...o.workerOptions,
         workerData: {
           spindle: {
@@ -357,7 +380,7 @@ class Pool extends EventEmitter {
 
   /** Keeps minThreads and enough workers for the pending tasks (unless starts are backing off). */
   #replenish() {
-    if (this.#restartTimer !== null) return
+    if (this.#restartTimer !== null || this.#startsBlocked) return
     while (this.#workers.size < this.#options.minThreads) {
       const err = this.#spawn()
       if (err !== null) {
@@ -374,16 +397,18 @@ class Pool extends EventEmitter {
    * can run, and try again only when run() is next called.
    */
   #startFailed(err, constructorThrew = false) {
-    this.#startFailures++
-    if (this.#closing || this.#closed || this.#restartTimer !== null) return
-    const anyReady = [...this.#workers.values()].some((w) => w.ready)
+    if (this.#closing || this.#closed) return
     // Worker's constructor refused its options (execArgv, workerData): no retry helps.
-    if (constructorThrew || this.#startFailures >= START_ATTEMPTS) {
+    if (constructorThrew || ++this.#startFailures >= START_ATTEMPTS) {
       this.#startFailures = 0
       this.#startsBlocked = true
-      if (!anyReady && this.#workers.size === 0) this.#failAll(err)
+    }
+    if (this.#startsBlocked) {
+      // No worker left to run what waits: reject it.
+      if (this.#workers.size === 0) this.#failAll(err)
       return
     }
+    if (this.#restartTimer !== null) return
     const delay = START_BACKOFF_MS * 2 ** (this.#startFailures - 1)
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = null
@@ -447,7 +472,7 @@ class Pool extends EventEmitter {
     try {
       return this.#run(arg, options)
     } catch (err) {
-      return Promise.reject(err)
+      return Promise.reject(coded(err))
     }
   }
 
