@@ -38,8 +38,8 @@ export declare class NativePool {
    */
   submitBatch(ids: Array<number>, args: Array<unknown>, name?: string | undefined | null): boolean
   /**
-   * -1 too late, 0 cancelled before it started, else the thread id of the
-   * worker running it (which JavaScript then replaces).
+   * -1 too late, -2 cancelled before it started, else the thread id of
+   * the worker running it (which JavaScript then replaces).
    */
   cancel(id: number): number
   /** Rejects the tasks running on a worker that died; returns how many. */
@@ -97,8 +97,13 @@ export declare class PoolWorker {
    */
   submitLocal(id: number, arg: unknown, name?: string | undefined | null): boolean
   /**
+   * Submits subtask `id` (with an abort signal) onto the injector: another
+   * worker runs it, never this one. False once the pool is closed.
+   */
+  submitAway(id: number, arg: unknown, name?: string | undefined | null): boolean
+  /**
    * Cancels subtask `id` submitted from this environment: -1 too late,
-   * 0 cancelled before it started, else the running worker's thread id.
+   * -2 cancelled before it started, else the running worker's thread id.
    */
   cancel(id: number): number
   /**

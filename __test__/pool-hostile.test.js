@@ -126,6 +126,22 @@ describe('Worker options that Worker refuses (item 6)', () => {
   })
 })
 
+describe('ctx.run(arg, { signal }) stops a CPU-bound subtask (item 8)', () => {
+  test('the abort settles the parent every time; the spinning worker is replaced', () => {
+    const r = child(`
+      const pool = new spindle.Pool({ filename: worker('hostile.js'), maxThreads: 2 })
+      const outcomes = []
+      for (let i = 0; i < 6; i++) outcomes.push(await pool.run(30, { name: 'abortSpinningChild' }))
+      report(outcomes)
+      report(await Promise.all([1, 2, 3].map((x) => pool.run(x))))
+      await pool.destroy()
+    `)
+    expectClean(r)
+    expect(r.reports[0]).toEqual(Array(6).fill('ABORT_ERR'))
+    expect(r.reports[1]).toEqual([1, 2, 3])
+  })
+})
+
 describe('options through own properties only (item 9)', () => {
   test('inherited name, env, execArgv, maxThreads and run options are ignored', () => {
     const r = child(`

@@ -26,7 +26,11 @@ const currentTask = new AsyncLocalStorage()
 const YIELD = 0xffffffff
 state.current = () => currentTask.getStore() ?? null
 
-const { handle, filename, concurrency, spinMicros, waitMicros, idleTimeout, minThreads } = workerData.spindle
+const { handle, filename, concurrency, spinMicros, waitMicros, idleTimeout, minThreads, maxThreads } = workerData.spindle
+/** `take()`'s answer when all it found were subtasks of ours that another worker must run. */
+const AWAY = 0xfffffffe
+let awayDelay = 0
+let awayTimer = null
 state.workerData = workerData.user
 
 let mod = null
@@ -157,7 +161,11 @@ class TaskContext {
         const [kind, result] = values.decodeCompletion(status, value)
         if (kind !== 'message') settle(kind === 'ok', result)
       })
-      if (!worker.submitLocal(id, payload, name)) {
+      // A subtask with a signal runs on another worker: while it ran here,
+      // blocking this thread, its signal (this thread's timers and events)
+      // could never fire. (A pool of one thread has no other worker.)
+      const away = signal !== undefined && maxThreads > 1
+      if (!(away ? worker.submitAway(id, payload, name) : worker.submitLocal(id, payload, name))) {
         native.close(id)
         reject(errorWithCode('The pool is closed', 'ERR_SPINDLE_POOL_CLOSED'))
         return
@@ -166,7 +174,11 @@ class TaskContext {
       if (signal) {
         onAbort = () => {
           const r = worker.cancel(id)
-          if (r !== -1) settle(false, abortError(signal)) // a running subtask's result is dropped
+          if (r === -1) return // finished already; its result is on the way
+          settle(false, abortError(signal)) // a running subtask's result is dropped
+          // Running on another worker: it cannot be interrupted, so the pool
+          // replaces that worker, as for an aborted top-level task.
+          if (r >= 0 && r !== threadId) parentPort.postMessage({ spindle: 'replace', threadId: r })
         }
         signal.addEventListener('abort', onAbort, { once: true })
       }
@@ -241,6 +253,20 @@ function drain() {
     while (inflight < concurrency) {
       const id = worker.take(spinMicros, waitMicros)
       if (id === YIELD) break // our own subtasks' results wait for the event loop
+      if (id === AWAY) {
+        // Only subtasks that another worker must run: ask the pool for a
+        // worker if it may grow, and look again later (backing off to 32 ms).
+        if (awayDelay === 0) parentPort.postMessage({ spindle: 'helper' })
+        awayDelay = Math.min(Math.max(1, awayDelay * 2), 32)
+        if (awayTimer === null) {
+          awayTimer = setTimeout(() => {
+            awayTimer = null
+            drain()
+          }, awayDelay)
+        }
+        break
+      }
+      awayDelay = 0
       if (id === 0) {
         // Parked: back to the event loop until the scheduler wakes us.
         if (inflight === 0 && Number.isFinite(idleTimeout) && workerData.spindle.index >= minThreads) {

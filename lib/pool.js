@@ -320,6 +320,7 @@ class Pool extends EventEmitter {
             waitMicros: o.waitMicros,
             idleTimeout: o.idleTimeout,
             minThreads: o.minThreads,
+            maxThreads: o.maxThreads,
             index,
           },
           user: o.workerData,
@@ -350,6 +351,17 @@ class Pool extends EventEmitter {
       info.ready = true
       this.#startFailures = 0
     } else if (msg.spindle === 'retired') info.retired = true
+    else if (msg.spindle === 'replace') {
+      // A subtask aborted while it ran on that worker (ctx.run with a signal).
+      if (typeof msg.threadId === 'number') this.#replaceWorker(msg.threadId)
+    } else if (msg.spindle === 'helper') {
+      // A worker holds subtasks that another worker must run.
+      if (!this.#closing && !this.#closed && !this.#startsBlocked && this.#restartTimer === null &&
+          this.#workers.size < this.#options.maxThreads) {
+        const err = this.#spawn()
+        if (err !== null) this.#startFailed(err, true)
+      }
+    }
     else if (msg.spindle === 'load-error') {
       this.#loadError = deserializeError(msg.error)
       this.#failAll(this.#loadError)
@@ -601,21 +613,21 @@ class Pool extends EventEmitter {
     if (r === -1) return // finished already; its result is on the way
     p.onAbort = null
     this.#settle(id, p, false, abortError(p.signal))
-    if (r > 0) {
-      // Running: the task cannot be interrupted, so its worker is replaced.
-      const info = this.#workers.get(r)
-      if (info) {
-        info.retired = true
-        this.#workers.delete(r)
-        info.worker.terminate()
-        // Other tasks it was running (concurrentTasksPerWorker > 1) run again elsewhere.
-        this.#native.requeueWorker(r)
-        this.#slots.delete(info.index)
-        if (!this.#closing && !this.#closed) {
-          this.#replenish()
-        }
-      }
-    }
+    // Running (r is its worker's thread id): the task cannot be interrupted,
+    // so its worker is replaced.
+    if (r >= 0) this.#replaceWorker(r)
+  }
+
+  #replaceWorker(threadId) {
+    const info = this.#workers.get(threadId)
+    if (!info) return
+    info.retired = true
+    this.#workers.delete(threadId)
+    info.worker.terminate()
+    // Other tasks it was running (concurrentTasksPerWorker > 1) run again elsewhere.
+    this.#native.requeueWorker(threadId)
+    this.#slots.delete(info.index)
+    if (!this.#closing && !this.#closed) this.#replenish()
   }
 
   /** Counters: threads, queued, running, completed, failed, stolen, latency percentiles. */

@@ -101,6 +101,17 @@ impl PortInner {
     pub fn has_pending(&self) -> bool {
         self.queue.has_pending()
     }
+
+    /// A port with no environment behind it, for unit tests of producers.
+    #[cfg(test)]
+    pub(crate) fn for_test() -> Arc<PortInner> {
+        Arc::new(PortInner {
+            queue: CompletionQueue::new(),
+            tsfn: RwLock::new(None),
+            jobs: Jobs::default(),
+            teardowns: Mutex::new(Vec::new()),
+        })
+    }
 }
 
 /// The completion port of one JavaScript environment (internal).
