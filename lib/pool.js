@@ -197,7 +197,7 @@ class Pool extends EventEmitter {
   #closing = false
   #closed = false
   #loadError = null
-  #queueFull = false
+  #needsDrain = false // a new task would be refused (piscina's needsDrain)
   #closeWaiters = []
   #queueLimit = Infinity
   #batchIds = []
@@ -468,9 +468,9 @@ class Pool extends EventEmitter {
     if (p.unlink !== null) p.unlink()
     if (ok) p.resolve(value)
     else p.reject(value)
-    if (this.#queueFull && this.#pending.size < this.#options.maxQueue) {
-      this.#queueFull = false
-      this.emit('drain')
+    if (this.#needsDrain && this.#pending.size < this.#queueLimit) {
+      this.#needsDrain = false
+      queueMicrotask(() => this.emit('drain'))
     }
     this.#maybePoll()
     this.#maybeClosed()
@@ -511,7 +511,6 @@ class Pool extends EventEmitter {
     if (this.#loadError !== null) return Promise.reject(this.#loadError)
     if (signal?.aborted) return Promise.reject(abortError(signal))
     if (this.#pending.size >= this.#queueLimit) {
-      this.#queueFull = true
       return Promise.reject(errorWithCode(
         `The task queue is full (maxQueue: ${this.#options.maxQueue})`, 'ERR_SPINDLE_QUEUE_FULL'))
     }
@@ -545,6 +544,11 @@ class Pool extends EventEmitter {
       queueMicrotask(this.#flushBound)
     }
     if (transferList) values.detach(transferList)
+    if (!this.#needsDrain && this.#pending.size >= this.#queueLimit) {
+      // The next task would be refused: 'drain' follows when one would be accepted again.
+      this.#needsDrain = true
+      queueMicrotask(() => this.emit('needsDrain'))
+    }
     this.#startsBlocked = false
     this.#grow()
     if (signal) {
@@ -647,6 +651,11 @@ class Pool extends EventEmitter {
       bytesCopied: s.bytesCopied,
       pending: this.#pending.size,
     }
+  }
+
+  /** Whether a new task would be refused now (maxQueue reached); 'drain' says when it no longer is. */
+  get needsDrain() {
+    return this.#needsDrain
   }
 
   get threads() {

@@ -1,0 +1,76 @@
+// Issue 11: spindle's Pool as a drop-in for piscina 5 — the defects found
+// (each fails on the old main), then the behaviours a piscina user reaches for.
+const os = require('node:os')
+const { makePool, destroyAll, worker, rejection, within, Pool } = require('./fixtures/pool-helpers')
+const { thrown } = require('./helpers/thrown')
+
+afterEach(destroyAll)
+
+const FILE = worker('piscina-like.js')
+
+describe('defect 1: small binary views nested in a value', () => {
+  test('an argument { t: Uint8Array[1, 2] } arrives', async () => {
+    const pool = makePool({ filename: FILE, maxThreads: 1 })
+    await expect(pool.run({ t: new Uint8Array([1, 2]) }, { name: 'describeNested' }))
+      .resolves.toEqual({ ctor: 'Uint8Array', bytes: [1, 2] })
+  })
+
+  test('a result { t: Buffer.from("hi"), u: Uint16Array, d: DataView } comes back', async () => {
+    const pool = makePool({ filename: FILE, maxThreads: 1 })
+    const r = await pool.run(null, { name: 'smallViews' })
+    expect(Buffer.from(r.t).toString()).toBe('hi')
+    expect(Object.prototype.toString.call(r.u)).toBe('[object Uint16Array]')
+    expect(Array.from(r.u)).toEqual([1, 2, 3])
+    expect(Object.prototype.toString.call(r.d)).toBe('[object DataView]')
+    expect(r.d.byteLength).toBe(2)
+  })
+
+  test('echo of a typical payload { image, width, height }', async () => {
+    const pool = makePool({ filename: FILE, maxThreads: 1 })
+    const image = Buffer.from([9, 8, 7, 6])
+    const r = await pool.run({ image, width: 2, height: 2 })
+    expect(Array.from(r.image)).toEqual([9, 8, 7, 6])
+    expect(r.width * r.height).toBe(4)
+  })
+})
+
+describe("defect 3: 'drain' and needsDrain", () => {
+  test("maxQueue: 0 — needsDrain once every slot is taken; 'drain' when one frees", async () => {
+    const pool = makePool({ filename: FILE, maxThreads: 1, maxQueue: 0 })
+    const events = []
+    pool.on('needsDrain', () => events.push('needsDrain'))
+    const drained = new Promise((resolve) => pool.once('drain', () => { events.push('drain'); resolve() }))
+    expect(pool.needsDrain).toBe(false)
+    const first = pool.run(50, { name: 'sleep' })
+    expect(pool.needsDrain).toBe(true)
+    expect((await rejection(pool.run(1))).code).toBe('ERR_SPINDLE_QUEUE_FULL')
+    await first
+    await within(drained, 5_000, "'drain'")
+    expect(pool.needsDrain).toBe(false)
+    expect(events).toEqual(['needsDrain', 'drain'])
+  })
+
+  test("'drain' fires without any run() having been refused", async () => {
+    const pool = makePool({ filename: FILE, maxThreads: 1, maxQueue: 1 })
+    let drains = 0
+    pool.on('drain', () => drains++)
+    const tasks = [pool.run(30, { name: 'sleep' }), pool.run(1)]
+    expect(pool.needsDrain).toBe(true)
+    await Promise.all(tasks)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(drains).toBe(1)
+  })
+})
+
+describe('defect 5: minThreads above the default maxThreads', () => {
+  test('raises maxThreads, as piscina does', async () => {
+    const n = (typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length) + 1
+    const pool = makePool({ filename: FILE, minThreads: n })
+    expect(pool.stats().threads).toBe(n)
+    await expect(pool.run(5)).resolves.toBe(5)
+  })
+
+  test('an explicit maxThreads below minThreads is still an error', () => {
+    expect(thrown(() => new Pool({ filename: FILE, minThreads: 3, maxThreads: 2 })).code).toBe('ERR_OUT_OF_RANGE')
+  })
+})
