@@ -141,6 +141,11 @@ export declare class Port {
    * null). Later completions wake the event loop again.
    */
   endPolling(): unknown[] | null
+  /**
+   * For tests: the next completion delivered on this port fails to
+   * convert to a JavaScript value (it must reject its own operation only).
+   */
+  failNextConversion(): void
   counters(): PortCounters
 }
 

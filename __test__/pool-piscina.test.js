@@ -74,3 +74,21 @@ describe('defect 5: minThreads above the default maxThreads', () => {
     expect(thrown(() => new Pool({ filename: FILE, minThreads: 3, maxThreads: 2 })).code).toBe('ERR_OUT_OF_RANGE')
   })
 })
+
+describe('defect 8: one completion that cannot be converted', () => {
+  test('rejects its own promise only; the rest of its batch is delivered', async () => {
+    const native = require('../lib/native')
+    const pool = makePool({ filename: FILE, maxThreads: 1, pollMicros: 0, coalesceMicros: 0 })
+    await pool.run(0)
+    for (const poll of [false, true]) {
+      // Through a wake (call_js), then through polling (port.poll()).
+      if (poll) native.pollFor(100_000)
+      native.getPort().failNextConversion()
+      const results = await Promise.allSettled([1, 2, 3, 4, 5, 6].map((x) => pool.run(x)))
+      const codes = results.filter((r) => r.status === 'rejected').map((r) => r.reason.code)
+      expect(codes).toEqual(['ERR_SPINDLE_CONVERSION'])
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5)
+    }
+    expect(pool.stats().pending).toBe(0)
+  })
+})
