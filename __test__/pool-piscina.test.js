@@ -92,3 +92,50 @@ describe('defect 8: one completion that cannot be converted', () => {
     expect(pool.stats().pending).toBe(0)
   })
 })
+
+describe('defect 6: SharedArrayBuffers are shared, as postMessage shares them', () => {
+  const kind = (x) => Object.prototype.toString.call(x)
+
+  test('a view over one, nested: the worker writes into the caller\'s memory', async () => {
+    const pool = makePool({ filename: FILE, maxThreads: 1 })
+    const view = new Int32Array(new SharedArrayBuffer(8))
+    const back = await pool.run({ view, value: 42 }, { name: 'writeShared' })
+    expect(Atomics.load(view, 0)).toBe(42)
+    // The view that came back is over the same memory too.
+    Atomics.store(back, 1, 9)
+    expect(Atomics.load(view, 1)).toBe(9)
+  })
+
+  test('a view over one, at the top level', async () => {
+    const pool = makePool({ filename: FILE, maxThreads: 1 })
+    const view = new Int32Array(new SharedArrayBuffer(8))
+    await expect(pool.run(view, { name: 'writeTop' })).resolves.toBe('[object SharedArrayBuffer]')
+    expect(Atomics.load(view, 0)).toBe(7)
+  })
+
+  test('a bare one, both directions', async () => {
+    const pool = makePool({ filename: FILE, maxThreads: 1 })
+    const sab = new SharedArrayBuffer(16)
+    const back = await pool.run(sab)
+    expect(kind(back)).toBe('[object SharedArrayBuffer]')
+    Atomics.store(new Int32Array(back), 2, 5)
+    expect(Atomics.load(new Int32Array(sab), 2)).toBe(5)
+  })
+
+  test('one created in the worker and returned', async () => {
+    const pool = makePool({ filename: FILE, maxThreads: 1 })
+    const sab = new SharedArrayBuffer(4)
+    const r = await pool.run({ sab }, { name: 'returnShared' })
+    expect(kind(r.view)).toBe('[object Int32Array]')
+    Atomics.store(r.view, 0, 3)
+    expect(Atomics.load(new Int32Array(sab), 0)).toBe(3)
+  })
+
+  test('many at once keep their own values; nothing is left behind', async () => {
+    const pool = makePool({ filename: FILE, maxThreads: 2 })
+    const views = Array.from({ length: 20 }, () => new Int32Array(new SharedArrayBuffer(4)))
+    await Promise.all(views.map((view, i) => pool.run({ view, value: i + 1 }, { name: 'writeShared' })))
+    expect(views.map((v) => v[0])).toEqual(views.map((_, i) => i + 1))
+    expect(pool.stats().pending).toBe(0)
+  })
+})

@@ -96,10 +96,28 @@ function complete(slot, failed, value) {
   if (worker.complete(slot, failed, value)) native.deliver(worker.takeLocalResults())
 }
 
+let sharedSeq = 0
+/** key → resolve, for arguments that hold a SharedArrayBuffer, fetched from the pool. */
+const sharedArgs = new Map()
+parentPort.on('message', (msg) => {
+  if (msg === null || typeof msg !== 'object' || msg.spindle !== 'shared-arg') return
+  const settle = sharedArgs.get(msg.key)
+  if (settle === undefined) return
+  sharedArgs.delete(msg.key)
+  settle(msg)
+})
+parentPort.unref()
+
 function succeed(slot, value) {
   let encoded
   try {
-    encoded = values.encode(value)
+    encoded = values.encode(value, (v) => {
+      // Holds a SharedArrayBuffer: sent by postMessage (which shares it)
+      // before the marker that the completion carries.
+      const key = `${threadId}:${++sharedSeq}`
+      parentPort.postMessage({ spindle: 'shared-result', key, value: v })
+      return values.sharedMarker(key)
+    })
   } catch (err) {
     complete(slot, true, serializeError(err))
     return
@@ -213,10 +231,37 @@ class TaskContext {
 function runTask(slot) {
   const ctx = new TaskContext(slot)
   inflight++
+  let arg
+  let fn
+  try {
+    const raw = worker.arg()
+    fn = resolve(worker.name())
+    const key = values.sharedKey(raw)
+    if (key !== null) {
+      // The argument holds a SharedArrayBuffer: fetch it from the pool.
+      sharedArgs.set(key, (msg) => {
+        if (msg.found) call(slot, ctx, fn, msg.value)
+        else {
+          ctx.finish()
+          fail(slot, Object.assign(new Error('The task argument is no longer available'), { code: 'ERR_SPINDLE_UNCLONEABLE' }))
+        }
+        drain()
+      })
+      parentPort.postMessage({ spindle: 'shared-arg', key })
+      return
+    }
+    arg = values.decode(raw)
+  } catch (err) {
+    ctx.finish()
+    fail(slot, err)
+    return
+  }
+  call(slot, ctx, fn, arg)
+}
+
+function call(slot, ctx, fn, arg) {
   let result
   try {
-    const arg = values.decode(worker.arg())
-    const fn = resolve(worker.name())
     result = currentTask.run(ctx, fn, arg, ctx)
   } catch (err) {
     ctx.finish()

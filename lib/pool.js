@@ -178,6 +178,7 @@ class Task {
     this.signal = signal
     this.onAbort = null
     this.unlink = null // removes our listener from an EventEmitter-style signal
+    this.sharedKey = null // the key of an argument sent by postMessage
     this.onMessage = onMessage
     this.resolve = null
     this.reject = null
@@ -205,6 +206,10 @@ class Pool extends EventEmitter {
   #batchName = null
   #flushQueued = false
   #flushBound = () => this.#flush()
+  #sharedSeq = 0
+  #sharedArgs = new Map() // key → an argument holding a SharedArrayBuffer, until its task settles
+  #sharedResults = new Map() // key → a result that arrived by postMessage before its completion
+  #sharedWaiters = new Map() // key → the completion that waits for that message
   #latencyUs = 0 // moving average of submit → result: decides polling and coalescing
   #startFailures = 0 // workers in a row that failed to start
   #startsBlocked = false // START_ATTEMPTS failed in a row: no more tries until run()
@@ -354,6 +359,17 @@ class Pool extends EventEmitter {
     else if (msg.spindle === 'replace') {
       // A subtask aborted while it ran on that worker (ctx.run with a signal).
       if (typeof msg.threadId === 'number') this.#replaceWorker(msg.threadId)
+    } else if (msg.spindle === 'shared-arg') {
+      // A worker fetches an argument that holds a SharedArrayBuffer.
+      const key = String(msg.key)
+      info.worker.postMessage({ spindle: 'shared-arg', key, found: this.#sharedArgs.has(key), value: this.#sharedArgs.get(key) })
+    } else if (msg.spindle === 'shared-result') {
+      const key = String(msg.key)
+      const waiter = this.#sharedWaiters.get(key)
+      if (waiter !== undefined) {
+        this.#sharedWaiters.delete(key)
+        waiter(msg.value)
+      } else this.#sharedResults.set(key, msg.value)
     } else if (msg.spindle === 'helper') {
       // A worker holds subtasks that another worker must run.
       if (!this.#closing && !this.#closed && !this.#startsBlocked && this.#restartTimer === null &&
@@ -466,6 +482,7 @@ class Pool extends EventEmitter {
     native.close(id)
     if (p.onAbort) p.signal.removeEventListener('abort', p.onAbort)
     if (p.unlink !== null) p.unlink()
+    if (p.sharedKey !== null) this.#sharedArgs.delete(p.sharedKey)
     if (ok) p.resolve(value)
     else p.reject(value)
     if (this.#needsDrain && this.#pending.size < this.#queueLimit) {
@@ -515,14 +532,22 @@ class Pool extends EventEmitter {
         `The task queue is full (maxQueue: ${this.#options.maxQueue})`, 'ERR_SPINDLE_QUEUE_FULL'))
     }
     let payload
+    let sharedKey = null
     try {
-      payload = values.encode(arg)
+      payload = values.encode(arg, (value) => {
+        // Holds a SharedArrayBuffer: the worker fetches it by postMessage,
+        // which shares it. A snapshot now, as for every argument.
+        sharedKey = `a${++this.#sharedSeq}`
+        this.#sharedArgs.set(sharedKey, structuredClone(value))
+        return values.sharedMarker(sharedKey)
+      })
     } catch (err) {
       unlink?.()
       throw err
     }
     const task = new Task(this, signal, onMessage)
     task.unlink = unlink
+    task.sharedKey = sharedKey
     const promise = new Promise((resolve, reject) => {
       task.resolve = resolve
       task.reject = reject
@@ -593,6 +618,18 @@ class Pool extends EventEmitter {
 
   /** A task's completion (called by the completion path with the task as `this`). */
   static #onResult(status, value, id) {
+    const key = status === 0 ? values.sharedKey(value) : null
+    if (key !== null) {
+      // The result holds a SharedArrayBuffer: it came (or comes) by postMessage.
+      const pool = this.pool
+      const deliver = (result) => this.scope.runInAsyncScope(pool.#settleBound, pool, id, this, true, result)
+      if (pool.#sharedResults.has(key)) {
+        const result = pool.#sharedResults.get(key)
+        pool.#sharedResults.delete(key)
+        deliver(result)
+      } else pool.#sharedWaiters.set(key, deliver)
+      return
+    }
     const [kind, result] = values.decodeCompletion(status, value)
     if (kind === 'message') {
       if (this.onMessage !== null) this.scope.runInAsyncScope(this.onMessage, null, result)
