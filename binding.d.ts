@@ -42,6 +42,15 @@ export declare class NativePool {
    * the worker running it (which JavaScript then replaces).
    */
   cancel(id: number): number
+  /** Cancels task `id` if no worker has started it; true if it was. */
+  cancelQueued(id: number): boolean
+  /**
+   * The run-time (`run`) or wait-time histogram in nanoseconds: [count,
+   * mean, stddev, min, max, the value at each of `quantiles` (0..1)].
+   */
+  summary(run: boolean, quantiles: Array<number>): Array<number>
+  /** Empties the run-time (`run`) or wait-time histogram. */
+  resetHistogram(run: boolean): void
   /** Rejects the tasks running on a worker that died; returns how many. */
   workerDied(threadId: number, message: string): number
   /** Queues again the tasks running on a worker replaced after an abort. */

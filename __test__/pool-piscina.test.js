@@ -1,7 +1,7 @@
 // Issue 11: spindle's Pool as a drop-in for piscina 5 — the defects found
 // (each fails on the old main), then the behaviours a piscina user reaches for.
 const os = require('node:os')
-const { makePool, destroyAll, worker, rejection, within, Pool } = require('./fixtures/pool-helpers')
+const { makePool, destroyAll, worker, rejection, within, waitFor, Pool } = require('./fixtures/pool-helpers')
 const { thrown } = require('./helpers/thrown')
 
 afterEach(destroyAll)
@@ -137,5 +137,133 @@ describe('defect 6: SharedArrayBuffers are shared, as postMessage shares them', 
     await Promise.all(views.map((view, i) => pool.run({ view, value: i + 1 }, { name: 'writeShared' })))
     expect(views.map((v) => v[0])).toEqual(views.map((_, i) => i + 1))
     expect(pool.stats().pending).toBe(0)
+  })
+})
+
+describe('what a piscina user reaches for', () => {
+  const { EventEmitter } = require('node:events')
+
+  test('signal may be an EventEmitter that emits "abort"; its listener is removed when the task settles', async () => {
+    const pool = makePool({ filename: FILE, maxThreads: 1 })
+    const ee = new EventEmitter()
+    const running = pool.run(5_000, { name: 'sleep', signal: ee })
+    const queued = pool.run(1, { signal: ee })
+    ee.emit('abort')
+    expect((await rejection(running)).code).toBe('ABORT_ERR')
+    expect((await rejection(queued)).code).toBe('ABORT_ERR')
+    const other = new EventEmitter()
+    await pool.run(2, { signal: other })
+    expect(other.listenerCount('abort')).toBe(0)
+  })
+
+  test('a pool without filename, and per-run filenames, each loaded once per worker', async () => {
+    const pool = makePool({ maxThreads: 1 })
+    const counts = []
+    for (let i = 0; i < 4; i++) counts.push(await pool.run(null, { filename: worker('load-count.js') }))
+    expect(counts).toEqual([1, 1, 1, 1])
+    await expect(pool.run(4, { filename: worker('basic.js'), name: 'square' })).resolves.toBe(16)
+    await expect(pool.run({ a: 1, b: 2 }, { filename: worker('basic.js') })).resolves.toBe(3)
+    const err = await rejection(pool.run(1, { filename: worker('no-such-file.js') }))
+    expect(err.code).toBe('ERR_INVALID_ARG_VALUE')
+  })
+
+  test('a per-run filename beside the pool\'s own; a load error rejects that task only', async () => {
+    const pool = makePool({ filename: FILE, maxThreads: 1 })
+    await expect(pool.run(3, { filename: worker('basic.js'), name: 'square' })).resolves.toBe(9)
+    const err = await rejection(pool.run(1, { filename: worker('load-throws.js') }))
+    expect(err.code).toBe('E_LOAD')
+    await expect(pool.run(5)).resolves.toBe(5)
+  })
+
+  test('getters: options, minThreads, maxThreads, threads, queueSize, completed, duration, utilization', async () => {
+    const pool = makePool({ filename: FILE, minThreads: 1, maxThreads: 1, maxQueue: 'auto' })
+    expect(pool.minThreads).toBe(1)
+    expect(pool.maxThreads).toBe(1)
+    expect(pool.options.maxQueue).toBe(1)
+    expect(Object.isFrozen(pool.options)).toBe(true)
+    expect(pool.threads).toHaveLength(1)
+    expect(pool.queueSize).toBe(0)
+    const first = pool.run(50, { name: 'sleep' })
+    expect(pool.queueSize).toBe(0)
+    const second = pool.run(1)
+    expect(pool.queueSize).toBe(1) // at once, not a microtask later
+    await Promise.all([first, second])
+    expect(pool.queueSize).toBe(0)
+    expect(pool.completed).toBe(2)
+    const d = pool.duration
+    expect(d).toBeGreaterThan(0)
+    expect(pool.duration).toBeGreaterThanOrEqual(d)
+    expect(pool.utilization).toBeGreaterThan(0)
+    expect(pool.utilization).toBeLessThanOrEqual(1)
+  })
+
+  test("histogram, runTime and waitTime in piscina's shape (milliseconds)", async () => {
+    const pool = makePool({ filename: worker('basic.js'), maxThreads: 1 })
+    await pool.run(20, { name: 'busy' })
+    const keys = ['average', 'mean', 'stddev', 'min', 'max', 'p0_001', 'p0_01', 'p0_1', 'p1', 'p2_5',
+      'p10', 'p25', 'p50', 'p75', 'p90', 'p97_5', 'p99', 'p99_9', 'p99_99', 'p99_999']
+    for (const s of [pool.runTime, pool.waitTime, pool.histogram.runTime, pool.histogram.waitTime]) {
+      expect(Object.keys(s).sort()).toEqual([...keys].sort())
+    }
+    expect(pool.histogram.runTime.max).toBeGreaterThanOrEqual(19)
+    pool.histogram.resetRunTime()
+    expect(pool.histogram.runTime.max).toBe(0)
+    pool.histogram.resetWaitTime()
+    expect(pool.waitTime.max).toBe(0)
+  })
+
+  test("events: 'workerCreate', 'message', 'error' (a worker dying while idle), 'workerDestroy', 'close'", async () => {
+    const created = []
+    const destroyed = []
+    const pool = new Pool({ filename: FILE, minThreads: 0, maxThreads: 1 })
+    pool.on('workerCreate', (w) => created.push(w))
+    pool.on('workerDestroy', (w) => destroyed.push(w))
+    const messages = []
+    pool.on('message', (m) => messages.push(m))
+    const errored = new Promise((resolve) => pool.once('error', resolve))
+    await expect(pool.run({ hello: 1 }, { name: 'post' })).resolves.toBe('posted')
+    expect(created).toHaveLength(1)
+    await within(new Promise((resolve) => { const t = setInterval(() => { if (messages.length) { clearInterval(t); resolve() } }, 5) }), 5_000, "'message'")
+    expect(messages).toEqual([{ hello: 1 }])
+    await pool.run(10, { name: 'dieLater' })
+    const err = await within(errored, 10_000, "'error'")
+    expect(err.message).toBe('died while idle')
+    expect(destroyed).toHaveLength(1)
+    expect(destroyed[0]).toBe(created[0])
+    const closed = new Promise((resolve) => pool.once('close', resolve))
+    await pool.close()
+    await within(closed, 5_000, "'close'")
+  })
+
+  test('close({ force: true }) rejects queued tasks and waits for running ones', async () => {
+    const pool = makePool({ filename: FILE, maxThreads: 1 })
+    const running = pool.run(100, { name: 'sleep' })
+    const queued = [pool.run(1), pool.run(2)].map((p) => p.then(() => null, (e) => e))
+    await waitFor(() => pool.stats().running === 1, { what: 'the first task started' })
+    await pool.close({ force: true })
+    await expect(running).resolves.toEqual(expect.any(Number))
+    for (const q of queued) expect((await q).code).toBe('ERR_SPINDLE_POOL_CLOSED')
+  })
+
+  test('closeTimeout: what is still pending then rejects with a code, and close() resolves', async () => {
+    const pool = makePool({ filename: FILE, maxThreads: 1, closeTimeout: 50 })
+    const stuck = pool.run(60_000, { name: 'sleep' }).then(() => null, (e) => e)
+    await within(pool.close(), 10_000, 'close()')
+    expect((await stuck).code).toBe('ERR_SPINDLE_CLOSE_TIMEOUT')
+  })
+
+  test('an ESM worker whose default export is a Promise of the handler', async () => {
+    const pool = makePool({ filename: worker('esm-promise.mjs'), maxThreads: 1 })
+    await expect(pool.run(4)).resolves.toBe(12)
+    await expect(pool.run(4, { name: 'negate' })).resolves.toBe(-4)
+  })
+
+  test('Symbol.dispose starts close(), beside Symbol.asyncDispose', async () => {
+    const pool = makePool({ filename: FILE, maxThreads: 1 })
+    expect(typeof pool[Symbol.dispose]).toBe('function')
+    const closed = new Promise((resolve) => pool.once('close', resolve))
+    pool[Symbol.dispose]()
+    expect((await rejection(pool.run(1))).code).toBe('ERR_SPINDLE_POOL_CLOSED')
+    await within(closed, 5_000, "'close'")
   })
 })

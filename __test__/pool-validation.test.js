@@ -30,8 +30,10 @@ async function expectRejection(promise, code, name, messagePart) {
 }
 
 describe('new Pool()', () => {
-  test('no options', () => {
-    expectCode(() => new Pool(), 'ERR_INVALID_ARG_TYPE', 'TypeError', 'options')
+  test('no options: a pool without a filename (as piscina); run() then needs one', async () => {
+    const pool = makePool(undefined)
+    await expectRejection(pool.run(1), 'ERR_INVALID_ARG_VALUE', 'TypeError', 'filename')
+    await expect(pool.run(3, { filename: FILE, name: 'square' })).resolves.toBe(9)
   })
 
   test.each([
@@ -43,8 +45,9 @@ describe('new Pool()', () => {
     expectCode(() => new Pool(options), 'ERR_INVALID_ARG_TYPE', 'TypeError', 'options')
   })
 
-  test('no filename ({})', () => {
-    expectCode(() => new Pool({}), 'ERR_INVALID_ARG_TYPE', 'TypeError', 'filename')
+  test('no filename ({}) is allowed; run() without one rejects with a code', async () => {
+    const pool = makePool({ maxThreads: 1 })
+    await expectRejection(pool.run(1), 'ERR_INVALID_ARG_VALUE', 'TypeError', 'filename')
   })
 
   test('a filename that is not a string', () => {

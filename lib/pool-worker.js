@@ -33,20 +33,21 @@ let awayDelay = 0
 let awayTimer = null
 state.workerData = workerData.user
 
-let mod = null
-/** An ESM default export that was a Promise (of the handler), once settled. */
-let resolvedDefault
+/** filename → { mod, def } once loaded (def: an ESM default export that was a Promise, settled). */
+const modules = new Map()
+/** filename → the promise of its load, while it loads. */
+const loading = new Map()
 let worker = null
 let inflight = 0
 let draining = false
 let idleTimer = null
 
-async function load() {
+async function load(file) {
   try {
-    return require(filename)
+    return require(file)
   } catch (err) {
     if (err && (err.code === 'ERR_REQUIRE_ESM' || err.code === 'ERR_REQUIRE_ASYNC_MODULE')) {
-      return import(pathToFileURL(filename).href)
+      return import(pathToFileURL(file).href)
     }
     throw err
   }
@@ -74,20 +75,21 @@ function defaultOf(m) {
     : undefined
 }
 
-function resolve(name) {
+function resolve(entry, file, name) {
+  const { mod, def } = entry
   if (name == null) {
     if (typeof mod === 'function') return mod
-    if (typeof resolvedDefault === 'function') return resolvedDefault
+    if (typeof def === 'function') return def
     const d = defaultOf(mod)
     if (typeof d === 'function') return d
     const dd = defaultOf(d)
     if (typeof dd === 'function') return dd
-    throw unknownExport(`${filename} does not export a default function`)
+    throw unknownExport(`${file} does not export a default function`)
   }
   // Only the module's own exported functions: never an inherited property
   // ('constructor', 'toString', '__proto__', ...).
-  const fn = ownFunction(mod, name) ?? ownFunction(resolvedDefault ?? defaultOf(mod), name)
-  if (fn === undefined) throw unknownExport(`${filename} does not export a function named "${name}"`)
+  const fn = ownFunction(mod, name) ?? ownFunction(def ?? defaultOf(mod), name)
+  if (fn === undefined) throw unknownExport(`${file} does not export a function named "${name}"`)
   return fn
 }
 
@@ -231,11 +233,59 @@ class TaskContext {
 function runTask(slot) {
   const ctx = new TaskContext(slot)
   inflight++
-  let arg
-  let fn
   try {
+    // Read the task now: the next take() replaces it.
     const raw = worker.arg()
-    fn = resolve(worker.name())
+    let file = filename
+    let name = worker.name()
+    if (name !== null && name.charCodeAt(0) === 0) {
+      // "\0filename\0export": a per-run filename (lib/pool.js).
+      const parts = name.split('\0')
+      file = parts[1]
+      name = parts[2] === '' ? null : parts[2]
+    }
+    const entry = modules.get(file)
+    if (entry !== undefined) {
+      prepare(slot, ctx, raw, resolve(entry, file, name))
+      return
+    }
+    // A file this worker has not loaded yet: load it once, then run.
+    let pending = loading.get(file)
+    if (pending === undefined) {
+      pending = loadModule(file).finally(() => loading.delete(file))
+      loading.set(file, pending)
+    }
+    pending.then(
+      (loaded) => {
+        modules.set(file, loaded)
+        let fn
+        try {
+          fn = resolve(loaded, file, name)
+        } catch (err) {
+          ctx.finish()
+          fail(slot, err)
+          drain()
+          return
+        }
+        prepare(slot, ctx, raw, fn)
+        drain()
+      },
+      (err) => {
+        ctx.finish()
+        fail(slot, err)
+        drain()
+      },
+    )
+  } catch (err) {
+    ctx.finish()
+    fail(slot, err)
+  }
+}
+
+/** Decodes the argument (fetching a shared one from the pool) and calls `fn`. */
+function prepare(slot, ctx, raw, fn) {
+  let arg
+  try {
     const key = values.sharedKey(raw)
     if (key !== null) {
       // The argument holds a SharedArrayBuffer: fetch it from the pool.
@@ -333,16 +383,17 @@ function retire() {
   process.exit(0)
 }
 
-async function loadModule() {
-  const loaded = await load()
-  const d = defaultOf(loaded)
-  if (d !== null && typeof d === 'object' && typeof d.then === 'function') resolvedDefault = await d
-  return loaded
+async function loadModule(file) {
+  const mod = await load(file)
+  const d = defaultOf(mod)
+  const def = d !== null && typeof d === 'object' && typeof d.then === 'function' ? await d : undefined
+  return { mod, def }
 }
 
-loadModule().then(
+// The pool's own filename (if any) is loaded before the worker takes tasks.
+;(filename === null ? Promise.resolve(null) : loadModule(filename)).then(
   (loaded) => {
-    mod = loaded
+    if (loaded !== null) modules.set(filename, loaded)
     const wakeId = native.open(drain, { ref: true })
     worker = new native.binding.PoolWorker(handle, native.getPort(), wakeId, threadId)
     parentPort.postMessage({ spindle: 'ready' })

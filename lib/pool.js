@@ -25,9 +25,15 @@ const RUNTIME = path.join(__dirname, 'pool-worker.js')
 const OPTIONS = [
   'filename', 'name', 'minThreads', 'maxThreads', 'idleTimeout', 'maxQueue',
   'concurrentTasksPerWorker', 'resourceLimits', 'env', 'argv', 'execArgv', 'workerData',
-  'waitMicros', 'spinMicros', 'pollMicros', 'coalesceMicros',
+  'waitMicros', 'spinMicros', 'pollMicros', 'coalesceMicros', 'closeTimeout',
 ]
-const RUN_OPTIONS = ['name', 'signal', 'transferList', 'onMessage']
+/** The quantiles of piscina's histogram summaries, by key. */
+const QUANTILES = [
+  ['p0_001', 0.00001], ['p0_01', 0.0001], ['p0_1', 0.001], ['p1', 0.01], ['p2_5', 0.025],
+  ['p10', 0.1], ['p25', 0.25], ['p50', 0.5], ['p75', 0.75], ['p90', 0.9], ['p97_5', 0.975],
+  ['p99', 0.99], ['p99_9', 0.999], ['p99_99', 0.9999], ['p99_999', 0.99999],
+]
+const RUN_OPTIONS = ['name', 'signal', 'transferList', 'onMessage', 'filename']
 /** Results are coalesced on timer ticks only once they take this long to come back (µs). */
 const COALESCE_LATENCY_US = 5000
 /** Tasks submitted in one tick are handed to the scheduler at most this many at a time. */
@@ -200,6 +206,11 @@ class Pool extends EventEmitter {
   #loadError = null
   #needsDrain = false // a new task would be refused (piscina's needsDrain)
   #closeWaiters = []
+  #publicOptions = null
+  #filenames = new Map() // run() filename as given → normalized
+  #started = performance.now()
+  #completed = 0
+  #histogram = null
   #queueLimit = Infinity
   #batchIds = []
   #batchArgs = []
@@ -225,7 +236,7 @@ class Pool extends EventEmitter {
   }
 
   #init(options) {
-    const opts = readOptions(options, 'options', OPTIONS, false)
+    const opts = readOptions(options, 'options', OPTIONS)
     let maxThreads = opts.maxThreads === undefined
       ? undefined
       : validateInteger(opts.maxThreads, 'options.maxThreads', 1, 1024)
@@ -240,7 +251,10 @@ class Pool extends EventEmitter {
       : validateDuration(opts.idleTimeout, 'options.idleTimeout')
     const maxQueue = opts.maxQueue === undefined || opts.maxQueue === Infinity
       ? Infinity
-      : validateInteger(opts.maxQueue, 'options.maxQueue', 0)
+      : opts.maxQueue === 'auto' ? maxThreads ** 2 : validateInteger(opts.maxQueue, 'options.maxQueue', 0)
+    const closeTimeout = opts.closeTimeout === undefined
+      ? Infinity
+      : validateDuration(opts.closeTimeout, 'options.closeTimeout')
     const concurrency = opts.concurrentTasksPerWorker === undefined
       ? 1
       : validateInteger(opts.concurrentTasksPerWorker, 'options.concurrentTasksPerWorker', 1, 1e6)
@@ -276,7 +290,7 @@ class Pool extends EventEmitter {
       probe.terminate()
     }
     this.#options = {
-      filename: normalizeFilename(opts.filename),
+      filename: opts.filename === undefined || opts.filename === null ? null : normalizeFilename(opts.filename),
       name: opts.name,
       minThreads,
       maxThreads,
@@ -289,7 +303,27 @@ class Pool extends EventEmitter {
       coalesceMicros: micros(opts, 'coalesceMicros', 'SPINDLE_COALESCE_MICROS', 2000, 100_000),
       workerOptions: { resourceLimits, env, argv, execArgv },
       workerData,
+      closeTimeout,
     }
+    this.#publicOptions = Object.freeze({
+      filename: this.#options.filename,
+      name: opts.name ?? null,
+      minThreads,
+      maxThreads,
+      idleTimeout,
+      maxQueue,
+      concurrentTasksPerWorker: concurrency,
+      resourceLimits,
+      env,
+      argv,
+      execArgv,
+      workerData,
+      closeTimeout,
+      spinMicros: this.#options.spinMicros,
+      waitMicros: this.#options.waitMicros,
+      pollMicros: this.#options.pollMicros,
+      coalesceMicros: this.#options.coalesceMicros,
+    })
     this.#queueLimit = maxQueue + maxThreads * concurrency
     this.#native = new native.binding.NativePool(native.getPort(), concurrency > 1)
     for (let i = 0; i < minThreads; i++) {
@@ -347,11 +381,16 @@ class Pool extends EventEmitter {
     // alive through the completion port instead. (After the listeners: adding
     // a 'message' listener would ref the worker's port again.)
     worker.unref()
+    this.emit('workerCreate', worker)
     return null
   }
 
   #onMessage(info, msg) {
-    if (!msg || typeof msg !== 'object') return
+    if (!msg || typeof msg !== 'object' || typeof msg.spindle !== 'string') {
+      // The worker's own parentPort.postMessage (piscina's 'message' event).
+      this.emit('message', msg)
+      return
+    }
     if (msg.spindle === 'ready') {
       info.ready = true
       this.#startFailures = 0
@@ -387,6 +426,7 @@ class Pool extends EventEmitter {
   #onExit(threadId, info, code) {
     this.#workers.delete(threadId)
     this.#slots.delete(info.index)
+    this.emit('workerDestroy', info.worker)
     if (this.#closed || info.retired) return
     if (!info.ready && this.#loadError === null) {
       // It never started (process.exit() while loading, resourceLimits too
@@ -401,7 +441,11 @@ class Pool extends EventEmitter {
     const why = info.error
       ? `the worker running this task died: ${info.error.message}`
       : `the worker running this task exited with code ${code}`
-    this.#native.workerDied(threadId, why)
+    const rejected = this.#native.workerDied(threadId, why)
+    if (rejected === 0 && info.error && this.listenerCount('error') > 0) {
+      // It failed outside any task (dying while idle, say).
+      this.emit('error', info.error)
+    }
     if (this.#loadError === null && !this.#closing) this.#replenish()
     this.#maybeClosed()
   }
@@ -479,6 +523,7 @@ class Pool extends EventEmitter {
     if (!this.#pending.has(id)) return
     p.scope.emitDestroy()
     this.#pending.delete(id)
+    this.#completed++
     native.close(id)
     if (p.onAbort) p.signal.removeEventListener('abort', p.onAbort)
     if (p.unlink !== null) p.unlink()
@@ -505,7 +550,17 @@ class Pool extends EventEmitter {
     }
   }
 
+  /** A run() filename, normalized (each distinct one is checked once). */
+  #runFilename(raw) {
+    const key = typeof raw === 'string' ? raw : null
+    if (key !== null && this.#filenames.has(key)) return this.#filenames.get(key)
+    const file = normalizeFilename(raw)
+    if (key !== null && this.#filenames.size < 1024) this.#filenames.set(key, file)
+    return file
+  }
+
   #run(arg, options) {
+    let filename = this.#options.filename
     let signal
     let unlink = null
     let name = this.#options.name ?? null
@@ -517,6 +572,15 @@ class Pool extends EventEmitter {
       if (opts.name !== undefined) name = validateString(opts.name, 'options.name')
       if (opts.transferList !== undefined) transferList = values.checkTransferList(opts.transferList)
       if (opts.onMessage !== undefined) onMessage = validateFunction(opts.onMessage, 'options.onMessage')
+      if (opts.filename !== undefined && opts.filename !== null) filename = this.#runFilename(opts.filename)
+    }
+    if (name !== null && name.includes('\0')) throw invalidArgValue('options.name', name, 'must not contain null bytes')
+    if (filename === null) {
+      throw invalidArgValue('options.filename', undefined, 'must be given to run() when the pool has no filename')
+    }
+    if (filename !== this.#options.filename) {
+      // A per-run file travels with the export name: "\0filename\0export".
+      name = `\0${filename}\0${name ?? ''}`
     }
     if (this.#closing || this.#closed || this.#loadError !== null || signal?.aborted ||
         this.#pending.size >= this.#queueLimit) {
@@ -707,14 +771,45 @@ class Pool extends EventEmitter {
     }
   }
 
-  /** Finishes queued and running tasks, then stops the workers. */
-  async close() {
+  /**
+   * Finishes queued and running tasks, then stops the workers. With
+   * `{ force: true }`, queued tasks reject with ERR_SPINDLE_POOL_CLOSED and
+   * only running ones are waited for. After `closeTimeout` ms, what is still
+   * pending rejects with ERR_SPINDLE_CLOSE_TIMEOUT.
+   */
+  async close(options) {
+    const opts = readOptions(options, 'options', ['force'])
+    if (opts.force !== undefined && typeof opts.force !== 'boolean') {
+      throw invalidArgType('options.force', 'of type boolean', opts.force)
+    }
     if (this.#closed) return
     this.#closing = true
+    if (opts.force === true) {
+      this.#flush()
+      const err = errorWithCode('The pool is closed', 'ERR_SPINDLE_POOL_CLOSED')
+      for (const [id, p] of [...this.#pending]) {
+        if (this.#native.cancelQueued(id)) this.#settle(id, p, false, err)
+      }
+    }
     if (this.#pending.size > 0) {
       // Keep the process alive while draining.
       const keep = native.open(() => {})
-      await new Promise((resolve) => this.#closeWaiters.push(resolve))
+      let timer = null
+      await new Promise((resolve) => {
+        this.#closeWaiters.push(resolve)
+        const timeout = this.#options.closeTimeout
+        if (Number.isFinite(timeout)) {
+          timer = setTimeout(() => {
+            const err = errorWithCode(`The pool did not close within ${timeout} ms`, 'ERR_SPINDLE_CLOSE_TIMEOUT')
+            for (const [id, p] of [...this.#pending]) {
+              this.#native.cancel(id)
+              this.#settle(id, p, false, err)
+            }
+            resolve()
+          }, timeout)
+        }
+      })
+      if (timer !== null) clearTimeout(timer)
       native.close(keep)
     }
     await this.#stop()
@@ -740,10 +835,93 @@ class Pool extends EventEmitter {
     const workers = [...this.#workers.values()]
     this.#workers.clear()
     await Promise.all(workers.map((w) => w.worker.terminate()))
+    this.emit('close')
   }
 
   async [Symbol.asyncDispose]() {
     await this.close()
+  }
+
+  /** Starts close() (as piscina's does); use `await using` to wait for it. */
+  [Symbol.dispose]() {
+    this.close().catch(() => {})
+  }
+
+  /** The options in effect (normalized, frozen). */
+  get options() {
+    return this.#publicOptions
+  }
+
+  get minThreads() {
+    return this.#options.minThreads
+  }
+
+  get maxThreads() {
+    return this.#options.maxThreads
+  }
+
+  /**
+   * Tasks beyond what the workers can take at once (piscina's queueSize:
+   * pending tasks minus workers × concurrentTasksPerWorker), exact right
+   * after run() returns.
+   */
+  get queueSize() {
+    return Math.max(0, this.#pending.size - this.#workers.size * this.#options.concurrency)
+  }
+
+  /** Tasks settled so far (resolved or rejected). */
+  get completed() {
+    return this.#completed
+  }
+
+  /** Milliseconds since the pool was created. */
+  get duration() {
+    return performance.now() - this.#started
+  }
+
+  /** piscina's utilization: total run time ÷ (duration × maxThreads). */
+  get utilization() {
+    const [count, meanNs] = this.#native.summary(true, [])
+    if (count === 0) return 0
+    return (count * meanNs / 1e6) / (this.duration * this.#options.maxThreads)
+  }
+
+  #summary(run) {
+    const raw = this.#native.summary(run, QUANTILES.map((q) => q[1]))
+    const ms = (ns) => ns / 1e6
+    const out = { average: ms(raw[1]), mean: ms(raw[1]), stddev: ms(raw[2]), min: ms(raw[3]), max: ms(raw[4]) }
+    QUANTILES.forEach(([key], i) => {
+      out[key] = ms(raw[5 + i])
+    })
+    return out
+  }
+
+  /** Run-time summary in milliseconds, in piscina's shape (mean, stddev, min, max, p0_001 … p99_999). */
+  get runTime() {
+    return this.#summary(true)
+  }
+
+  /** Wait-time summary in milliseconds, in piscina's shape. */
+  get waitTime() {
+    return this.#summary(false)
+  }
+
+  /** piscina's `histogram`: runTime, waitTime, resetRunTime(), resetWaitTime(). */
+  get histogram() {
+    if (this.#histogram === null) {
+      const pool = this
+      this.#histogram = {
+        get runTime() {
+          return pool.runTime
+        },
+        get waitTime() {
+          return pool.waitTime
+        },
+        resetRunTime: () => this.#native.resetHistogram(true),
+        resetWaitTime: () => this.#native.resetHistogram(false),
+      }
+    }
+    return this.#histogram
   }
 
   static {
@@ -752,6 +930,9 @@ class Pool extends EventEmitter {
   }
 }
 
+if (typeof Symbol.dispose !== 'symbol') {
+  Object.defineProperty(Symbol, 'dispose', { value: Symbol.for('nodejs.dispose') })
+}
 if (typeof Symbol.asyncDispose !== 'symbol') {
   // Node 20 has no Symbol.asyncDispose on every version; alias it if missing.
   Object.defineProperty(Symbol, 'asyncDispose', { value: Symbol.for('nodejs.asyncDispose') })

@@ -215,6 +215,25 @@ impl NativePool {
         cancel_code(self.core.cancel(&self.origin, id))
     }
 
+    /// Cancels task `id` if no worker has started it; true if it was.
+    #[napi]
+    pub fn cancel_queued(&self, id: u32) -> bool {
+        self.core.cancel_queued(&self.origin, id)
+    }
+
+    /// The run-time (`run`) or wait-time histogram in nanoseconds: [count,
+    /// mean, stddev, min, max, the value at each of `quantiles` (0..1)].
+    #[napi]
+    pub fn summary(&self, run: bool, quantiles: Vec<f64>) -> Vec<f64> {
+        self.core.summary(run, &quantiles)
+    }
+
+    /// Empties the run-time (`run`) or wait-time histogram.
+    #[napi]
+    pub fn reset_histogram(&self, run: bool) {
+        self.core.reset_histogram(run);
+    }
+
     /// Rejects the tasks running on a worker that died; returns how many.
     #[napi]
     pub fn worker_died(&self, thread_id: u32, message: String) -> u32 {

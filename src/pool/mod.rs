@@ -334,6 +334,55 @@ impl PoolCore {
         }
     }
 
+    /// Cancels task `id` only if no worker has started it (`close({ force })`):
+    /// true if it was cancelled. (`start` records the worker under the same
+    /// lock in the same step as it wins the CAS, so "not started" is exact.)
+    pub fn cancel_queued(&self, origin: &Arc<PortInner>, id: u32) -> bool {
+        let mut tasks = self.lock();
+        let key = key_of(origin, id);
+        match tasks.get(&key) {
+            Some(e) if e.worker.is_none() && e.ctl.cancel() == Cancel::BeforeStart => {
+                tasks.remove(&key);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The run-time (`run`) or wait-time histogram, summarized in
+    /// nanoseconds: [count, mean, stddev, min, max, then the value at each
+    /// quantile of `quantiles`].
+    pub fn summary(&self, run: bool, quantiles: &[f64]) -> Vec<f64> {
+        let t = self.timing.lock().unwrap_or_else(|e| e.into_inner());
+        let h = if run { &t.run } else { &t.wait };
+        if h.is_empty() {
+            return vec![0.0; 5 + quantiles.len()];
+        }
+        let mut out = vec![
+            h.len() as f64,
+            h.mean(),
+            h.stdev(),
+            h.min() as f64,
+            h.max() as f64,
+        ];
+        out.extend(
+            quantiles
+                .iter()
+                .map(|&q| h.value_at_quantile(q.clamp(0.0, 1.0)) as f64),
+        );
+        out
+    }
+
+    /// Empties the run-time (`run`) or wait-time histogram.
+    pub fn reset_histogram(&self, run: bool) {
+        let mut t = self.timing.lock().unwrap_or_else(|e| e.into_inner());
+        if run {
+            t.run.reset();
+        } else {
+            t.wait.reset();
+        }
+    }
+
     /// Delivers a task's result or (`failed`) its serialized exception.
     ///
     /// When the result is for `here` (a subtask completed by the very worker
