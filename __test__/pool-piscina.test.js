@@ -267,3 +267,53 @@ describe('what a piscina user reaches for', () => {
     await within(closed, 5_000, "'close'")
   })
 })
+
+describe('differential: the same options and calls on piscina and on spindle', () => {
+  const Piscina = require('piscina')
+  const { EventEmitter } = require('node:events')
+
+  const options = () => ({
+    filename: FILE,
+    minThreads: 1,
+    maxThreads: 2,
+    idleTimeout: 1000,
+    maxQueue: 'auto',
+    concurrentTasksPerWorker: 1,
+    atomics: 'sync',
+    closeTimeout: 5000,
+    recordTiming: true,
+    trackUnmanagedFds: true,
+    niceIncrement: 0,
+    argv: ['a'],
+    execArgv: [],
+    env: { SPINDLE_DIFF: '1' },
+    resourceLimits: { maxOldGenerationSizeMb: 64 },
+    workerData: { x: 1 },
+  })
+
+  async function scenario(pool) {
+    const out = {}
+    out.echo = await pool.run({ a: [1, 2], s: 'x' })
+    out.named = typeof (await pool.run(1, { name: 'threadId' }))
+    out.perRunFile = await pool.run(3, { filename: worker('basic.js'), name: 'square' })
+    const ee = new EventEmitter()
+    const aborted = pool.run(2_000, { name: 'sleep', signal: ee }).then(() => 'resolved', (e) => e.name)
+    ee.emit('abort')
+    out.abort = await aborted
+    out.options = [pool.options.maxQueue, pool.minThreads, pool.maxThreads]
+    out.needsDrain = pool.needsDrain
+    out.counters = [typeof pool.completed, typeof pool.duration, typeof pool.utilization, typeof pool.queueSize]
+    out.histogramKeys = Object.keys(pool.histogram.runTime).sort()
+    const closed = new Promise((resolve) => pool.once('close', resolve))
+    await pool.close()
+    await closed
+    out.closed = true
+    return out
+  }
+
+  test('options pass through unchanged and the documented behaviours agree', async () => {
+    const theirs = await scenario(new Piscina(options()))
+    const ours = await scenario(makePool(options()))
+    expect(ours).toEqual(theirs)
+  })
+})

@@ -15,6 +15,8 @@ const { snapshot } = require('./options')
 const { deserializeError } = require('./task-errors')
 const values = require('./pool-values')
 const {
+  validateBoolean,
+  validateOneOf,
   validateFunction,
   validateInteger,
   validateObject,
@@ -26,6 +28,9 @@ const OPTIONS = [
   'filename', 'name', 'minThreads', 'maxThreads', 'idleTimeout', 'maxQueue',
   'concurrentTasksPerWorker', 'resourceLimits', 'env', 'argv', 'execArgv', 'workerData',
   'waitMicros', 'spinMicros', 'pollMicros', 'coalesceMicros', 'closeTimeout',
+  // piscina's, accepted so that its options pass through unchanged:
+  'trackUnmanagedFds', 'atomics', 'niceIncrement', 'recordTiming', 'workerHistogram', 'stricterFIFO',
+  'taskQueue', 'loadBalancer',
 ]
 /** The quantiles of piscina's histogram summaries, by key. */
 const QUANTILES = [
@@ -274,6 +279,21 @@ class Pool extends EventEmitter {
       resourceLimits = { ...resourceLimits }
     }
     const env = opts.env === undefined ? undefined : copyEnv(opts.env)
+    for (const key of ['taskQueue', 'loadBalancer']) {
+      if (opts[key] !== undefined) {
+        throw invalidArgValue(`options.${key}`, opts[key], "is piscina's and not supported (spindle's scheduler is built in)")
+      }
+    }
+    const trackUnmanagedFds = opts.trackUnmanagedFds === undefined
+      ? undefined
+      : validateBoolean(opts.trackUnmanagedFds, 'options.trackUnmanagedFds')
+    // Accepted and checked, with no effect: timing is always recorded (in
+    // Rust), results never travel through Atomics, threads keep their nice.
+    if (opts.atomics !== undefined) validateOneOf(opts.atomics, 'options.atomics', ['sync', 'async', 'disabled'])
+    if (opts.niceIncrement !== undefined) validateInteger(opts.niceIncrement, 'options.niceIncrement', -20, 19)
+    for (const key of ['recordTiming', 'workerHistogram', 'stricterFIFO']) {
+      if (opts[key] !== undefined) validateBoolean(opts[key], `options.${key}`)
+    }
     const workerData = opts.workerData
     if (workerData !== undefined) {
       // Worker clones it for every thread; find out now, not inside run().
@@ -301,7 +321,7 @@ class Pool extends EventEmitter {
       waitMicros: micros(opts, 'waitMicros', 'SPINDLE_WAIT_MICROS', 1000, 100_000),
       pollMicros: micros(opts, 'pollMicros', 'SPINDLE_POLL_MICROS', 100, 10_000),
       coalesceMicros: micros(opts, 'coalesceMicros', 'SPINDLE_COALESCE_MICROS', 2000, 100_000),
-      workerOptions: { resourceLimits, env, argv, execArgv },
+      workerOptions: { resourceLimits, env, argv, execArgv, trackUnmanagedFds },
       workerData,
       closeTimeout,
     }
