@@ -38,10 +38,19 @@ export declare class NativePool {
    */
   submitBatch(ids: Array<number>, args: Array<unknown>, name?: string | undefined | null): boolean
   /**
-   * -1 too late, 0 cancelled before it started, else the thread id of the
-   * worker running it (which JavaScript then replaces).
+   * -1 too late, -2 cancelled before it started, else the thread id of
+   * the worker running it (which JavaScript then replaces).
    */
   cancel(id: number): number
+  /** Cancels task `id` if no worker has started it; true if it was. */
+  cancelQueued(id: number): boolean
+  /**
+   * The run-time (`run`) or wait-time histogram in nanoseconds: [count,
+   * mean, stddev, min, max, the value at each of `quantiles` (0..1)].
+   */
+  summary(run: boolean, quantiles: Array<number>): Array<number>
+  /** Empties the run-time (`run`) or wait-time histogram. */
+  resetHistogram(run: boolean): void
   /** Rejects the tasks running on a worker that died; returns how many. */
   workerDied(threadId: number, message: string): number
   /** Queues again the tasks running on a worker replaced after an abort. */
@@ -97,8 +106,13 @@ export declare class PoolWorker {
    */
   submitLocal(id: number, arg: unknown, name?: string | undefined | null): boolean
   /**
+   * Submits subtask `id` (with an abort signal) onto the injector: another
+   * worker runs it, never this one. False once the pool is closed.
+   */
+  submitAway(id: number, arg: unknown, name?: string | undefined | null): boolean
+  /**
    * Cancels subtask `id` submitted from this environment: -1 too late,
-   * 0 cancelled before it started, else the running worker's thread id.
+   * -2 cancelled before it started, else the running worker's thread id.
    */
   cancel(id: number): number
   /**
@@ -136,6 +150,11 @@ export declare class Port {
    * null). Later completions wake the event loop again.
    */
   endPolling(): unknown[] | null
+  /**
+   * For tests: the next completion delivered on this port fails to
+   * convert to a JavaScript value (it must reject its own operation only).
+   */
+  failNextConversion(): void
   counters(): PortCounters
 }
 

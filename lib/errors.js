@@ -5,6 +5,15 @@
 const { inspect } = require('node:util')
 
 function describeReceived(value) {
+  // A revoked Proxy (or a throwing getter) must not turn a coded error into an uncoded one.
+  try {
+    return describeReceivedUnchecked(value)
+  } catch {
+    return ` Received ${inspect(value, { depth: -1, showProxy: false })}`
+  }
+}
+
+function describeReceivedUnchecked(value) {
   if (value == null) return ` Received ${value}`
   if (typeof value === 'function') return ` Received function ${value.name || '<anonymous>'}`
   if (typeof value === 'object') {
