@@ -350,13 +350,27 @@ export const current: TaskContext | null
 /** How one standard stream of a child is set up. */
 export type StdioMode = 'pipe' | 'inherit' | 'ignore'
 
-/** Options of {@link spawn}; the same meanings as in `child_process.spawn`. */
+/**
+ * Options of {@link spawn}; the same meanings as in `child_process.spawn`.
+ * Only the object's own properties count, each read once: an option
+ * inherited from `Object.prototype` (prototype pollution) is ignored.
+ */
 export interface SpawnOptions {
-  /** Working directory of the child (string or `file:` URL). */
-  cwd?: string | URL
+  /**
+   * Working directory of the child (string, Buffer or `file:` URL; `''` is
+   * this process's own). One that is a file throws `ENOTDIR` from `spawn()`,
+   * as child_process does; a missing one is an `'error'` (`ENOENT`).
+   */
+  cwd?: string | URL | Buffer
   /**
    * The child's whole environment (default `process.env`). The program is
-   * searched in *this* environment's `PATH` (`/usr/bin:/bin` without one).
+   * searched in *this* environment's `PATH` (`/usr/bin:/bin` without one);
+   * a relative entry is resolved in the child's `cwd`, as child_process does.
+   * Inherited keys count, as with child_process (`Object.create(process.env)`
+   * works), except those inherited from `Object.prototype` itself: there
+   * they can only be prototype pollution (a polluted `NODE_OPTIONS` would
+   * run code in the child). A value that cannot become a string (a Symbol)
+   * throws `ERR_INVALID_ARG_TYPE`.
    */
   env?: NodeJS.ProcessEnv | Record<string, string | undefined>
   /** `'pipe'` (default), `'inherit'`, `'ignore'`, or one per stream: `[stdin, stdout, stderr]`. */
@@ -365,7 +379,12 @@ export interface SpawnOptions {
   detached?: boolean
   /** Aborting kills the child with `killSignal` and emits an `AbortError` as `'error'`. */
   signal?: AbortSignal
-  /** Kill the child with `killSignal` after this many milliseconds. */
+  /**
+   * Kill the child with `killSignal` after this many milliseconds. Any
+   * unsigned integer, honoured exactly: 2^31 ms or more waits that long
+   * (child_process kills after 1 ms then, with a TimeoutOverflowWarning).
+   * A bad value throws the error the running Node's child_process throws.
+   */
   timeout?: number
   /** The signal for `timeout` and `signal` (default `'SIGTERM'`). */
   killSignal?: NodeJS.Signals | number
@@ -480,9 +499,17 @@ export interface ExecOptions<E extends 'buffer' | BufferEncoding = 'buffer' | Bu
    * `code: 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER'`.
    */
   maxBuffer?: number
-  /** Kill with `killSignal` after this many ms; rejects with `code: 'ERR_SPINDLE_EXEC_TIMEOUT'`, `timedOut: true`. */
+  /**
+   * Kill with `killSignal` after this many ms; rejects with `code:
+   * 'ERR_SPINDLE_EXEC_TIMEOUT'`, `timedOut: true`. An integer from 0 to
+   * `Number.MAX_SAFE_INTEGER` (else `ERR_OUT_OF_RANGE`), honoured exactly,
+   * also at 2^31 ms and beyond (never shortened to 1 ms).
+   */
   timeout?: number
-  /** After `killSignal`, send SIGKILL if the child is still running this many ms later (default 5000; `false` never). */
+  /**
+   * After `killSignal`, send SIGKILL if the child is still running this many
+   * ms later (default 5000; `false` never). The same range as `timeout`.
+   */
   forceKillAfter?: number | false
   /**
    * Signal the child's whole process group (it gets one of its own), so a

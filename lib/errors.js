@@ -8,8 +8,14 @@ function describeReceived(value) {
   if (value == null) return ` Received ${value}`
   if (typeof value === 'function') return ` Received function ${value.name || '<anonymous>'}`
   if (typeof value === 'object') {
-    if (value.constructor && value.constructor.name) {
-      return ` Received an instance of ${value.constructor.name}`
+    let ctor
+    try {
+      ctor = value.constructor // a revoked Proxy throws here
+    } catch {
+      ctor = undefined
+    }
+    if (ctor && ctor.name) {
+      return ` Received an instance of ${ctor.name}`
     }
     return ` Received ${inspect(value, { depth: -1 })}`
   }
@@ -121,7 +127,7 @@ module.exports = {
 // ─── Reactor (spawn/exec) ────────────────────────────────────────────────
 // Errors in child_process's shapes.
 
-const { getSystemErrorName } = require('node:util')
+const { format, getSystemErrorName } = require('node:util')
 
 /** Node's ErrnoException: `${syscall} ${code}`, errno negative, code the name. */
 function errnoException(errno, syscall, extra) {
@@ -136,7 +142,9 @@ function errnoException(errno, syscall, extra) {
 
 /** ERR_UNKNOWN_SIGNAL, as thrown by `child.kill('SIGNOPE')`. */
 function unknownSignal(signal) {
-  return withCode(new TypeError(`Unknown signal: ${signal}`), 'ERR_UNKNOWN_SIGNAL')
+  // format, not a template: a Symbol or a null-prototype object must not
+  // throw an uncoded TypeError while the error is being made.
+  return withCode(new TypeError(format('Unknown signal: %s', signal)), 'ERR_UNKNOWN_SIGNAL')
 }
 
 /** The reactor is not available on this platform. */

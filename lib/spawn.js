@@ -31,6 +31,7 @@ const {
   unknownSignal,
   unsupportedPlatform,
 } = require('./errors')
+const { getOwn, snapshot } = require('./options')
 const {
   validateAbortSignal,
   validateBoolean,
@@ -69,7 +70,9 @@ const OUTPUT_CREDIT = 8 << 20
 const ACK_EVERY = 1 << 20
 
 const STDIO_CODES = { pipe: 0, inherit: 1, ignore: 2 }
-const { signals } = osConstants
+// A null-prototype copy: a name is looked up among the real signals only,
+// never among properties inherited from Object.prototype.
+const signals = Object.assign(Object.create(null), osConstants.signals)
 const signalNames = Object.create(null)
 for (const [name, num] of Object.entries(signals)) {
   if (signalNames[num] === undefined) signalNames[num] = name
@@ -86,10 +89,86 @@ function convertToValidSignal(signal) {
   throw unknownSignal(signal)
 }
 
+/** `options.killSignal` as Node checks it: a string or a number, then a known signal. */
+function sanitizeKillSignal(killSignal) {
+  if (typeof killSignal === 'string' || typeof killSignal === 'number') {
+    return convertToValidSignal(killSignal)
+  }
+  if (killSignal != null) {
+    throw invalidArgType('options.killSignal', 'one of type string or number', killSignal)
+  }
+  return signals.SIGTERM
+}
+
 function checkNullBytes(value, name) {
   if (typeof value === 'string' && value.includes('\u0000')) {
     throw invalidArgValue(name, value, 'must be a string without null bytes')
   }
+}
+
+const ArrayIsArray = Array.isArray
+const ObjectKeys = Object.keys
+const ObjectGetPrototypeOf = Object.getPrototypeOf
+const ObjectPrototype = Object.prototype
+const ReflectGet = Reflect.get
+const StringCtor = String
+
+/**
+ * `Array.isArray(value)`, with a revoked Proxy (whose IsArray throws an
+ * engine TypeError) reported as ERR_INVALID_ARG_VALUE of `name`.
+ */
+function isArray(value, name) {
+  try {
+    return ArrayIsArray(value)
+  } catch (cause) {
+    const err = invalidArgValue(name, value, 'could not be read')
+    err.cause = cause
+    throw err
+  }
+}
+
+/**
+ * `${value}` as child_process makes its strings, except that a value the
+ * engine cannot convert (a Symbol, a null-prototype object, a revoked Proxy)
+ * gives a coded TypeError where Node gives an uncoded one. An error thrown
+ * by the value's own toString passes through unchanged.
+ */
+function toStringArg(value, name) {
+  if (typeof value === 'string') return value
+  if (typeof value === 'symbol') throw invalidArgType(name, 'of type string', value)
+  try {
+    return `${value}`
+  } catch (cause) {
+    if (cause instanceof TypeError && cause.code === undefined) {
+      const err = invalidArgValue(name, value, 'cannot be converted to a string')
+      err.cause = cause
+      throw err
+    }
+    throw cause
+  }
+}
+
+/** validateObject, with a revoked Proxy a coded error too (Array.isArray throws for one). */
+function validateObjectArg(value, name) {
+  if (isArray(value, name)) throw invalidArgType(name, 'of type object', value)
+  return validateObject(value, name)
+}
+
+/** Element `i` of an array, own properties only (a hole reads as undefined). */
+function ownElement(array, i, name) {
+  return getOwn(array, i, name)
+}
+
+/** The arguments as child_process takes them: each stringified, NUL refused. */
+function normalizeArgs(args) {
+  const length = getOwn(args, 'length', 'args')
+  const out = []
+  for (let i = 0; i < length; i++) {
+    const s = toStringArg(ownElement(args, i, 'args'), `args[${i}]`)
+    checkNullBytes(s, `args[${i}]`)
+    out.push(s)
+  }
+  return out
 }
 
 function normalizeStdio(stdio) {
@@ -100,15 +179,16 @@ function normalizeStdio(stdio) {
     }
     return [stdio, stdio, stdio]
   }
-  if (!Array.isArray(stdio)) {
+  if (!isArray(stdio, 'options.stdio')) {
     throw invalidArgType('options.stdio', 'of type string or an instance of Array', stdio)
   }
-  if (stdio.length > 3) {
+  const length = getOwn(stdio, 'length', 'options.stdio')
+  if (length > 3) {
     throw invalidArgValue('options.stdio', stdio, 'may describe stdin, stdout and stderr only (no extra descriptors, no ipc)')
   }
   const out = []
   for (let i = 0; i < 3; i++) {
-    const s = stdio[i]
+    const s = i < length ? ownElement(stdio, i, 'options.stdio') : undefined
     if (s === undefined || s === null) out.push('pipe')
     else if (s === i) out.push('inherit') // the parent's own fd i
     else if (typeof s === 'string' && STDIO_CODES[s] !== undefined) out.push(s)
@@ -119,18 +199,112 @@ function normalizeStdio(stdio) {
   return out
 }
 
-/** `KEY=VALUE` strings of an env object, as child_process builds them. */
+/**
+ * `KEY=VALUE` strings of an env object, as child_process builds them, with
+ * one exception. child_process enumerates with for..in, so inherited keys
+ * count: `env: Object.create(process.env)` passes process.env on. Keys that
+ * come from `Object.prototype` itself (or anything above it) are left out:
+ * there they can only be prototype pollution, and a polluted
+ * `NODE_OPTIONS` or `LD_PRELOAD` would run code in the child. Each
+ * property is read once; an unreadable env (a revoked Proxy) or a value
+ * that cannot become a string is a coded TypeError.
+ */
 function envPairsOf(env) {
   const pairs = []
-  for (const key in env) {
-    const value = env[key]
-    if (value !== undefined) {
-      checkNullBytes(key, `options.env['${key}']`)
-      checkNullBytes(String(value), `options.env['${key}']`)
-      pairs.push(`${key}=${value}`)
+  const seen = new Set()
+  let holder = env
+  try {
+    while (holder !== null && holder !== ObjectPrototype) {
+      for (const key of ObjectKeys(holder)) {
+        if (seen.has(key)) continue
+        seen.add(key)
+        const value = ReflectGet(holder, key, env)
+        if (value === undefined) continue
+        const name = `options.env['${key}']`
+        const text = toStringArg(value, name)
+        checkNullBytes(key, name)
+        checkNullBytes(text, name)
+        pairs.push(`${key}=${text}`)
+      }
+      holder = ObjectGetPrototypeOf(holder)
     }
+  } catch (cause) {
+    if (cause instanceof TypeError && cause.code === undefined) {
+      const err = invalidArgValue('options.env', env, 'could not be read')
+      err.cause = cause
+      throw err
+    }
+    throw cause
   }
   return pairs
+}
+
+/** Every option child_process.spawn reads; each is read once, own properties only. */
+const SPAWN_OPTION_KEYS = [
+  'argv0',
+  'cwd',
+  'detached',
+  'env',
+  'gid',
+  'killSignal',
+  'serialization',
+  'shell',
+  'signal',
+  'stdio',
+  'timeout',
+  'uid',
+  'windowsHide',
+  'windowsVerbatimArguments',
+]
+
+/**
+ * `options.timeout` as the running Node checks it. The check has changed
+ * between Node versions (Node 26 gives ERR_INVALID_ARG_TYPE for a
+ * non-number, earlier versions ERR_OUT_OF_RANGE), so a value this check
+ * refuses is handed to child_process's own validation, which throws the
+ * running Node's error before it creates anything (an invalid `stdio`, checked
+ * after the timeout, guarantees nothing is spawned if it does not).
+ */
+function validateSpawnTimeout(timeout) {
+  if (timeout == null || (Number.isInteger(timeout) && timeout >= 0)) return
+  let nodeError = null
+  try {
+    require('node:child_process').spawn(process.execPath, [], { timeout, stdio: '\u0000spindle-invalid' })
+  } catch (err) {
+    if (err instanceof Error && typeof err.code === 'string' && err.code !== 'ERR_INVALID_ARG_VALUE') {
+      nodeError = err
+    }
+  }
+  throw nodeError ?? outOfRange('timeout', 'an unsigned integer', timeout)
+}
+
+/** Node's timers take at most this many milliseconds (longer ones fire after 1 ms). */
+const TIMEOUT_MAX = 2 ** 31 - 1
+
+/**
+ * setTimeout for any duration up to Number.MAX_SAFE_INTEGER ms: a longer
+ * wait than TIMEOUT_MAX is a chain of timers, so a duration of 2^31 ms or
+ * more means what it says instead of 1 ms. Returns `{ clear() }`.
+ */
+function setLongTimeout(fn, ms) {
+  const handle = { timer: null, clear: () => clearTimeout(handle.timer) }
+  const deadline = Date.now() + ms
+  const arm = (left) => {
+    if (left > TIMEOUT_MAX) {
+      handle.timer = setTimeout(() => arm(deadline - Date.now()), TIMEOUT_MAX)
+    } else {
+      handle.timer = setTimeout(fn, Math.max(left, 1))
+    }
+  }
+  arm(ms)
+  return handle
+}
+
+/** A URL, or what Node's own duck typing takes for one (a file: URL from another realm). */
+function isURL(value) {
+  if (value instanceof URL) return true
+  return value !== null && typeof value === 'object' && !Buffer.isBuffer(value) &&
+    Boolean(value.href) && Boolean(value.protocol) && value.auth === undefined && value.path === undefined
 }
 
 /** child_process's argument rules, producing what the reactor needs. */
@@ -138,8 +312,8 @@ function normalizeSpawnArguments(file, args, options) {
   validateString(file, 'file')
   if (file.length === 0) throw invalidArgValue('file', file, 'cannot be empty')
   checkNullBytes(file, 'file')
-  if (Array.isArray(args)) {
-    args = args.slice()
+  if (isArray(args, 'args')) {
+    args = normalizeArgs(args)
   } else if (args === undefined || args === null) {
     args = []
   } else if (typeof args !== 'object') {
@@ -148,65 +322,71 @@ function normalizeSpawnArguments(file, args, options) {
     options = args
     args = []
   }
-  // Like child_process: arguments are stringified, null bytes refused.
-  args = args.map((a, i) => {
-    const s = `${a}`
-    checkNullBytes(s, `args[${i}]`)
-    return s
-  })
-  options = validateObject(options, 'options')
-  for (const unsupported of ['uid', 'gid']) {
-    if (options[unsupported] !== undefined) {
-      throw invalidArgValue(`options.${unsupported}`, options[unsupported], 'is not supported by spindle')
+  if (options !== undefined) validateObjectArg(options, 'options')
+  // Read once, own properties only: an inherited `shell` or `cwd` (prototype
+  // pollution) is never honoured.
+  const o = snapshot(options, SPAWN_OPTION_KEYS)
+  for (const id of ['uid', 'gid']) {
+    if (o[id] != null && !(Number.isInteger(o[id]) && o[id] >= -(2 ** 31) && o[id] < 2 ** 31)) {
+      throw invalidArgType(`options.${id}`, 'int32', o[id])
+    }
+    if (o[id] != null) {
+      throw invalidArgValue(`options.${id}`, o[id], 'is not supported by spindle')
     }
   }
 
-  let cwd = options.cwd
+  let cwd = o.cwd
   if (cwd !== undefined && cwd !== null) {
-    if (cwd instanceof URL || (typeof cwd === 'object' && cwd.href !== undefined && cwd.protocol !== undefined)) {
-      cwd = fileURLToPath(cwd)
+    if (isURL(cwd)) cwd = fileURLToPath(cwd)
+    else if (Buffer.isBuffer(cwd)) cwd = cwd.toString()
+    if (typeof cwd !== 'string') {
+      throw invalidArgType('options.cwd', 'of type string or an instance of Buffer or URL', cwd)
     }
-    if (typeof cwd !== 'string') throw invalidArgType('options.cwd', 'of type string or an instance of URL', cwd)
     checkNullBytes(cwd, 'options.cwd')
+    // As under child_process, an empty cwd means this process's own.
+    if (cwd === '') cwd = undefined
   } else {
     cwd = undefined
   }
-  if (options.detached != null) validateBoolean(options.detached, 'options.detached')
-  if (options.shell != null && typeof options.shell !== 'boolean' && typeof options.shell !== 'string') {
-    throw invalidArgType('options.shell', 'of type boolean or string', options.shell)
+  if (o.detached != null) validateBoolean(o.detached, 'options.detached')
+  if (o.shell != null && typeof o.shell !== 'boolean' && typeof o.shell !== 'string') {
+    throw invalidArgType('options.shell', 'of type boolean or string', o.shell)
   }
-  if (options.argv0 != null) {
-    validateString(options.argv0, 'options.argv0')
-    checkNullBytes(options.argv0, 'options.argv0')
+  if (o.argv0 != null) {
+    validateString(o.argv0, 'options.argv0')
+    checkNullBytes(o.argv0, 'options.argv0')
   }
-  if (options.timeout != null && !(Number.isInteger(options.timeout) && options.timeout >= 0)) {
-    throw outOfRange('timeout', 'an unsigned integer', options.timeout) // as Node does
+  if (o.windowsHide != null) validateBoolean(o.windowsHide, 'options.windowsHide')
+  if (o.windowsVerbatimArguments != null) {
+    validateBoolean(o.windowsVerbatimArguments, 'options.windowsVerbatimArguments')
   }
-  const killSignal = options.killSignal == null ? signals.SIGTERM : convertToValidSignal(options.killSignal)
-  const signal = validateAbortSignal(options.signal, 'options.signal')
-  const stdio = normalizeStdio(options.stdio)
+  validateSpawnTimeout(o.timeout)
+  const signal = validateAbortSignal(o.signal, 'options.signal')
+  const killSignal = sanitizeKillSignal(o.killSignal)
+  const stdio = normalizeStdio(o.stdio)
 
-  if (options.shell) {
+  if (o.shell) {
+    checkNullBytes(o.shell, 'options.shell')
     const command = [file, ...args].join(' ')
-    file = typeof options.shell === 'string' ? options.shell : '/bin/sh'
+    file = typeof o.shell === 'string' ? o.shell : '/bin/sh'
     args = ['-c', command]
   }
-  const argv = [typeof options.argv0 === 'string' ? options.argv0 : file, ...args]
+  const argv = [typeof o.argv0 === 'string' ? o.argv0 : file, ...args]
 
-  if (options.env != null) validateObject(options.env, 'options.env')
+  if (o.env != null) validateObjectArg(o.env, 'options.env')
   // No env option on the main thread: the addon snapshots the real
   // environment (which is what process.env reads and writes there) without
   // turning every variable into a JavaScript string and back. A worker
   // thread's process.env is its own copy, so it is passed as pairs.
-  const envPairs = options.env == null && isMainThread ? undefined : envPairsOf(options.env ?? process.env)
+  const envPairs = o.env == null && isMainThread ? undefined : envPairsOf(o.env ?? process.env)
   return {
     file,
     argv,
     envPairs,
     cwd,
     stdio,
-    detached: !!options.detached,
-    timeout: options.timeout,
+    detached: !!o.detached,
+    timeout: o.timeout,
     killSignal,
     signal,
   }
@@ -281,6 +461,15 @@ class ChildProcess extends EventEmitter {
       native.close(this.#id)
       throw err
     }
+    if (this.#key < 0) {
+      // Failed before anything started, in a way child_process throws from
+      // spawn() itself (a cwd that is a file: ENOTDIR).
+      const errno = -this.#key
+      this.#key = null
+      this.#released = true
+      native.close(this.#id)
+      throw errnoException(errno, 'spawn')
+    }
 
     const { signal, killSignal, timeout } = opts
     if (signal) {
@@ -294,7 +483,7 @@ class ChildProcess extends EventEmitter {
       }
     }
     if (timeout > 0) {
-      this.#timer = setTimeout(() => {
+      this.#timer = setLongTimeout(() => {
         this.#timer = null
         try {
           this.kill(killSignal)
@@ -314,7 +503,10 @@ class ChildProcess extends EventEmitter {
   }
 
   #makeOutput(index) {
+    // Null-prototype options: the stream must not pick up an inherited
+    // `encoding` or `objectMode` (prototype pollution).
     const stream = new Readable({
+      __proto__: null,
       read: () => {
         if (this.#paused[index]) {
           this.#paused[index] = false
@@ -334,6 +526,7 @@ class ChildProcess extends EventEmitter {
 
   #makeStdin() {
     return new Writable({
+      __proto__: null,
       write: (chunk, _encoding, cb) => this.#write([chunk], cb),
       writev: (chunks, cb) => this.#write(chunks.map((c) => c.chunk), cb),
       final: (cb) => {
@@ -504,7 +697,7 @@ class ChildProcess extends EventEmitter {
 
   #cleanupTimers() {
     if (this.#timer !== null) {
-      clearTimeout(this.#timer)
+      this.#timer.clear()
       this.#timer = null
     }
     if (this.#abort !== null) {
@@ -589,4 +782,15 @@ function spawn(command, args, options) {
   return spawnWith(command, args, options, undefined)
 }
 
-module.exports = { ChildProcess, convertToValidSignal, normalizeSpawnArguments, spawn, spawnWith }
+module.exports = {
+  ChildProcess,
+  convertToValidSignal,
+  isArray,
+  normalizeArgs,
+  normalizeSpawnArguments,
+  setLongTimeout,
+  spawn,
+  spawnWith,
+  toStringArg,
+  validateObjectArg,
+}

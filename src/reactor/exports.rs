@@ -101,11 +101,31 @@ fn key_of(key: f64) -> u64 {
     key as u64
 }
 
+/// Whether child_process reports `errno` from a spawn asynchronously (an
+/// `'error'` event) rather than throwing it from `spawn()`.
+fn reported_async(errno: i32) -> bool {
+    matches!(
+        errno,
+        libc::EACCES | libc::EAGAIN | libc::EMFILE | libc::ENFILE | libc::ENOENT
+    )
+}
+
 /// Starts spawning a child whose events complete operation `id` of `port`;
-/// returns the child's key.
+/// returns the child's key, or `-errno` when the spawn fails in a way that
+/// child_process throws synchronously (a `cwd` that is a file: ENOTDIR).
 #[napi(js_name = "reactorSpawn")]
 pub fn reactor_spawn(port: &Port, id: u32, options: NativeSpawnOptions) -> Result<f64> {
     let req = request(options)?;
+    if let Some(cwd) = &req.cwd {
+        // One stat on this thread (child_process does its chdir here too,
+        // in the forked child, before spawn() returns). Errors it reports
+        // asynchronously are left to the spawner, which checks again.
+        if let Err(errno) = super::sys::check_dir(cwd) {
+            if !reported_async(errno) {
+                return Ok(-f64::from(errno));
+            }
+        }
+    }
     let inner = port.inner().clone();
     let reactor = Reactor::global();
     let key = reactor.spawn(

@@ -96,13 +96,23 @@ fn start(req: &SpawnRequest, stdio: [ChildFd; 3]) -> Result<libc::pid_t, i32> {
     } else {
         Group::Inherit
     };
+    // A cwd the child cannot enter fails the spawn with chdir's own errno
+    // (ENOTDIR for a file, as child_process reports), not with the ENOENT
+    // of a PATH search that failed at every entry for that reason.
+    if let Some(cwd) = &req.cwd {
+        sys::check_dir(cwd)?;
+    }
     let mut denied = false;
     for candidate in &candidates {
-        if searching && candidate.as_bytes().starts_with(b"/") {
+        if searching {
             // Skip entries that plainly are not there without paying for a
-            // spawn attempt; the spawn below still has the last word.
-            // (Relative entries are resolved in the child's cwd: not here.)
-            if let Err(e) = sys::access_exec(candidate) {
+            // spawn attempt; the spawn below still has the last word. A
+            // relative entry (`.`, `bin`, an empty one) is looked up where
+            // the child will resolve it, in its cwd, as libuv's execvp does
+            // after its chdir: so a PATH full of relative entries costs one
+            // access(2) each here, not one posix_spawn each.
+            let probe = resolve::in_dir(req.cwd.as_deref(), candidate);
+            if let Err(e) = sys::access_exec(probe.as_deref().unwrap_or(candidate)) {
                 match resolve::classify(e) {
                     Next::Continue => continue,
                     Next::Denied => {
