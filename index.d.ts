@@ -418,15 +418,15 @@ export interface ChildProcess extends NodeJS.EventEmitter {
   readonly spawnfile: string
   /** The full argv, `argv[0]` first. */
   readonly spawnargs: string[]
-  /** `null` unless stdin is `'pipe'`. Writing after the child closed its stdin emits EPIPE as `'error'`. */
-  readonly stdin: import('node:stream').Writable | null
-  readonly stdout: import('node:stream').Readable | null
-  readonly stderr: import('node:stream').Readable | null
-  readonly stdio: [
-    import('node:stream').Writable | null,
-    import('node:stream').Readable | null,
-    import('node:stream').Readable | null,
-  ]
+  /**
+   * `null` unless stdin is `'pipe'`; `undefined` (with stdout, stderr and
+   * stdio) when the spawn ran out of descriptors (EMFILE), as with
+   * child_process. Writing after the child closed its stdin emits EPIPE as `'error'`.
+   */
+  readonly stdin: ChildStdin | null | undefined
+  readonly stdout: ChildOutput | null | undefined
+  readonly stderr: ChildOutput | null | undefined
+  readonly stdio: [ChildStdin | null, ChildOutput | null, ChildOutput | null] | undefined
   /**
    * Sends a signal (default `'SIGTERM'`; names or numbers) through the
    * child's pidfd, so it can never reach a process that reused the pid.
@@ -438,8 +438,14 @@ export interface ChildProcess extends NodeJS.EventEmitter {
   killGroup(signal?: NodeJS.Signals | number): boolean
   /** Keep the event loop alive until the child closes (the default). */
   ref(): void
-  /** Let the process exit while the child runs. */
+  /**
+   * Let the process exit while the child runs. As with child_process, open
+   * piped output streams (and stdin writes not yet flushed) still keep it
+   * alive until they close, unless they are `unref()`'d themselves.
+   */
   unref(): void
+  /** Kills the child (SIGTERM) unless it was already killed, as child_process does. */
+  [Symbol.dispose](): void
 
   on(event: 'spawn', listener: () => void): this
   on(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this
@@ -452,6 +458,24 @@ export interface ChildProcess extends NodeJS.EventEmitter {
   once(event: 'error', listener: (err: SpawnError | Error) => void): this
   once(event: string | symbol, listener: (...args: any[]) => void): this
 }
+
+/**
+ * The socket-like methods of a child's piped streams, as on the `net.Socket`s
+ * child_process gives: `ref`/`unref` (whether the open stream keeps the event
+ * loop alive), `setNoDelay`/`setKeepAlive` (no-ops on a Unix socket),
+ * `destroySoon` (end, then destroy once flushed).
+ */
+export interface ChildStreamSocketMethods {
+  ref(): this
+  unref(): this
+  setNoDelay(noDelay?: boolean): this
+  setKeepAlive(enable?: boolean, initialDelay?: number): this
+  destroySoon(): void
+}
+/** A child's stdin: `readable` is `false`, as on child_process's socket. */
+export type ChildStdin = import('node:stream').Writable & ChildStreamSocketMethods & { readonly readable: false }
+/** A child's stdout or stderr. */
+export type ChildOutput = import('node:stream').Readable & ChildStreamSocketMethods
 
 /** The `'error'` of a spawn that failed, shaped as in `child_process`. */
 export interface SpawnError extends Error {

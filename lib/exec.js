@@ -214,9 +214,11 @@ function exec(file, args, options) {
     child.on('error', (err) => {
       if (spawnError === null) spawnError = err
     })
-    const stdout = collect(child.stdout, 'stdout', o, fail)
-    const stderr = collect(child.stderr, 'stderr', o, fail)
-    if (o.input !== undefined) {
+    // Out of descriptors (EMFILE), a child has no streams: 'error' follows.
+    const none = () => (o.encoding === 'buffer' ? Buffer.alloc(0) : '')
+    const stdout = child.stdout == null ? none : collect(child.stdout, 'stdout', o, fail)
+    const stderr = child.stderr == null ? none : collect(child.stderr, 'stderr', o, fail)
+    if (o.input !== undefined && child.stdin != null) {
       // The child may exit without reading its input: EPIPE then is not a failure.
       child.stdin.on('error', () => {})
       child.stdin.end(o.input)

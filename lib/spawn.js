@@ -77,7 +77,7 @@ const signalNames = Object.create(null)
 for (const [name, num] of Object.entries(signals)) {
   if (signalNames[num] === undefined) signalNames[num] = name
 }
-const { ESRCH, EINVAL, ENOSYS } = osConstants.errno
+const { ESRCH, EINVAL, ENOSYS, EMFILE, ENFILE } = osConstants.errno
 
 /** A signal name or number → its number; throws ERR_UNKNOWN_SIGNAL. */
 function convertToValidSignal(signal) {
@@ -393,6 +393,91 @@ function normalizeSpawnArguments(file, args, options) {
 }
 
 const kSpawn = Symbol('spindle.spawn')
+const kLiveness = Symbol('spindle.liveness')
+// Node 20.4+ defines Symbol.dispose; earlier ones get child_process's own polyfill symbol.
+const SymbolDispose = Symbol.dispose ?? Symbol.for('nodejs.dispose')
+
+/**
+ * child_process gives a child's piped streams as `net.Socket`s; these give
+ * the same shape where it can be observed without a libuv handle: the
+ * direction flags (`stdin.readable === false`; `stdout.writable` is true
+ * while open, as on Node's socket),
+ * `ref`/`unref` (whether the open stream keeps the event loop alive),
+ * `setNoDelay`/`setKeepAlive` (no-ops on a Unix socket, as in Node) and
+ * `destroySoon`.
+ */
+class ChildStdin extends Writable {
+  #owner
+  #ref = true
+  constructor(owner, options) {
+    super(options)
+    this.#owner = owner
+  }
+  get readable() {
+    return false
+  }
+  get [kLiveness]() {
+    return this.#ref
+  }
+  ref() {
+    this.#ref = true
+    this.#owner.updateRef()
+    return this
+  }
+  unref() {
+    this.#ref = false
+    this.#owner.updateRef()
+    return this
+  }
+  setNoDelay() {
+    return this
+  }
+  setKeepAlive() {
+    return this
+  }
+  /** Ends the stream, then destroys it once everything is written. */
+  destroySoon() {
+    if (this.writable) this.end()
+    if (this.writableFinished) this.destroy()
+    else this.once('finish', () => this.destroy())
+  }
+}
+
+class ChildOutput extends Readable {
+  #owner
+  #ref = true
+  constructor(owner, options) {
+    super(options)
+    this.#owner = owner
+  }
+  /** As on the socket child_process gives (a Duplex whose writable side stays open). */
+  get writable() {
+    return !this.destroyed
+  }
+  get [kLiveness]() {
+    return this.#ref
+  }
+  ref() {
+    this.#ref = true
+    this.#owner.updateRef()
+    return this
+  }
+  unref() {
+    this.#ref = false
+    this.#owner.updateRef()
+    return this
+  }
+  setNoDelay() {
+    return this
+  }
+  setKeepAlive() {
+    return this
+  }
+  /** Nothing is written to an output stream: destroys it. */
+  destroySoon() {
+    this.destroy()
+  }
+}
 
 class ChildProcess extends EventEmitter {
   #id = 0
@@ -415,6 +500,10 @@ class ChildProcess extends EventEmitter {
   #timer = null
   #abort = null
   #abortOnSpawn = null
+  /** ref()/unref() of the child itself; its streams have their own. */
+  #childRef = true
+  #watching = false
+  #ownerHandle = null
 
   constructor() {
     super()
@@ -462,13 +551,20 @@ class ChildProcess extends EventEmitter {
       throw err
     }
     if (this.#key < 0) {
-      // Failed before anything started, in a way child_process throws from
-      // spawn() itself (a cwd that is a file: ENOTDIR).
       const errno = -this.#key
       this.#key = null
-      this.#released = true
-      native.close(this.#id)
-      throw errnoException(errno, 'spawn')
+      if (errno !== EMFILE && errno !== ENFILE) {
+        // Failed in a way child_process throws from spawn() itself (a cwd
+        // that is a file: ENOTDIR).
+        this.#released = true
+        native.close(this.#id)
+        throw errnoException(errno, 'spawn')
+      }
+      // Out of descriptors, as child_process reports it: no streams at all
+      // (stdin, stdout, stderr and stdio undefined), then 'error' and 'close'.
+      this.stdin = this.stdout = this.stderr = this.stdio = undefined
+      this.#closesNeeded = 1
+      process.nextTick(() => this.#spawnFailed(errno))
     }
 
     const { signal, killSignal, timeout } = opts
@@ -505,7 +601,7 @@ class ChildProcess extends EventEmitter {
   #makeOutput(index) {
     // Null-prototype options: the stream must not pick up an inherited
     // `encoding` or `objectMode` (prototype pollution).
-    const stream = new Readable({
+    const stream = new ChildOutput(this.#liveness(), {
       __proto__: null,
       read: () => {
         if (this.#paused[index]) {
@@ -525,7 +621,7 @@ class ChildProcess extends EventEmitter {
   }
 
   #makeStdin() {
-    return new Writable({
+    return new ChildStdin(this.#liveness(), {
       __proto__: null,
       write: (chunk, _encoding, cb) => this.#write([chunk], cb),
       writev: (chunks, cb) => this.#write(chunks.map((c) => c.chunk), cb),
@@ -588,6 +684,7 @@ class ChildProcess extends EventEmitter {
     } else {
       this.#writes.push({ left: queued, bytes, cb, keep })
     }
+    if (!this.#childRef && this.#writes.length === 1) this.#updateRef()
   }
 
   #onEvent(_status, ev) {
@@ -620,6 +717,7 @@ class ChildProcess extends EventEmitter {
       }
       case END: {
         this.#ended[ev[1]] = true
+        if (!this.#childRef) this.#updateRef()
         const stream = ev[1] === 1 ? this.stdout : this.stderr
         if (stream !== null && !stream.destroyed) stream.push(null)
         break
@@ -634,6 +732,7 @@ class ChildProcess extends EventEmitter {
         if (head !== undefined && --head.left === 0) {
           this.#writes.shift()
           this.#inflight -= head.bytes
+          if (!this.#childRef && this.#writes.length === 0) this.#updateRef()
           if (head.cb !== null) head.cb()
         }
         break
@@ -644,6 +743,7 @@ class ChildProcess extends EventEmitter {
         const pending = this.#writes
         this.#writes = []
         this.#inflight = 0
+        if (!this.#childRef) this.#updateRef()
         let reported = false
         for (const w of pending) {
           if (w.cb !== null) {
@@ -665,8 +765,8 @@ class ChildProcess extends EventEmitter {
     this.#failed = true
     this.exitCode = -errno
     this.#cleanupTimers()
-    if (this.stdin !== null) this.stdin.destroy()
-    for (const s of [this.stdout, this.stderr]) if (s !== null && !s.destroyed) s.push(null)
+    if (this.stdin != null) this.stdin.destroy()
+    for (const s of [this.stdout, this.stderr]) if (s != null && !s.destroyed) s.push(null)
     const syscall = `spawn ${this.spawnfile}`
     const err = errnoException(errno, syscall, { path: this.spawnfile, spawnargs: this.spawnargs.slice(1) })
     const abort = this.#abortOnSpawn
@@ -749,19 +849,53 @@ class ChildProcess extends EventEmitter {
 
   /** The child keeps the event loop alive (the default). */
   ref() {
-    if (!this.#released) native.setRef(this.#id, true)
+    this.#childRef = true
+    this.#updateRef()
   }
 
-  /** The event loop may exit while the child runs. */
+  /**
+   * The event loop may exit while the child runs. As under child_process,
+   * a piped output stream keeps it alive until it ends or is destroyed
+   * (read or not), and so do stdin writes not yet flushed, unless that
+   * stream is unref()'d itself: output is not lost.
+   */
   unref() {
-    if (!this.#released) native.setRef(this.#id, false)
+    this.#childRef = false
+    if (!this.#watching) {
+      this.#watching = true
+      const update = () => this.#updateRef()
+      for (const stream of [this.stdout, this.stderr]) if (stream != null) stream.on('close', update)
+    }
+    this.#updateRef()
+  }
+
+  /** As child_process: kills the child (SIGTERM) unless already killed. */
+  [SymbolDispose]() {
+    if (!this.killed) this.kill()
+  }
+
+  #liveness() {
+    return this.#ownerHandle ??= { updateRef: () => this.#updateRef() }
+  }
+
+  /** Whether anything of this child keeps the event loop alive now. */
+  #keepsAlive() {
+    if (this.#childRef) return true
+    for (const [i, stream] of [[1, this.stdout], [2, this.stderr]]) {
+      if (stream != null && stream[kLiveness] && !stream.destroyed && !this.#ended[i]) return true
+    }
+    return this.stdin != null && this.stdin[kLiveness] && this.#writes.length > 0
+  }
+
+  #updateRef() {
+    if (!this.#released) native.setRef(this.#id, this.#keepsAlive())
   }
 }
 
 /** Resumes output streams nobody touched, so unread output cannot hold 'close'. */
 function flushStdio(child) {
   for (const stream of [child.stdout, child.stderr]) {
-    if (stream === null || !stream.readable || stream.destroyed) continue
+    if (stream == null || !stream.readable || stream.destroyed) continue
     if (stream.readableFlowing !== null || stream.listenerCount('readable') > 0) continue
     stream.resume()
   }

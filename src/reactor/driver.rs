@@ -268,9 +268,9 @@ impl Driver {
                         released: false,
                     },
                 );
-                if let Err(mpsc::SendError((key, req))) = self.spawner.send((key, req)) {
+                if let Err(mpsc::SendError((key, mut req))) = self.spawner.send((key, req)) {
                     // No spawner thread: spawn here rather than fail.
-                    let result = spawner::spawn_child(&req);
+                    let result = spawner::spawn_child(&mut req);
                     if let Ok(s) = &result {
                         self.shared.attach(key, &s.ctl);
                     }

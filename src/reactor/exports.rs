@@ -80,6 +80,7 @@ fn request(o: NativeSpawnOptions) -> Result<SpawnRequest> {
         detached: o.detached,
         new_group: o.new_group,
         output_credit: o.output_credit.map(|c| c.max(1.0) as usize),
+        pipes: None,
     })
 }
 
@@ -111,11 +112,13 @@ fn reported_async(errno: i32) -> bool {
 }
 
 /// Starts spawning a child whose events complete operation `id` of `port`;
-/// returns the child's key, or `-errno` when the spawn fails in a way that
-/// child_process throws synchronously (a `cwd` that is a file: ENOTDIR).
+/// returns the child's key, or `-errno` when the spawn fails before it is
+/// handed to the reactor: a `cwd` that is a file (ENOTDIR, which
+/// child_process throws) or no descriptors for the stdio sockets (EMFILE,
+/// ENFILE, which child_process reports as an `'error'` with no streams).
 #[napi(js_name = "reactorSpawn")]
 pub fn reactor_spawn(port: &Port, id: u32, options: NativeSpawnOptions) -> Result<f64> {
-    let req = request(options)?;
+    let mut req = request(options)?;
     if let Some(cwd) = &req.cwd {
         // One stat on this thread (child_process does its chdir here too,
         // in the forked child, before spawn() returns). Errors it reports
@@ -125,6 +128,12 @@ pub fn reactor_spawn(port: &Port, id: u32, options: NativeSpawnOptions) -> Resul
                 return Ok(-f64::from(errno));
             }
         }
+    }
+    // The stdio sockets are made here: out of descriptors (EMFILE, ENFILE)
+    // must be known before spawn() returns, as child_process knows it.
+    match super::spawner::make_pipes(&req.stdio) {
+        Ok(pipes) => req.pipes = Some(pipes),
+        Err(e) => return Ok(-f64::from(e.raw_os_error().unwrap_or(libc::EIO))),
     }
     let inner = port.inner().clone();
     let reactor = Reactor::global();
