@@ -29,7 +29,6 @@ const {
   invalidArgValue,
   outOfRange,
   unknownSignal,
-  unsupportedPlatform,
 } = require('./errors')
 const { getOwn, snapshot } = require('./options')
 const {
@@ -77,7 +76,7 @@ const signalNames = Object.create(null)
 for (const [name, num] of Object.entries(signals)) {
   if (signalNames[num] === undefined) signalNames[num] = name
 }
-const { ESRCH, EINVAL, ENOSYS, EMFILE, ENFILE } = osConstants.errno
+const { ESRCH, EINVAL, ENOSYS, EMFILE, ENFILE, ENOENT, EACCES, EAGAIN } = osConstants.errno
 
 /** A signal name or number → its number; throws ERR_UNKNOWN_SIGNAL. */
 function convertToValidSignal(signal) {
@@ -171,32 +170,35 @@ function normalizeArgs(args) {
   return out
 }
 
+/**
+ * `options.stdio` → `{ native, value }`: `native` is the per-stream modes the
+ * reactor takes ('pipe', 'inherit', 'ignore', an entry's own index, null
+ * or undefined), or null when some entry needs child_process (a descriptor
+ * number, a stream, 'ipc', more than three entries, anything else: it
+ * validates and runs those). `value` is what to hand it: the array read
+ * once, own elements only.
+ */
 function normalizeStdio(stdio) {
-  if (stdio === undefined || stdio === null) return ['pipe', 'pipe', 'pipe']
+  if (stdio === undefined || stdio === null) return { native: ['pipe', 'pipe', 'pipe'], value: stdio }
   if (typeof stdio === 'string') {
-    if (STDIO_CODES[stdio] === undefined) {
-      throw invalidArgValue('stdio', stdio, "must be 'pipe', 'inherit', 'ignore' or an array of them")
-    }
-    return [stdio, stdio, stdio]
+    return { native: STDIO_CODES[stdio] === undefined ? null : [stdio, stdio, stdio], value: stdio }
   }
   if (!isArray(stdio, 'options.stdio')) {
-    throw invalidArgType('options.stdio', 'of type string or an instance of Array', stdio)
+    // child_process's own message and code for a bad stdio.
+    throw invalidArgValue('stdio', stdio)
   }
   const length = getOwn(stdio, 'length', 'options.stdio')
-  if (length > 3) {
-    throw invalidArgValue('options.stdio', stdio, 'may describe stdin, stdout and stderr only (no extra descriptors, no ipc)')
+  const value = []
+  for (let i = 0; i < length; i++) value.push(ownElement(stdio, i, 'options.stdio'))
+  let native = length <= 3 ? [] : null
+  for (let i = 0; i < 3 && native !== null; i++) {
+    const s = value[i]
+    if (s === undefined || s === null) native.push('pipe')
+    else if (s === i) native.push('inherit') // the parent's own fd i
+    else if (typeof s === 'string' && STDIO_CODES[s] !== undefined) native.push(s)
+    else native = null
   }
-  const out = []
-  for (let i = 0; i < 3; i++) {
-    const s = i < length ? ownElement(stdio, i, 'options.stdio') : undefined
-    if (s === undefined || s === null) out.push('pipe')
-    else if (s === i) out.push('inherit') // the parent's own fd i
-    else if (typeof s === 'string' && STDIO_CODES[s] !== undefined) out.push(s)
-    else {
-      throw invalidArgValue(`options.stdio[${i}]`, s, "must be 'pipe', 'inherit' or 'ignore'")
-    }
-  }
-  return out
+  return { native, value }
 }
 
 /**
@@ -330,10 +332,9 @@ function normalizeSpawnArguments(file, args, options) {
     if (o[id] != null && !(Number.isInteger(o[id]) && o[id] >= -(2 ** 31) && o[id] < 2 ** 31)) {
       throw invalidArgType(`options.${id}`, 'int32', o[id])
     }
-    if (o[id] != null) {
-      throw invalidArgValue(`options.${id}`, o[id], 'is not supported by spindle')
-    }
   }
+  const givenFile = file
+  const givenArgs = args
 
   let cwd = o.cwd
   if (cwd !== undefined && cwd !== null) {
@@ -378,18 +379,108 @@ function normalizeSpawnArguments(file, args, options) {
   // environment (which is what process.env reads and writes there) without
   // turning every variable into a JavaScript string and back. A worker
   // thread's process.env is its own copy, so it is passed as pairs.
-  const envPairs = o.env == null && isMainThread ? undefined : envPairsOf(o.env ?? process.env)
+  // What the reactor cannot do goes to child_process (see delegateSpawn).
+  const delegate = DELEGATE_ALL || typeof binding.reactorSpawn !== 'function' ||
+    stdio.native === null || o.uid != null || o.gid != null
+  const envPairs = o.env == null && isMainThread && !delegate ? undefined : envPairsOf(o.env ?? process.env)
   return {
     file,
     argv,
     envPairs,
     cwd,
-    stdio,
+    stdio: stdio.native,
     detached: !!o.detached,
     timeout: o.timeout,
     killSignal,
     signal,
+    delegate: delegate ? { file: givenFile, args: givenArgs, options: o, stdio: stdio.value } : null,
   }
+}
+
+/**
+ * `SPINDLE_REACTOR=node` (read when spindle loads) sends every spawn to
+ * node:child_process, for comparison and as an escape hatch.
+ */
+const DELEGATE_ALL = process.env.SPINDLE_REACTOR === 'node'
+
+/**
+ * Spawns through node:child_process what the reactor cannot do: 'ipc' and
+ * the other stdio forms beyond 'pipe'/'inherit'/'ignore' (descriptor
+ * numbers, streams, extra descriptors), `uid`/`gid`, and every platform
+ * without the reactor (all but Linux); also everything under
+ * SPINDLE_REACTOR=node. The child is child_process's own ChildProcess. What
+ * spindle does differently on purpose still holds on this path: the options
+ * handed over are the own properties already read (never inherited ones),
+ * the environment is the pairs spindle built (without keys inherited from
+ * Object.prototype), and `timeout` is spindle's (2^31 ms and more is not
+ * 1 ms). `killGroup` is added, as on spindle's children.
+ */
+function delegateSpawn(opts, internal) {
+  const { file, args, options: o, stdio } = opts.delegate
+  const env = { __proto__: null }
+  for (const pair of opts.envPairs) {
+    const eq = pair.indexOf('=', 1)
+    env[pair.slice(0, eq)] = pair.slice(eq + 1)
+  }
+  const options = { __proto__: null, env }
+  for (const key of ['argv0', 'cwd', 'detached', 'gid', 'serialization', 'shell', 'signal', 'uid',
+    'windowsHide', 'windowsVerbatimArguments']) {
+    if (o[key] !== undefined) options[key] = o[key]
+  }
+  if (opts.cwd === undefined) delete options.cwd // '' means this process's cwd
+  options.killSignal = opts.killSignal
+  if (stdio !== undefined) options.stdio = stdio
+  // exec's killTree: a group of its own (child_process offers one through detached).
+  if (internal?.newGroup) options.detached = true
+  let child
+  try {
+    child = require('node:child_process').spawn(file, args, options)
+  } catch (cause) {
+    if (!(cause instanceof TypeError) || cause.code !== undefined) throw cause
+    const err = invalidArgValue('options', o, 'could not be used')
+    err.cause = cause
+    throw err
+  }
+  // child_process makes its sockets from option objects that inherit from
+  // Object.prototype: a polluted `encoding` turns their chunks into strings.
+  // A fresh child socket never has an encoding of its own, so undo it.
+  for (const stream of [child.stdout, child.stderr]) {
+    const state = stream?._readableState
+    if (state != null && state.encoding != null && state.decoder != null) {
+      state.decoder = null
+      state.encoding = null
+    }
+  }
+  const grouped = !!options.detached
+  Object.defineProperty(child, 'killGroup', {
+    configurable: true,
+    writable: true,
+    value(sig) {
+      if (!grouped || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
+        return child.kill(sig)
+      }
+      const signal = sig === 0 ? 0 : convertToValidSignal(sig === undefined ? 'SIGTERM' : sig)
+      try {
+        process.kill(-child.pid, signal)
+        child.killed = true
+        return true
+      } catch {
+        return child.kill(sig)
+      }
+    },
+  })
+  if (opts.timeout > 0) {
+    const timer = setLongTimeout(() => {
+      try {
+        child.kill(opts.killSignal)
+      } catch (err) {
+        child.emit('error', err)
+      }
+    }, opts.timeout)
+    child.once('exit', () => timer.clear())
+    child.once('error', () => timer.clear())
+  }
+  return child
 }
 
 const kSpawn = Symbol('spindle.spawn')
@@ -535,8 +626,12 @@ class ChildProcess extends EventEmitter {
     }
 
     this.#id = native.open((status, value) => this.#onEvent(status, value))
+    let started
     try {
-      this.#key = binding.reactorSpawn(native.getPort(), this.#id, {
+      // posix_spawn runs here, on this thread (no page tables are copied:
+      // tens of microseconds at any heap size), so the pid is known when
+      // spawn() returns, as with child_process.
+      started = binding.reactorSpawn(native.getPort(), this.#id, {
         file: opts.file,
         argv: opts.argv,
         env: opts.envPairs,
@@ -550,20 +645,24 @@ class ChildProcess extends EventEmitter {
       native.close(this.#id)
       throw err
     }
-    if (this.#key < 0) {
-      const errno = -this.#key
-      this.#key = null
-      if (errno !== EMFILE && errno !== ENFILE) {
-        // Failed in a way child_process throws from spawn() itself (a cwd
-        // that is a file: ENOTDIR).
+    if (started.errno === 0) {
+      this.#key = started.key
+      this.pid = started.pid
+    } else {
+      // Reported as child_process reports each errno: ENOENT, EACCES and
+      // EAGAIN as 'error' then 'close'; EMFILE and ENFILE the same but with
+      // no streams at all (stdin, stdout, stderr, stdio undefined); anything
+      // else (a cwd that is a file: ENOTDIR) thrown from spawn() itself.
+      const { errno } = started
+      if (errno !== ENOENT && errno !== EACCES && errno !== EAGAIN && errno !== EMFILE && errno !== ENFILE) {
         this.#released = true
         native.close(this.#id)
         throw errnoException(errno, 'spawn')
       }
-      // Out of descriptors, as child_process reports it: no streams at all
-      // (stdin, stdout, stderr and stdio undefined), then 'error' and 'close'.
-      this.stdin = this.stdout = this.stderr = this.stdio = undefined
-      this.#closesNeeded = 1
+      if (errno === EMFILE || errno === ENFILE) {
+        this.stdin = this.stdout = this.stderr = this.stdio = undefined
+        this.#closesNeeded = 1
+      }
       process.nextTick(() => this.#spawnFailed(errno))
     }
 
@@ -690,7 +789,6 @@ class ChildProcess extends EventEmitter {
   #onEvent(_status, ev) {
     switch (ev[0]) {
       case SPAWNED: {
-        this.pid = ev[1]
         this.emit('spawn')
         const abort = this.#abortOnSpawn
         this.#abortOnSpawn = null
@@ -902,8 +1000,8 @@ function flushStdio(child) {
 }
 
 function spawnWith(file, args, options, internal) {
-  if (typeof binding.reactorSpawn !== 'function') throw unsupportedPlatform('spawn')
   const opts = normalizeSpawnArguments(file, args, options)
+  if (opts.delegate !== null) return delegateSpawn(opts, internal)
   const child = new ChildProcess()
   child[kSpawn](opts, internal)
   return child
