@@ -471,13 +471,27 @@ export const current: TaskContext | null
 /** How one standard stream of a child is set up. */
 export type StdioMode = 'pipe' | 'inherit' | 'ignore'
 
-/** Options of {@link spawn}; the same meanings as in `child_process.spawn`. */
+/**
+ * Options of {@link spawn}; the same meanings as in `child_process.spawn`.
+ * Only the object's own properties count, each read once: an option
+ * inherited from `Object.prototype` (prototype pollution) is ignored.
+ */
 export interface SpawnOptions {
-  /** Working directory of the child (string or `file:` URL). */
-  cwd?: string | URL
+  /**
+   * Working directory of the child (string, Buffer or `file:` URL; `''` is
+   * this process's own). One that is a file throws `ENOTDIR` from `spawn()`,
+   * as child_process does; a missing one is an `'error'` (`ENOENT`).
+   */
+  cwd?: string | URL | Buffer
   /**
    * The child's whole environment (default `process.env`). The program is
-   * searched in *this* environment's `PATH` (`/usr/bin:/bin` without one).
+   * searched in *this* environment's `PATH` (`/usr/bin:/bin` without one);
+   * a relative entry is resolved in the child's `cwd`, as child_process does.
+   * Inherited keys count, as with child_process (`Object.create(process.env)`
+   * works), except those inherited from `Object.prototype` itself: there
+   * they can only be prototype pollution (a polluted `NODE_OPTIONS` would
+   * run code in the child). A value that cannot become a string (a Symbol)
+   * throws `ERR_INVALID_ARG_TYPE`.
    */
   env?: NodeJS.ProcessEnv | Record<string, string | undefined>
   /** `'pipe'` (default), `'inherit'`, `'ignore'`, or one per stream: `[stdin, stdout, stderr]`. */
@@ -486,7 +500,12 @@ export interface SpawnOptions {
   detached?: boolean
   /** Aborting kills the child with `killSignal` and emits an `AbortError` as `'error'`. */
   signal?: AbortSignal
-  /** Kill the child with `killSignal` after this many milliseconds. */
+  /**
+   * Kill the child with `killSignal` after this many milliseconds. Any
+   * unsigned integer, honoured exactly: 2^31 ms or more waits that long
+   * (child_process kills after 1 ms then, with a TimeoutOverflowWarning).
+   * A bad value throws the error the running Node's child_process throws.
+   */
   timeout?: number
   /** The signal for `timeout` and `signal` (default `'SIGTERM'`). */
   killSignal?: NodeJS.Signals | number
@@ -520,15 +539,15 @@ export interface ChildProcess extends NodeJS.EventEmitter {
   readonly spawnfile: string
   /** The full argv, `argv[0]` first. */
   readonly spawnargs: string[]
-  /** `null` unless stdin is `'pipe'`. Writing after the child closed its stdin emits EPIPE as `'error'`. */
-  readonly stdin: import('node:stream').Writable | null
-  readonly stdout: import('node:stream').Readable | null
-  readonly stderr: import('node:stream').Readable | null
-  readonly stdio: [
-    import('node:stream').Writable | null,
-    import('node:stream').Readable | null,
-    import('node:stream').Readable | null,
-  ]
+  /**
+   * `null` unless stdin is `'pipe'`; `undefined` (with stdout, stderr and
+   * stdio) when the spawn ran out of descriptors (EMFILE), as with
+   * child_process. Writing after the child closed its stdin emits EPIPE as `'error'`.
+   */
+  readonly stdin: ChildStdin | null | undefined
+  readonly stdout: ChildOutput | null | undefined
+  readonly stderr: ChildOutput | null | undefined
+  readonly stdio: [ChildStdin | null, ChildOutput | null, ChildOutput | null] | undefined
   /**
    * Sends a signal (default `'SIGTERM'`; names or numbers) through the
    * child's pidfd, so it can never reach a process that reused the pid.
@@ -540,8 +559,14 @@ export interface ChildProcess extends NodeJS.EventEmitter {
   killGroup(signal?: NodeJS.Signals | number): boolean
   /** Keep the event loop alive until the child closes (the default). */
   ref(): void
-  /** Let the process exit while the child runs. */
+  /**
+   * Let the process exit while the child runs. As with child_process, open
+   * piped output streams (and stdin writes not yet flushed) still keep it
+   * alive until they close, unless they are `unref()`'d themselves.
+   */
   unref(): void
+  /** Kills the child (SIGTERM) unless it was already killed, as child_process does. */
+  [Symbol.dispose](): void
 
   on(event: 'spawn', listener: () => void): this
   on(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this
@@ -554,6 +579,24 @@ export interface ChildProcess extends NodeJS.EventEmitter {
   once(event: 'error', listener: (err: SpawnError | Error) => void): this
   once(event: string | symbol, listener: (...args: any[]) => void): this
 }
+
+/**
+ * The socket-like methods of a child's piped streams, as on the `net.Socket`s
+ * child_process gives: `ref`/`unref` (whether the open stream keeps the event
+ * loop alive), `setNoDelay`/`setKeepAlive` (no-ops on a Unix socket),
+ * `destroySoon` (end, then destroy once flushed).
+ */
+export interface ChildStreamSocketMethods {
+  ref(): this
+  unref(): this
+  setNoDelay(noDelay?: boolean): this
+  setKeepAlive(enable?: boolean, initialDelay?: number): this
+  destroySoon(): void
+}
+/** A child's stdin: `readable` is `false`, as on child_process's socket. */
+export type ChildStdin = import('node:stream').Writable & ChildStreamSocketMethods & { readonly readable: false }
+/** A child's stdout or stderr. */
+export type ChildOutput = import('node:stream').Readable & ChildStreamSocketMethods
 
 /** The `'error'` of a spawn that failed, shaped as in `child_process`. */
 export interface SpawnError extends Error {
@@ -601,9 +644,17 @@ export interface ExecOptions<E extends 'buffer' | BufferEncoding = 'buffer' | Bu
    * `code: 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER'`.
    */
   maxBuffer?: number
-  /** Kill with `killSignal` after this many ms; rejects with `code: 'ERR_SPINDLE_EXEC_TIMEOUT'`, `timedOut: true`. */
+  /**
+   * Kill with `killSignal` after this many ms; rejects with `code:
+   * 'ERR_SPINDLE_EXEC_TIMEOUT'`, `timedOut: true`. An integer from 0 to
+   * `Number.MAX_SAFE_INTEGER` (else `ERR_OUT_OF_RANGE`), honoured exactly,
+   * also at 2^31 ms and beyond (never shortened to 1 ms).
+   */
   timeout?: number
-  /** After `killSignal`, send SIGKILL if the child is still running this many ms later (default 5000; `false` never). */
+  /**
+   * After `killSignal`, send SIGKILL if the child is still running this many
+   * ms later (default 5000; `false` never). The same range as `timeout`.
+   */
   forceKillAfter?: number | false
   /**
    * Signal the child's whole process group (it gets one of its own), so a

@@ -134,7 +134,7 @@ module.exports = {
 // ─── Reactor (spawn/exec) ────────────────────────────────────────────────
 // Errors in child_process's shapes.
 
-const { getSystemErrorName } = require('node:util')
+const { format, getSystemErrorName } = require('node:util')
 
 /** Node's ErrnoException: `${syscall} ${code}`, errno negative, code the name. */
 function errnoException(errno, syscall, extra) {
@@ -149,7 +149,9 @@ function errnoException(errno, syscall, extra) {
 
 /** ERR_UNKNOWN_SIGNAL, as thrown by `child.kill('SIGNOPE')`. */
 function unknownSignal(signal) {
-  return withCode(new TypeError(`Unknown signal: ${signal}`), 'ERR_UNKNOWN_SIGNAL')
+  // format, not a template: a Symbol or a null-prototype object must not
+  // throw an uncoded TypeError while the error is being made.
+  return withCode(new TypeError(format('Unknown signal: %s', signal)), 'ERR_UNKNOWN_SIGNAL')
 }
 
 /** The reactor is not available on this platform. */

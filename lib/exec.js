@@ -3,14 +3,21 @@
 // output. Built on spawnWith (lib/spawn.js); see index.d.ts for the API.
 
 const { StringDecoder } = require('node:string_decoder')
-const { spawnWith, convertToValidSignal } = require('./spawn')
+const { getOwn, snapshot } = require('./options')
+const {
+  convertToValidSignal,
+  isArray,
+  normalizeArgs,
+  setLongTimeout,
+  spawnWith,
+  validateObjectArg,
+} = require('./spawn')
 const { AbortError, errorWithCode, invalidArgType, invalidArgValue, withCode } = require('./errors')
 const {
   validateAbortSignal,
   validateBoolean,
   validateInteger,
-  validateKnownOptions,
-  validateObject,
+  validateString,
 } = require('./validate')
 
 const KNOWN = [
@@ -42,8 +49,18 @@ function maxBufferError(name) {
 }
 
 function normalizeExecOptions(options) {
-  const opts = validateObject(options, 'options')
-  validateKnownOptions(opts, KNOWN)
+  if (options !== undefined) validateObjectArg(options, 'options')
+  // Own properties only, each read once: an inherited `shell: true`
+  // (prototype pollution) must never turn arguments into shell code. An own
+  // key that is not an option is refused, to catch typos.
+  const opts = snapshot(options, KNOWN)
+  if (options !== undefined) {
+    for (const key of Object.keys(options)) {
+      if (!KNOWN.includes(key)) {
+        throw invalidArgValue(`options.${key}`, getOwn(options, key), 'is not a known option')
+      }
+    }
+  }
   const encoding = opts.encoding === undefined ? 'utf8' : opts.encoding
   if (typeof encoding !== 'string') throw invalidArgType('options.encoding', 'of type string', encoding)
   if (encoding !== 'buffer' && !Buffer.isEncoding(encoding)) {
@@ -66,13 +83,28 @@ function normalizeExecOptions(options) {
     forceKillAfter = validateInteger(opts.forceKillAfter, 'options.forceKillAfter', 0)
   }
   const killSignal = opts.killSignal === undefined ? 'SIGTERM' : opts.killSignal
+  if (typeof killSignal !== 'string' && typeof killSignal !== 'number') {
+    throw invalidArgType('options.killSignal', 'one of type string or number', killSignal)
+  }
   convertToValidSignal(killSignal)
   const flag = (name, dflt) => (opts[name] === undefined ? dflt : validateBoolean(opts[name], `options.${name}`))
   const extendEnv = flag('extendEnv', true)
-  if (opts.env !== undefined && opts.env !== null) validateObject(opts.env, 'options.env')
+  if (opts.env !== undefined && opts.env !== null) validateObjectArg(opts.env, 'options.env')
   // No env given: leave it out, and spawn passes this process's environment
   // on (the fast path: no copy of process.env through JavaScript).
-  const env = opts.env == null ? undefined : extendEnv ? { ...process.env, ...opts.env } : opts.env
+  // (The spread copies own enumerable properties only; spawn reads the
+  // result without Object.prototype's keys.)
+  let env = opts.env == null || !extendEnv ? opts.env ?? undefined : undefined
+  if (opts.env != null && extendEnv) {
+    try {
+      env = { ...process.env, ...opts.env }
+    } catch (cause) {
+      if (!(cause instanceof TypeError) || cause.code !== undefined) throw cause
+      const err = invalidArgValue('options.env', opts.env, 'could not be read')
+      err.cause = cause
+      throw err
+    }
+  }
   return {
     encoding,
     maxBuffer,
@@ -120,12 +152,13 @@ function collect(stream, name, o, onOverflow) {
  * Runs `file` with `args` to completion; see index.d.ts.
  */
 function exec(file, args, options) {
-  if (args !== undefined && args !== null && !Array.isArray(args)) {
+  validateString(file, 'file')
+  if (args !== undefined && args !== null && !isArray(args, 'args')) {
     if (typeof args !== 'object') throw invalidArgType('args', 'an instance of Array', args)
     options = args
     args = []
   }
-  args = args ?? []
+  args = args == null ? [] : normalizeArgs(args)
   const o = normalizeExecOptions(options)
   const command = [file, ...args].join(' ')
   if (o.signal?.aborted) {
@@ -133,7 +166,30 @@ function exec(file, args, options) {
     return Promise.reject(new AbortError(undefined, { cause: o.signal.reason }))
   }
   const started = performance.now()
-  const child = spawnWith(file, args, o.spawnOptions, { newGroup: o.killTree })
+  let child
+  try {
+    child = spawnWith(file, args, o.spawnOptions, { newGroup: o.killTree })
+  } catch (err) {
+    // A spawn that fails at once with an errno (a cwd that is a file:
+    // ENOTDIR) rejects like one that fails on the spawner (ENOENT); argument
+    // errors still throw.
+    if (err === null || typeof err !== 'object' || typeof err.errno !== 'number') throw err
+    Object.assign(err, {
+      command,
+      exitCode: null,
+      signal: null,
+      stdout: o.encoding === 'buffer' ? Buffer.alloc(0) : '',
+      stderr: o.encoding === 'buffer' ? Buffer.alloc(0) : '',
+      durationMs: performance.now() - started,
+      timedOut: false,
+      failed: true,
+    })
+    if (!o.reject) {
+      const { command: c, exitCode, signal, stdout, stderr, durationMs, timedOut, failed } = err
+      return Promise.resolve({ command: c, exitCode, signal, stdout, stderr, durationMs, timedOut, failed })
+    }
+    return Promise.reject(err)
+  }
 
   return new Promise((resolve, reject) => {
     let spawnError = null
@@ -147,7 +203,7 @@ function exec(file, args, options) {
     const terminate = () => {
       kill(o.killSignal)
       if (o.forceKillAfter > 0 && forceTimer === null) {
-        forceTimer = setTimeout(() => kill('SIGKILL'), o.forceKillAfter)
+        forceTimer = setLongTimeout(() => kill('SIGKILL'), o.forceKillAfter)
       }
     }
     const fail = (err) => {
@@ -158,15 +214,17 @@ function exec(file, args, options) {
     child.on('error', (err) => {
       if (spawnError === null) spawnError = err
     })
-    const stdout = collect(child.stdout, 'stdout', o, fail)
-    const stderr = collect(child.stderr, 'stderr', o, fail)
-    if (o.input !== undefined) {
+    // Out of descriptors (EMFILE), a child has no streams: 'error' follows.
+    const none = () => (o.encoding === 'buffer' ? Buffer.alloc(0) : '')
+    const stdout = child.stdout == null ? none : collect(child.stdout, 'stdout', o, fail)
+    const stderr = child.stderr == null ? none : collect(child.stderr, 'stderr', o, fail)
+    if (o.input !== undefined && child.stdin != null) {
       // The child may exit without reading its input: EPIPE then is not a failure.
       child.stdin.on('error', () => {})
       child.stdin.end(o.input)
     }
     if (o.timeout > 0) {
-      timer = setTimeout(() => {
+      timer = setLongTimeout(() => {
         timedOut = true
         fail(errorWithCode(`Command timed out after ${o.timeout} ms: ${command}`, 'ERR_SPINDLE_EXEC_TIMEOUT'))
       }, o.timeout)
@@ -176,13 +234,13 @@ function exec(file, args, options) {
       o.signal.addEventListener('abort', onAbort, { once: true })
     }
     child.on('exit', () => {
-      if (timer !== null) clearTimeout(timer)
-      if (forceTimer !== null) clearTimeout(forceTimer)
+      if (timer !== null) timer.clear()
+      if (forceTimer !== null) forceTimer.clear()
       timer = forceTimer = null
     })
     child.on('close', (code, signal) => {
-      if (timer !== null) clearTimeout(timer)
-      if (forceTimer !== null) clearTimeout(forceTimer)
+      if (timer !== null) timer.clear()
+      if (forceTimer !== null) forceTimer.clear()
       if (onAbort !== null) o.signal.removeEventListener('abort', onAbort)
       const result = {
         command,

@@ -29,8 +29,8 @@ const {
   invalidArgValue,
   outOfRange,
   unknownSignal,
-  unsupportedPlatform,
 } = require('./errors')
+const { getOwn, snapshot } = require('./options')
 const {
   validateAbortSignal,
   validateBoolean,
@@ -69,12 +69,14 @@ const OUTPUT_CREDIT = 8 << 20
 const ACK_EVERY = 1 << 20
 
 const STDIO_CODES = { pipe: 0, inherit: 1, ignore: 2 }
-const { signals } = osConstants
+// A null-prototype copy: a name is looked up among the real signals only,
+// never among properties inherited from Object.prototype.
+const signals = Object.assign(Object.create(null), osConstants.signals)
 const signalNames = Object.create(null)
 for (const [name, num] of Object.entries(signals)) {
   if (signalNames[num] === undefined) signalNames[num] = name
 }
-const { ESRCH, EINVAL, ENOSYS } = osConstants.errno
+const { ESRCH, EINVAL, ENOSYS, EMFILE, ENFILE, ENOENT, EACCES, EAGAIN } = osConstants.errno
 
 /** A signal name or number → its number; throws ERR_UNKNOWN_SIGNAL. */
 function convertToValidSignal(signal) {
@@ -86,51 +88,225 @@ function convertToValidSignal(signal) {
   throw unknownSignal(signal)
 }
 
+/** `options.killSignal` as Node checks it: a string or a number, then a known signal. */
+function sanitizeKillSignal(killSignal) {
+  if (typeof killSignal === 'string' || typeof killSignal === 'number') {
+    return convertToValidSignal(killSignal)
+  }
+  if (killSignal != null) {
+    throw invalidArgType('options.killSignal', 'one of type string or number', killSignal)
+  }
+  return signals.SIGTERM
+}
+
 function checkNullBytes(value, name) {
   if (typeof value === 'string' && value.includes('\u0000')) {
     throw invalidArgValue(name, value, 'must be a string without null bytes')
   }
 }
 
-function normalizeStdio(stdio) {
-  if (stdio === undefined || stdio === null) return ['pipe', 'pipe', 'pipe']
-  if (typeof stdio === 'string') {
-    if (STDIO_CODES[stdio] === undefined) {
-      throw invalidArgValue('stdio', stdio, "must be 'pipe', 'inherit', 'ignore' or an array of them")
+const ArrayIsArray = Array.isArray
+const ObjectKeys = Object.keys
+const ObjectGetPrototypeOf = Object.getPrototypeOf
+const ObjectPrototype = Object.prototype
+const ReflectGet = Reflect.get
+const StringCtor = String
+
+/**
+ * `Array.isArray(value)`, with a revoked Proxy (whose IsArray throws an
+ * engine TypeError) reported as ERR_INVALID_ARG_VALUE of `name`.
+ */
+function isArray(value, name) {
+  try {
+    return ArrayIsArray(value)
+  } catch (cause) {
+    const err = invalidArgValue(name, value, 'could not be read')
+    err.cause = cause
+    throw err
+  }
+}
+
+/**
+ * `${value}` as child_process makes its strings, except that a value the
+ * engine cannot convert (a Symbol, a null-prototype object, a revoked Proxy)
+ * gives a coded TypeError where Node gives an uncoded one. An error thrown
+ * by the value's own toString passes through unchanged.
+ */
+function toStringArg(value, name) {
+  if (typeof value === 'string') return value
+  if (typeof value === 'symbol') throw invalidArgType(name, 'of type string', value)
+  try {
+    return `${value}`
+  } catch (cause) {
+    if (cause instanceof TypeError && cause.code === undefined) {
+      const err = invalidArgValue(name, value, 'cannot be converted to a string')
+      err.cause = cause
+      throw err
     }
-    return [stdio, stdio, stdio]
+    throw cause
   }
-  if (!Array.isArray(stdio)) {
-    throw invalidArgType('options.stdio', 'of type string or an instance of Array', stdio)
-  }
-  if (stdio.length > 3) {
-    throw invalidArgValue('options.stdio', stdio, 'may describe stdin, stdout and stderr only (no extra descriptors, no ipc)')
-  }
+}
+
+/** validateObject, with a revoked Proxy a coded error too (Array.isArray throws for one). */
+function validateObjectArg(value, name) {
+  if (isArray(value, name)) throw invalidArgType(name, 'of type object', value)
+  return validateObject(value, name)
+}
+
+/** Element `i` of an array, own properties only (a hole reads as undefined). */
+function ownElement(array, i, name) {
+  return getOwn(array, i, name)
+}
+
+/** The arguments as child_process takes them: each stringified, NUL refused. */
+function normalizeArgs(args) {
+  const length = getOwn(args, 'length', 'args')
   const out = []
-  for (let i = 0; i < 3; i++) {
-    const s = stdio[i]
-    if (s === undefined || s === null) out.push('pipe')
-    else if (s === i) out.push('inherit') // the parent's own fd i
-    else if (typeof s === 'string' && STDIO_CODES[s] !== undefined) out.push(s)
-    else {
-      throw invalidArgValue(`options.stdio[${i}]`, s, "must be 'pipe', 'inherit' or 'ignore'")
-    }
+  for (let i = 0; i < length; i++) {
+    const s = toStringArg(ownElement(args, i, 'args'), `args[${i}]`)
+    checkNullBytes(s, `args[${i}]`)
+    out.push(s)
   }
   return out
 }
 
-/** `KEY=VALUE` strings of an env object, as child_process builds them. */
+/**
+ * `options.stdio` → `{ native, value }`: `native` is the per-stream modes the
+ * reactor takes ('pipe', 'inherit', 'ignore', an entry's own index, null
+ * or undefined), or null when some entry needs child_process (a descriptor
+ * number, a stream, 'ipc', more than three entries, anything else: it
+ * validates and runs those). `value` is what to hand it: the array read
+ * once, own elements only.
+ */
+function normalizeStdio(stdio) {
+  if (stdio === undefined || stdio === null) return { native: ['pipe', 'pipe', 'pipe'], value: stdio }
+  if (typeof stdio === 'string') {
+    return { native: STDIO_CODES[stdio] === undefined ? null : [stdio, stdio, stdio], value: stdio }
+  }
+  if (!isArray(stdio, 'options.stdio')) {
+    // child_process's own message and code for a bad stdio.
+    throw invalidArgValue('stdio', stdio)
+  }
+  const length = getOwn(stdio, 'length', 'options.stdio')
+  const value = []
+  for (let i = 0; i < length; i++) value.push(ownElement(stdio, i, 'options.stdio'))
+  let native = length <= 3 ? [] : null
+  for (let i = 0; i < 3 && native !== null; i++) {
+    const s = value[i]
+    if (s === undefined || s === null) native.push('pipe')
+    else if (s === i) native.push('inherit') // the parent's own fd i
+    else if (typeof s === 'string' && STDIO_CODES[s] !== undefined) native.push(s)
+    else native = null
+  }
+  return { native, value }
+}
+
+/**
+ * `KEY=VALUE` strings of an env object, as child_process builds them, with
+ * one exception. child_process enumerates with for..in, so inherited keys
+ * count: `env: Object.create(process.env)` passes process.env on. Keys that
+ * come from `Object.prototype` itself (or anything above it) are left out:
+ * there they can only be prototype pollution, and a polluted
+ * `NODE_OPTIONS` or `LD_PRELOAD` would run code in the child. Each
+ * property is read once; an unreadable env (a revoked Proxy) or a value
+ * that cannot become a string is a coded TypeError.
+ */
 function envPairsOf(env) {
   const pairs = []
-  for (const key in env) {
-    const value = env[key]
-    if (value !== undefined) {
-      checkNullBytes(key, `options.env['${key}']`)
-      checkNullBytes(String(value), `options.env['${key}']`)
-      pairs.push(`${key}=${value}`)
+  const seen = new Set()
+  let holder = env
+  try {
+    while (holder !== null && holder !== ObjectPrototype) {
+      for (const key of ObjectKeys(holder)) {
+        if (seen.has(key)) continue
+        seen.add(key)
+        const value = ReflectGet(holder, key, env)
+        if (value === undefined) continue
+        const name = `options.env['${key}']`
+        const text = toStringArg(value, name)
+        checkNullBytes(key, name)
+        checkNullBytes(text, name)
+        pairs.push(`${key}=${text}`)
+      }
+      holder = ObjectGetPrototypeOf(holder)
     }
+  } catch (cause) {
+    if (cause instanceof TypeError && cause.code === undefined) {
+      const err = invalidArgValue('options.env', env, 'could not be read')
+      err.cause = cause
+      throw err
+    }
+    throw cause
   }
   return pairs
+}
+
+/** Every option child_process.spawn reads; each is read once, own properties only. */
+const SPAWN_OPTION_KEYS = [
+  'argv0',
+  'cwd',
+  'detached',
+  'env',
+  'gid',
+  'killSignal',
+  'serialization',
+  'shell',
+  'signal',
+  'stdio',
+  'timeout',
+  'uid',
+  'windowsHide',
+  'windowsVerbatimArguments',
+]
+
+/**
+ * `options.timeout` as the running Node checks it. The check has changed
+ * between Node versions (Node 26 gives ERR_INVALID_ARG_TYPE for a
+ * non-number, earlier versions ERR_OUT_OF_RANGE), so a value this check
+ * refuses is handed to child_process's own validation, which throws the
+ * running Node's error before it creates anything (an invalid `stdio`, checked
+ * after the timeout, guarantees nothing is spawned if it does not).
+ */
+function validateSpawnTimeout(timeout) {
+  if (timeout == null || (Number.isInteger(timeout) && timeout >= 0)) return
+  let nodeError = null
+  try {
+    require('node:child_process').spawn(process.execPath, [], { timeout, stdio: '\u0000spindle-invalid' })
+  } catch (err) {
+    if (err instanceof Error && typeof err.code === 'string' && err.code !== 'ERR_INVALID_ARG_VALUE') {
+      nodeError = err
+    }
+  }
+  throw nodeError ?? outOfRange('timeout', 'an unsigned integer', timeout)
+}
+
+/** Node's timers take at most this many milliseconds (longer ones fire after 1 ms). */
+const TIMEOUT_MAX = 2 ** 31 - 1
+
+/**
+ * setTimeout for any duration up to Number.MAX_SAFE_INTEGER ms: a longer
+ * wait than TIMEOUT_MAX is a chain of timers, so a duration of 2^31 ms or
+ * more means what it says instead of 1 ms. Returns `{ clear() }`.
+ */
+function setLongTimeout(fn, ms) {
+  const handle = { timer: null, clear: () => clearTimeout(handle.timer) }
+  const deadline = Date.now() + ms
+  const arm = (left) => {
+    if (left > TIMEOUT_MAX) {
+      handle.timer = setTimeout(() => arm(deadline - Date.now()), TIMEOUT_MAX)
+    } else {
+      handle.timer = setTimeout(fn, Math.max(left, 1))
+    }
+  }
+  arm(ms)
+  return handle
+}
+
+/** A URL, or what Node's own duck typing takes for one (a file: URL from another realm). */
+function isURL(value) {
+  if (value instanceof URL) return true
+  return value !== null && typeof value === 'object' && !Buffer.isBuffer(value) &&
+    Boolean(value.href) && Boolean(value.protocol) && value.auth === undefined && value.path === undefined
 }
 
 /** child_process's argument rules, producing what the reactor needs. */
@@ -138,8 +314,8 @@ function normalizeSpawnArguments(file, args, options) {
   validateString(file, 'file')
   if (file.length === 0) throw invalidArgValue('file', file, 'cannot be empty')
   checkNullBytes(file, 'file')
-  if (Array.isArray(args)) {
-    args = args.slice()
+  if (isArray(args, 'args')) {
+    args = normalizeArgs(args)
   } else if (args === undefined || args === null) {
     args = []
   } else if (typeof args !== 'object') {
@@ -148,71 +324,251 @@ function normalizeSpawnArguments(file, args, options) {
     options = args
     args = []
   }
-  // Like child_process: arguments are stringified, null bytes refused.
-  args = args.map((a, i) => {
-    const s = `${a}`
-    checkNullBytes(s, `args[${i}]`)
-    return s
-  })
-  options = validateObject(options, 'options')
-  for (const unsupported of ['uid', 'gid']) {
-    if (options[unsupported] !== undefined) {
-      throw invalidArgValue(`options.${unsupported}`, options[unsupported], 'is not supported by spindle')
+  if (options !== undefined) validateObjectArg(options, 'options')
+  // Read once, own properties only: an inherited `shell` or `cwd` (prototype
+  // pollution) is never honoured.
+  const o = snapshot(options, SPAWN_OPTION_KEYS)
+  for (const id of ['uid', 'gid']) {
+    if (o[id] != null && !(Number.isInteger(o[id]) && o[id] >= -(2 ** 31) && o[id] < 2 ** 31)) {
+      throw invalidArgType(`options.${id}`, 'int32', o[id])
     }
   }
+  const givenFile = file
+  const givenArgs = args
 
-  let cwd = options.cwd
+  let cwd = o.cwd
   if (cwd !== undefined && cwd !== null) {
-    if (cwd instanceof URL || (typeof cwd === 'object' && cwd.href !== undefined && cwd.protocol !== undefined)) {
-      cwd = fileURLToPath(cwd)
+    if (isURL(cwd)) cwd = fileURLToPath(cwd)
+    else if (Buffer.isBuffer(cwd)) cwd = cwd.toString()
+    if (typeof cwd !== 'string') {
+      throw invalidArgType('options.cwd', 'of type string or an instance of Buffer or URL', cwd)
     }
-    if (typeof cwd !== 'string') throw invalidArgType('options.cwd', 'of type string or an instance of URL', cwd)
     checkNullBytes(cwd, 'options.cwd')
+    // As under child_process, an empty cwd means this process's own.
+    if (cwd === '') cwd = undefined
   } else {
     cwd = undefined
   }
-  if (options.detached != null) validateBoolean(options.detached, 'options.detached')
-  if (options.shell != null && typeof options.shell !== 'boolean' && typeof options.shell !== 'string') {
-    throw invalidArgType('options.shell', 'of type boolean or string', options.shell)
+  if (o.detached != null) validateBoolean(o.detached, 'options.detached')
+  if (o.shell != null && typeof o.shell !== 'boolean' && typeof o.shell !== 'string') {
+    throw invalidArgType('options.shell', 'of type boolean or string', o.shell)
   }
-  if (options.argv0 != null) {
-    validateString(options.argv0, 'options.argv0')
-    checkNullBytes(options.argv0, 'options.argv0')
+  if (o.argv0 != null) {
+    validateString(o.argv0, 'options.argv0')
+    checkNullBytes(o.argv0, 'options.argv0')
   }
-  if (options.timeout != null && !(Number.isInteger(options.timeout) && options.timeout >= 0)) {
-    throw outOfRange('timeout', 'an unsigned integer', options.timeout) // as Node does
+  if (o.windowsHide != null) validateBoolean(o.windowsHide, 'options.windowsHide')
+  if (o.windowsVerbatimArguments != null) {
+    validateBoolean(o.windowsVerbatimArguments, 'options.windowsVerbatimArguments')
   }
-  const killSignal = options.killSignal == null ? signals.SIGTERM : convertToValidSignal(options.killSignal)
-  const signal = validateAbortSignal(options.signal, 'options.signal')
-  const stdio = normalizeStdio(options.stdio)
+  validateSpawnTimeout(o.timeout)
+  const signal = validateAbortSignal(o.signal, 'options.signal')
+  const killSignal = sanitizeKillSignal(o.killSignal)
+  const stdio = normalizeStdio(o.stdio)
 
-  if (options.shell) {
+  if (o.shell) {
+    checkNullBytes(o.shell, 'options.shell')
     const command = [file, ...args].join(' ')
-    file = typeof options.shell === 'string' ? options.shell : '/bin/sh'
+    file = typeof o.shell === 'string' ? o.shell : '/bin/sh'
     args = ['-c', command]
   }
-  const argv = [typeof options.argv0 === 'string' ? options.argv0 : file, ...args]
+  const argv = [typeof o.argv0 === 'string' ? o.argv0 : file, ...args]
 
-  if (options.env != null) validateObject(options.env, 'options.env')
+  if (o.env != null) validateObjectArg(o.env, 'options.env')
   // No env option on the main thread: the addon snapshots the real
   // environment (which is what process.env reads and writes there) without
   // turning every variable into a JavaScript string and back. A worker
   // thread's process.env is its own copy, so it is passed as pairs.
-  const envPairs = options.env == null && isMainThread ? undefined : envPairsOf(options.env ?? process.env)
+  // What the reactor cannot do goes to child_process (see delegateSpawn).
+  const delegate = DELEGATE_ALL || typeof binding.reactorSpawn !== 'function' ||
+    stdio.native === null || o.uid != null || o.gid != null
+  const envPairs = o.env == null && isMainThread && !delegate ? undefined : envPairsOf(o.env ?? process.env)
   return {
     file,
     argv,
     envPairs,
     cwd,
-    stdio,
-    detached: !!options.detached,
-    timeout: options.timeout,
+    stdio: stdio.native,
+    detached: !!o.detached,
+    timeout: o.timeout,
     killSignal,
     signal,
+    delegate: delegate ? { file: givenFile, args: givenArgs, options: o, stdio: stdio.value } : null,
   }
 }
 
+/**
+ * `SPINDLE_REACTOR=node` (read when spindle loads) sends every spawn to
+ * node:child_process, for comparison and as an escape hatch.
+ */
+const DELEGATE_ALL = process.env.SPINDLE_REACTOR === 'node'
+
+/**
+ * Spawns through node:child_process what the reactor cannot do: 'ipc' and
+ * the other stdio forms beyond 'pipe'/'inherit'/'ignore' (descriptor
+ * numbers, streams, extra descriptors), `uid`/`gid`, and every platform
+ * without the reactor (all but Linux); also everything under
+ * SPINDLE_REACTOR=node. The child is child_process's own ChildProcess. What
+ * spindle does differently on purpose still holds on this path: the options
+ * handed over are the own properties already read (never inherited ones),
+ * the environment is the pairs spindle built (without keys inherited from
+ * Object.prototype), and `timeout` is spindle's (2^31 ms and more is not
+ * 1 ms). `killGroup` is added, as on spindle's children.
+ */
+function delegateSpawn(opts, internal) {
+  const { file, args, options: o, stdio } = opts.delegate
+  const env = { __proto__: null }
+  for (const pair of opts.envPairs) {
+    const eq = pair.indexOf('=', 1)
+    env[pair.slice(0, eq)] = pair.slice(eq + 1)
+  }
+  const options = { __proto__: null, env }
+  for (const key of ['argv0', 'cwd', 'detached', 'gid', 'serialization', 'shell', 'signal', 'uid',
+    'windowsHide', 'windowsVerbatimArguments']) {
+    if (o[key] !== undefined) options[key] = o[key]
+  }
+  if (opts.cwd === undefined) delete options.cwd // '' means this process's cwd
+  options.killSignal = opts.killSignal
+  if (stdio !== undefined) options.stdio = stdio
+  // exec's killTree: a group of its own (child_process offers one through detached).
+  if (internal?.newGroup) options.detached = true
+  let child
+  try {
+    child = require('node:child_process').spawn(file, args, options)
+  } catch (cause) {
+    if (!(cause instanceof TypeError) || cause.code !== undefined) throw cause
+    const err = invalidArgValue('options', o, 'could not be used')
+    err.cause = cause
+    throw err
+  }
+  // child_process makes its sockets from option objects that inherit from
+  // Object.prototype: a polluted `encoding` turns their chunks into strings.
+  // A fresh child socket never has an encoding of its own, so undo it.
+  for (const stream of [child.stdout, child.stderr]) {
+    const state = stream?._readableState
+    if (state != null && state.encoding != null && state.decoder != null) {
+      state.decoder = null
+      state.encoding = null
+    }
+  }
+  const grouped = !!options.detached
+  Object.defineProperty(child, 'killGroup', {
+    configurable: true,
+    writable: true,
+    value(sig) {
+      if (!grouped || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
+        return child.kill(sig)
+      }
+      const signal = sig === 0 ? 0 : convertToValidSignal(sig === undefined ? 'SIGTERM' : sig)
+      try {
+        process.kill(-child.pid, signal)
+        child.killed = true
+        return true
+      } catch {
+        return child.kill(sig)
+      }
+    },
+  })
+  if (opts.timeout > 0) {
+    const timer = setLongTimeout(() => {
+      try {
+        child.kill(opts.killSignal)
+      } catch (err) {
+        child.emit('error', err)
+      }
+    }, opts.timeout)
+    child.once('exit', () => timer.clear())
+    child.once('error', () => timer.clear())
+  }
+  return child
+}
+
 const kSpawn = Symbol('spindle.spawn')
+const kLiveness = Symbol('spindle.liveness')
+// Node 20.4+ defines Symbol.dispose; earlier ones get child_process's own polyfill symbol.
+const SymbolDispose = Symbol.dispose ?? Symbol.for('nodejs.dispose')
+
+/**
+ * child_process gives a child's piped streams as `net.Socket`s; these give
+ * the same shape where it can be observed without a libuv handle: the
+ * direction flags (`stdin.readable === false`; `stdout.writable` is true
+ * while open, as on Node's socket),
+ * `ref`/`unref` (whether the open stream keeps the event loop alive),
+ * `setNoDelay`/`setKeepAlive` (no-ops on a Unix socket, as in Node) and
+ * `destroySoon`.
+ */
+class ChildStdin extends Writable {
+  #owner
+  #ref = true
+  constructor(owner, options) {
+    super(options)
+    this.#owner = owner
+  }
+  get readable() {
+    return false
+  }
+  get [kLiveness]() {
+    return this.#ref
+  }
+  ref() {
+    this.#ref = true
+    this.#owner.updateRef()
+    return this
+  }
+  unref() {
+    this.#ref = false
+    this.#owner.updateRef()
+    return this
+  }
+  setNoDelay() {
+    return this
+  }
+  setKeepAlive() {
+    return this
+  }
+  /** Ends the stream, then destroys it once everything is written. */
+  destroySoon() {
+    if (this.writable) this.end()
+    if (this.writableFinished) this.destroy()
+    else this.once('finish', () => this.destroy())
+  }
+}
+
+class ChildOutput extends Readable {
+  #owner
+  #ref = true
+  constructor(owner, options) {
+    super(options)
+    this.#owner = owner
+  }
+  /** As on the socket child_process gives (a Duplex whose writable side stays open). */
+  get writable() {
+    return !this.destroyed
+  }
+  get [kLiveness]() {
+    return this.#ref
+  }
+  ref() {
+    this.#ref = true
+    this.#owner.updateRef()
+    return this
+  }
+  unref() {
+    this.#ref = false
+    this.#owner.updateRef()
+    return this
+  }
+  setNoDelay() {
+    return this
+  }
+  setKeepAlive() {
+    return this
+  }
+  /** Nothing is written to an output stream: destroys it. */
+  destroySoon() {
+    this.destroy()
+  }
+}
 
 class ChildProcess extends EventEmitter {
   #id = 0
@@ -235,6 +591,10 @@ class ChildProcess extends EventEmitter {
   #timer = null
   #abort = null
   #abortOnSpawn = null
+  /** ref()/unref() of the child itself; its streams have their own. */
+  #childRef = true
+  #watching = false
+  #ownerHandle = null
 
   constructor() {
     super()
@@ -266,8 +626,12 @@ class ChildProcess extends EventEmitter {
     }
 
     this.#id = native.open((status, value) => this.#onEvent(status, value))
+    let started
     try {
-      this.#key = binding.reactorSpawn(native.getPort(), this.#id, {
+      // posix_spawn runs here, on this thread (no page tables are copied:
+      // tens of microseconds at any heap size), so the pid is known when
+      // spawn() returns, as with child_process.
+      started = binding.reactorSpawn(native.getPort(), this.#id, {
         file: opts.file,
         argv: opts.argv,
         env: opts.envPairs,
@@ -280,6 +644,26 @@ class ChildProcess extends EventEmitter {
     } catch (err) {
       native.close(this.#id)
       throw err
+    }
+    if (started.errno === 0) {
+      this.#key = started.key
+      this.pid = started.pid
+    } else {
+      // Reported as child_process reports each errno: ENOENT, EACCES and
+      // EAGAIN as 'error' then 'close'; EMFILE and ENFILE the same but with
+      // no streams at all (stdin, stdout, stderr, stdio undefined); anything
+      // else (a cwd that is a file: ENOTDIR) thrown from spawn() itself.
+      const { errno } = started
+      if (errno !== ENOENT && errno !== EACCES && errno !== EAGAIN && errno !== EMFILE && errno !== ENFILE) {
+        this.#released = true
+        native.close(this.#id)
+        throw errnoException(errno, 'spawn')
+      }
+      if (errno === EMFILE || errno === ENFILE) {
+        this.stdin = this.stdout = this.stderr = this.stdio = undefined
+        this.#closesNeeded = 1
+      }
+      process.nextTick(() => this.#spawnFailed(errno))
     }
 
     const { signal, killSignal, timeout } = opts
@@ -294,7 +678,7 @@ class ChildProcess extends EventEmitter {
       }
     }
     if (timeout > 0) {
-      this.#timer = setTimeout(() => {
+      this.#timer = setLongTimeout(() => {
         this.#timer = null
         try {
           this.kill(killSignal)
@@ -314,7 +698,10 @@ class ChildProcess extends EventEmitter {
   }
 
   #makeOutput(index) {
-    const stream = new Readable({
+    // Null-prototype options: the stream must not pick up an inherited
+    // `encoding` or `objectMode` (prototype pollution).
+    const stream = new ChildOutput(this.#liveness(), {
+      __proto__: null,
       read: () => {
         if (this.#paused[index]) {
           this.#paused[index] = false
@@ -333,7 +720,8 @@ class ChildProcess extends EventEmitter {
   }
 
   #makeStdin() {
-    return new Writable({
+    return new ChildStdin(this.#liveness(), {
+      __proto__: null,
       write: (chunk, _encoding, cb) => this.#write([chunk], cb),
       writev: (chunks, cb) => this.#write(chunks.map((c) => c.chunk), cb),
       final: (cb) => {
@@ -395,12 +783,12 @@ class ChildProcess extends EventEmitter {
     } else {
       this.#writes.push({ left: queued, bytes, cb, keep })
     }
+    if (!this.#childRef && this.#writes.length === 1) this.#updateRef()
   }
 
   #onEvent(_status, ev) {
     switch (ev[0]) {
       case SPAWNED: {
-        this.pid = ev[1]
         this.emit('spawn')
         const abort = this.#abortOnSpawn
         this.#abortOnSpawn = null
@@ -427,6 +815,7 @@ class ChildProcess extends EventEmitter {
       }
       case END: {
         this.#ended[ev[1]] = true
+        if (!this.#childRef) this.#updateRef()
         const stream = ev[1] === 1 ? this.stdout : this.stderr
         if (stream !== null && !stream.destroyed) stream.push(null)
         break
@@ -441,6 +830,7 @@ class ChildProcess extends EventEmitter {
         if (head !== undefined && --head.left === 0) {
           this.#writes.shift()
           this.#inflight -= head.bytes
+          if (!this.#childRef && this.#writes.length === 0) this.#updateRef()
           if (head.cb !== null) head.cb()
         }
         break
@@ -451,6 +841,7 @@ class ChildProcess extends EventEmitter {
         const pending = this.#writes
         this.#writes = []
         this.#inflight = 0
+        if (!this.#childRef) this.#updateRef()
         let reported = false
         for (const w of pending) {
           if (w.cb !== null) {
@@ -472,8 +863,8 @@ class ChildProcess extends EventEmitter {
     this.#failed = true
     this.exitCode = -errno
     this.#cleanupTimers()
-    if (this.stdin !== null) this.stdin.destroy()
-    for (const s of [this.stdout, this.stderr]) if (s !== null && !s.destroyed) s.push(null)
+    if (this.stdin != null) this.stdin.destroy()
+    for (const s of [this.stdout, this.stderr]) if (s != null && !s.destroyed) s.push(null)
     const syscall = `spawn ${this.spawnfile}`
     const err = errnoException(errno, syscall, { path: this.spawnfile, spawnargs: this.spawnargs.slice(1) })
     const abort = this.#abortOnSpawn
@@ -504,7 +895,7 @@ class ChildProcess extends EventEmitter {
 
   #cleanupTimers() {
     if (this.#timer !== null) {
-      clearTimeout(this.#timer)
+      this.#timer.clear()
       this.#timer = null
     }
     if (this.#abort !== null) {
@@ -556,27 +947,61 @@ class ChildProcess extends EventEmitter {
 
   /** The child keeps the event loop alive (the default). */
   ref() {
-    if (!this.#released) native.setRef(this.#id, true)
+    this.#childRef = true
+    this.#updateRef()
   }
 
-  /** The event loop may exit while the child runs. */
+  /**
+   * The event loop may exit while the child runs. As under child_process,
+   * a piped output stream keeps it alive until it ends or is destroyed
+   * (read or not), and so do stdin writes not yet flushed, unless that
+   * stream is unref()'d itself: output is not lost.
+   */
   unref() {
-    if (!this.#released) native.setRef(this.#id, false)
+    this.#childRef = false
+    if (!this.#watching) {
+      this.#watching = true
+      const update = () => this.#updateRef()
+      for (const stream of [this.stdout, this.stderr]) if (stream != null) stream.on('close', update)
+    }
+    this.#updateRef()
+  }
+
+  /** As child_process: kills the child (SIGTERM) unless already killed. */
+  [SymbolDispose]() {
+    if (!this.killed) this.kill()
+  }
+
+  #liveness() {
+    return this.#ownerHandle ??= { updateRef: () => this.#updateRef() }
+  }
+
+  /** Whether anything of this child keeps the event loop alive now. */
+  #keepsAlive() {
+    if (this.#childRef) return true
+    for (const [i, stream] of [[1, this.stdout], [2, this.stderr]]) {
+      if (stream != null && stream[kLiveness] && !stream.destroyed && !this.#ended[i]) return true
+    }
+    return this.stdin != null && this.stdin[kLiveness] && this.#writes.length > 0
+  }
+
+  #updateRef() {
+    if (!this.#released) native.setRef(this.#id, this.#keepsAlive())
   }
 }
 
 /** Resumes output streams nobody touched, so unread output cannot hold 'close'. */
 function flushStdio(child) {
   for (const stream of [child.stdout, child.stderr]) {
-    if (stream === null || !stream.readable || stream.destroyed) continue
+    if (stream == null || !stream.readable || stream.destroyed) continue
     if (stream.readableFlowing !== null || stream.listenerCount('readable') > 0) continue
     stream.resume()
   }
 }
 
 function spawnWith(file, args, options, internal) {
-  if (typeof binding.reactorSpawn !== 'function') throw unsupportedPlatform('spawn')
   const opts = normalizeSpawnArguments(file, args, options)
+  if (opts.delegate !== null) return delegateSpawn(opts, internal)
   const child = new ChildProcess()
   child[kSpawn](opts, internal)
   return child
@@ -589,4 +1014,15 @@ function spawn(command, args, options) {
   return spawnWith(command, args, options, undefined)
 }
 
-module.exports = { ChildProcess, convertToValidSignal, normalizeSpawnArguments, spawn, spawnWith }
+module.exports = {
+  ChildProcess,
+  convertToValidSignal,
+  isArray,
+  normalizeArgs,
+  normalizeSpawnArguments,
+  setLongTimeout,
+  spawn,
+  spawnWith,
+  toStringArg,
+  validateObjectArg,
+}

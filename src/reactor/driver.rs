@@ -247,6 +247,7 @@ impl Driver {
                 req,
                 sink,
                 link,
+                started,
             } => {
                 self.children.insert(
                     key,
@@ -268,9 +269,14 @@ impl Driver {
                         released: false,
                     },
                 );
-                if let Err(mpsc::SendError((key, req))) = self.spawner.send((key, req)) {
+                if let Some(started) = started {
+                    // Started on the JavaScript thread already.
+                    self.spawned(key, Ok(started));
+                    return;
+                }
+                if let Err(mpsc::SendError((key, mut req))) = self.spawner.send((key, req)) {
                     // No spawner thread: spawn here rather than fail.
-                    let result = spawner::spawn_child(&req);
+                    let result = spawner::spawn_child(&mut req);
                     if let Ok(s) = &result {
                         self.shared.attach(key, &s.ctl);
                     }

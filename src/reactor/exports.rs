@@ -80,6 +80,7 @@ fn request(o: NativeSpawnOptions) -> Result<SpawnRequest> {
         detached: o.detached,
         new_group: o.new_group,
         output_credit: o.output_credit.map(|c| c.max(1.0) as usize),
+        pipes: None,
     })
 }
 
@@ -101,32 +102,59 @@ fn key_of(key: f64) -> u64 {
     key as u64
 }
 
-/// Starts spawning a child whose events complete operation `id` of `port`;
-/// returns the child's key.
+/// What `reactorSpawn` returns: the child's key and pid, or (key 0) the
+/// errno of a spawn that failed before `spawn()` returns.
+#[napi(object)]
+pub struct SpawnOutcome {
+    /// The child's key for the other reactor functions; 0 when it failed.
+    pub key: f64,
+    /// The child's pid; 0 when it failed.
+    pub pid: i32,
+    /// 0, or the errno of the failure (ENOENT, EACCES, ENOTDIR, EMFILE...):
+    /// `lib/spawn.js` reports it as child_process does (some as an
+    /// `'error'` event, some thrown).
+    pub errno: i32,
+}
+
+/// Spawns a child on this thread (`posix_spawn`: no page tables copied, so
+/// tens of microseconds at any heap size) and hands it to the reactor, whose
+/// events complete operation `id` of `port`. The pid is known when this
+/// returns, as with child_process; a failure is returned, not reported.
 #[napi(js_name = "reactorSpawn")]
-pub fn reactor_spawn(port: &Port, id: u32, options: NativeSpawnOptions) -> Result<f64> {
+pub fn reactor_spawn(port: &Port, id: u32, options: NativeSpawnOptions) -> Result<SpawnOutcome> {
     let req = request(options)?;
     let inner = port.inner().clone();
     let reactor = Reactor::global();
-    let key = reactor.spawn(
-        req,
-        Box::new(move |ev| {
-            if inner.is_closed() {
-                return false;
-            }
-            inner.complete(Completion {
-                id,
-                outcome: Outcome::Ok(ev.into_value()),
-            });
-            true
-        }),
-    );
+    let sink = Box::new(move |ev: super::event::Event| {
+        if inner.is_closed() {
+            return false;
+        }
+        inner.complete(Completion {
+            id,
+            outcome: Outcome::Ok(ev.into_value()),
+        });
+        true
+    });
+    let (key, pid) = match reactor.spawn_here(req, sink) {
+        Ok(started) => started,
+        Err(errno) => {
+            return Ok(SpawnOutcome {
+                key: 0.0,
+                pid: 0,
+                errno,
+            })
+        }
+    };
     if let Some(link) = reactor.stdin_link(key) {
         // Borrowed stdin chunks point into this environment's memory.
         let link: Arc<dyn Teardown> = link;
         port.inner().on_teardown(Arc::downgrade(&link));
     }
-    Ok(key as f64)
+    Ok(SpawnOutcome {
+        key: key as f64,
+        pid,
+        errno: 0,
+    })
 }
 
 /// Writes `data` to the child's stdin: as much as the pipe takes at once

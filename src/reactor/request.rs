@@ -1,6 +1,7 @@
 //! What JavaScript asks the reactor to start (napi-free).
 
 use std::ffi::CString;
+use std::os::fd::OwnedFd;
 
 /// How one of the child's standard descriptors is set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,8 +14,17 @@ pub enum Stdio {
     Ignore,
 }
 
+/// The descriptors of a child's standard streams, made before the spawn:
+/// the parent's ends (piped streams) and what the child gets dup'd into
+/// place (its ends, or a duplicate of an inherited descriptor).
+#[derive(Debug, Default)]
+pub struct StdioPipes {
+    pub parent: [Option<OwnedFd>; 3],
+    pub child: [Option<OwnedFd>; 3],
+}
+
 /// A child to spawn.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SpawnRequest {
     /// The program as given: searched in the child's PATH unless it holds `/`.
     pub file: CString,
@@ -34,6 +44,10 @@ pub struct SpawnRequest {
     /// not yet acknowledged ([`Reactor::ack`](super::Reactor::ack)) per
     /// stream; reading stops until acks arrive. `None`: unlimited.
     pub output_credit: Option<usize>,
+    /// Descriptors already made on the calling thread (so that running out
+    /// of them is known when `spawn()` returns, as with child_process);
+    /// `None`: the spawner makes them.
+    pub pipes: Option<StdioPipes>,
 }
 
 impl SpawnRequest {
@@ -54,6 +68,7 @@ impl SpawnRequest {
             detached: false,
             new_group: false,
             output_credit: None,
+            pipes: None,
         })
     }
 }

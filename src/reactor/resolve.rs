@@ -48,6 +48,26 @@ pub fn candidates(file: &[u8], path: Option<&[u8]>) -> Vec<CString> {
         .collect()
 }
 
+/// Where a relative `candidate` is, seen from this process, for a child
+/// started in `cwd` (itself absolute, or relative to this process's cwd):
+/// `Some(cwd/candidate)`. `None` when the candidate is absolute or there is
+/// no `cwd` (the child then inherits this process's cwd, so the candidate
+/// means the same thing here).
+pub fn in_dir(cwd: Option<&std::ffi::CStr>, candidate: &std::ffi::CStr) -> Option<CString> {
+    let cwd = cwd?.to_bytes();
+    let rel = candidate.to_bytes();
+    if rel.starts_with(b"/") || cwd.is_empty() {
+        return None;
+    }
+    let mut full = Vec::with_capacity(cwd.len() + 1 + rel.len());
+    full.extend_from_slice(cwd);
+    if !cwd.ends_with(b"/") {
+        full.push(b'/');
+    }
+    full.extend_from_slice(rel);
+    CString::new(full).ok()
+}
+
 /// What a failed attempt means for the search (the `execvp` rules).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
@@ -102,6 +122,20 @@ mod tests {
         ];
         assert_eq!(path_of_env(&env), Some(&b"/x:/y"[..]));
         assert_eq!(path_of_env(&env[..1]), None);
+    }
+
+    #[test]
+    fn relative_candidates_are_seen_from_the_child_cwd() {
+        let c = |s: &str| CString::new(s).unwrap();
+        let dir = c("/work/dir");
+        assert_eq!(in_dir(Some(&dir), &c("./ls")), Some(c("/work/dir/./ls")));
+        assert_eq!(
+            in_dir(Some(&dir), &c("bin/ls")),
+            Some(c("/work/dir/bin/ls"))
+        );
+        assert_eq!(in_dir(Some(&c("rel/")), &c("x")), Some(c("rel/x")));
+        assert_eq!(in_dir(Some(&dir), &c("/usr/bin/ls")), None);
+        assert_eq!(in_dir(None, &c("./ls")), None);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 
 use super::handle::{lock, ChildCtl, Command, Shared};
-use super::request::{SpawnRequest, Stdio};
+use super::request::{SpawnRequest, Stdio, StdioPipes};
 use super::resolve::{self, Next};
 use super::sys::{self, ChildFd, Group, SpawnSpec};
 
@@ -31,14 +31,6 @@ fn errno_of(e: std::io::Error) -> i32 {
     e.raw_os_error().unwrap_or(libc::EIO)
 }
 
-/// The parent's ends and the child's ends of the three standard streams
-/// (for `Inherit`, `child` holds a close-on-exec duplicate of the parent's
-/// own descriptor, dup2'd into place in the child).
-struct Pipes {
-    parent: [Option<OwnedFd>; 3],
-    child: [Option<OwnedFd>; 3],
-}
-
 /// The send buffer asked for on the sending end of each piped stream
 /// (`SO_SNDBUF`; the kernel caps a request at `net.core.wmem_max` and
 /// doubles it). With the kernel's default, about 208 KiB, 1 GiB through
@@ -50,11 +42,13 @@ struct Pipes {
 /// to a thousand times this, where a grown pipe pinned 1 MiB.
 pub(crate) const SEND_BUFFER: usize = 1024 * 1024;
 
-fn make_pipes(stdio: &[Stdio; 3]) -> std::io::Result<Pipes> {
-    let mut pipes = Pipes {
-        parent: [None, None, None],
-        child: [None, None, None],
-    };
+/// The parent's ends and the child's ends of the three standard streams
+/// (for `Inherit`, `child` holds a close-on-exec duplicate of the parent's
+/// own descriptor, dup2'd into place in the child). Made on the JavaScript
+/// thread by `reactorSpawn` (a few microseconds), so that EMFILE is known
+/// synchronously, as with child_process.
+pub(crate) fn make_pipes(stdio: &[Stdio; 3]) -> std::io::Result<StdioPipes> {
+    let mut pipes = StdioPipes::default();
     for (i, how) in stdio.iter().enumerate() {
         if *how == Stdio::Inherit {
             // Duplicated so that the child's copy loses close-on-exec.
@@ -96,13 +90,23 @@ fn start(req: &SpawnRequest, stdio: [ChildFd; 3]) -> Result<libc::pid_t, i32> {
     } else {
         Group::Inherit
     };
+    // A cwd the child cannot enter fails the spawn with chdir's own errno
+    // (ENOTDIR for a file, as child_process reports), not with the ENOENT
+    // of a PATH search that failed at every entry for that reason.
+    if let Some(cwd) = &req.cwd {
+        sys::check_dir(cwd)?;
+    }
     let mut denied = false;
     for candidate in &candidates {
-        if searching && candidate.as_bytes().starts_with(b"/") {
+        if searching {
             // Skip entries that plainly are not there without paying for a
-            // spawn attempt; the spawn below still has the last word.
-            // (Relative entries are resolved in the child's cwd: not here.)
-            if let Err(e) = sys::access_exec(candidate) {
+            // spawn attempt; the spawn below still has the last word. A
+            // relative entry (`.`, `bin`, an empty one) is looked up where
+            // the child will resolve it, in its cwd, as libuv's execvp does
+            // after its chdir: so a PATH full of relative entries costs one
+            // access(2) each here, not one posix_spawn each.
+            let probe = resolve::in_dir(req.cwd.as_deref(), candidate);
+            if let Err(e) = sys::access_exec(probe.as_deref().unwrap_or(candidate)) {
                 match resolve::classify(e) {
                     Next::Continue => continue,
                     Next::Denied => {
@@ -134,9 +138,12 @@ fn start(req: &SpawnRequest, stdio: [ChildFd; 3]) -> Result<libc::pid_t, i32> {
     Err(if denied { libc::EACCES } else { libc::ENOENT })
 }
 
-/// Spawns one child: pipes, posix_spawn, pidfd.
-pub(crate) fn spawn_child(req: &SpawnRequest) -> Result<Spawned, i32> {
-    let mut pipes = make_pipes(&req.stdio).map_err(errno_of)?;
+/// Spawns one child: pipes (unless made already), posix_spawn, pidfd.
+pub(crate) fn spawn_child(req: &mut SpawnRequest) -> Result<Spawned, i32> {
+    let mut pipes = match req.pipes.take() {
+        Some(pipes) => pipes,
+        None => make_pipes(&req.stdio).map_err(errno_of)?,
+    };
     let mut stdio = [ChildFd::Inherit; 3];
     for (i, how) in req.stdio.iter().enumerate() {
         stdio[i] = match how {
@@ -187,10 +194,10 @@ pub(crate) const THREADS: usize = 2;
 pub(crate) fn run(shared: Arc<Shared>, requests: Requests) {
     loop {
         let next = lock(&requests).recv();
-        let Ok((key, req)) = next else {
+        let Ok((key, mut req)) = next else {
             return;
         };
-        let result = spawn_child(&req);
+        let result = spawn_child(&mut req);
         if let Ok(spawned) = &result {
             shared.attach(key, &spawned.ctl);
         }

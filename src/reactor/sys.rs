@@ -211,6 +211,24 @@ pub fn access_exec(path: &CStr) -> Result<(), i32> {
     }
 }
 
+/// Whether `path` can be a child's working directory: `Ok`, or the errno
+/// that `chdir(path)` would give (`ENOENT`, `ENOTDIR`, `EACCES`, ...).
+pub fn check_dir(path: &CStr) -> Result<(), i32> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `path` is NUL-terminated; `st` is written by a successful stat.
+    if unsafe { libc::stat(path.as_ptr(), st.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO));
+    }
+    // SAFETY: stat succeeded, so `st` is initialised.
+    let mode = unsafe { st.assume_init() }.st_mode;
+    if mode & libc::S_IFMT != libc::S_IFDIR {
+        return Err(libc::ENOTDIR);
+    }
+    access_exec(path)
+}
+
 /// Where a child's standard descriptor comes from.
 #[derive(Debug, Clone, Copy)]
 pub enum ChildFd {
