@@ -1,11 +1,14 @@
 'use strict'
 // A fuzz campaign from the command line (see README.md in this folder):
-//   node __test__/fuzz/cli.js [--seed N] [--budget-ms MS] [--jobs J] [--site ID] [--value ID] [--json FILE]
+//   node __test__/fuzz/cli.js [--seed N] [--budget-ms MS] [--jobs J] [--site ID] [--value ID]
+//        [--limit N|first-pass] [--json FILE]
 // With no budget it runs every case: the exhaustive pass over (site ×
 // position × value class), then every remaining value. Exits 1 on failures.
 
 const fs = require('node:fs')
-const { area, campaign, generate } = require('./harness')
+const { area, campaign, generate, slots } = require('./harness')
+
+const firstPassSize = () => slots().reduce((n, s) => n + s.byClass.size, 0)
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`)
@@ -21,6 +24,9 @@ async function main() {
   let cases = generate(seed)
   if (onlySite) cases = cases.filter((c) => c.site === onlySite)
   if (onlyValue) cases = cases.filter((c) => c.value === onlyValue)
+  const limit = arg('limit')
+  if (limit === 'first-pass') cases = cases.slice(0, firstPassSize())
+  else if (limit !== undefined) cases = cases.slice(0, Number(limit))
   console.log(`spindle fuzz: seed ${seed}, ${cases.length} cases, budget ${budgetMs} ms, ${jobs} jobs`)
   let done = 0
   const { ran, failures } = await campaign(cases, {

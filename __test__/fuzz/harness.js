@@ -58,26 +58,40 @@ function slots() {
   return out
 }
 
+// Classes tried first at every position: the ones this suite exists for.
+const PRIORITY = ['pollution', 'race', 'proxy', 'getter', 'detached', 'resizable', 'lying', 'symbol']
+
 /**
  * The cases in the order they run, for `seed`:
- *   1. the exhaustive pass: every (site × position × value class), one
- *      seeded value of the class each (pollution cases included);
+ *   1. the exhaustive pass over every (site × position × value class), one
+ *      seeded value of the class each (pollution cases included), in rounds:
+ *      each round gives every position one more class (the PRIORITY classes
+ *      first), so a short budget still reaches every position;
  *   2. then every remaining (site × position × value), in seeded order.
  * A time budget runs a prefix of this list; a campaign with no budget runs
  * it all.
  */
 function generate(seed) {
   const rand = prng(seed)
-  const first = []
+  const perSlot = []
   const rest = []
-  for (const slot of slots()) {
-    for (const [, ids] of slot.byClass) {
-      const order = shuffle(ids.slice(), rand)
-      first.push({ site: slot.site, pos: slot.pos, value: order[0] })
+  for (const slot of shuffle(slots(), rand)) {
+    const classes = [...slot.byClass.keys()]
+    const first = shuffle(classes.filter((k) => PRIORITY.includes(k)), rand)
+    const later = shuffle(classes.filter((k) => !PRIORITY.includes(k)), rand)
+    const list = []
+    for (const cls of [...first, ...later]) {
+      const order = shuffle(slot.byClass.get(cls).slice(), rand)
+      list.push({ site: slot.site, pos: slot.pos, value: order[0] })
       for (const id of order.slice(1)) rest.push({ site: slot.site, pos: slot.pos, value: id })
     }
+    perSlot.push(list)
   }
-  return [...shuffle(first, rand), ...shuffle(rest, rand)]
+  const rounds = []
+  for (let round = 0; perSlot.some((l) => l.length > round); round++) {
+    for (const list of perSlot) if (list.length > round) rounds.push(list[round])
+  }
+  return [...rounds, ...shuffle(rest, rand)]
 }
 
 // ── running ─────────────────────────────────────────────────────────────────

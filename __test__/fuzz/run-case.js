@@ -132,7 +132,13 @@ async function main() {
     }
     const r = await invoke(ctx, args)
     res.outcome = r.outcome
-    if (r.error !== undefined) res.error = describeError(r.error)
+    if (r.error !== undefined) {
+      res.error = describeError(r.error)
+      // A task that throws: its own thrown value (cloned) is what the caller should get.
+      if (c.pos === 'thrown' && r.outcome === 'rejected' && sameThrown(r.error, entry.make({ cleanups: [] }))) {
+        res.error.user = true
+      }
+    }
     if (r.outcome === 'ok') {
       if (site.nested && r.value && typeof r.value === 'object') res.nested = r.value
       if (ctx.wrong) res.wrong = ctx.wrong
@@ -150,6 +156,19 @@ async function main() {
   res.cleanup = await cleanup(ctx)
   res.uncaught = uncaught
   report(res)
+}
+
+/** Whether a rejection is (a structured clone of) the value the task threw. */
+function sameThrown(got, thrown) {
+  try {
+    if (thrown instanceof Error) {
+      return got instanceof Error && got.name === thrown.name && got.message === thrown.message
+    }
+    if (thrown === null || typeof thrown !== 'object') return Object.is(got, thrown)
+    return require('node:util').isDeepStrictEqual(got, structuredClone(thrown))
+  } catch {
+    return false
+  }
 }
 
 function newCtxLike(ctx) {

@@ -192,6 +192,7 @@ val('buffer', 'buf:u8', () => randomFill(new Uint8Array(4096)))
 val('buffer', 'buf:empty', () => new Uint8Array(0))
 val('buffer', 'buf:nodeBuffer', () => Buffer.from('pooled small buffer'))
 val('buffer', 'buf:i16', () => randomFill(new Int16Array(1000)))
+val('buffer', 'buf:i16big', () => randomFill(new Int16Array(1 << 21)))
 val('buffer', 'buf:f64nanPayloads', () => {
   const f = new Float64Array(64)
   const u = new BigUint64Array(f.buffer)

@@ -3,7 +3,6 @@
 // worker was started with (so an inherited Pool option that was honoured
 // shows up in the result); the others make hostile values inside the worker.
 
-const { current } = require('../..')
 const { VALUES, describeError, place, settle } = require('./place')
 
 module.exports = function probe(x) {
@@ -34,7 +33,7 @@ module.exports.throwValue = ({ value }) => {
 }
 
 /** Calls ctx.run / ctx.postMessage with a hostile value at `pos`; describes what happened. */
-module.exports.nested = async ({ method, pos, value }) => {
+module.exports.nested = async ({ method, pos, value }, current) => {
   const ctx = { cleanups: [], validValue: undefined }
   const args = method === 'run' ? [{ n: 1 }, {}] : [{ n: 1 }]
   if (pos === '1.name') ctx.validValue = 'alt'
