@@ -114,7 +114,7 @@ function replayCommand(c) {
 function runCase(c, { caseMs = 12000 } = {}) {
   return new Promise((resolve) => {
     const started = Date.now()
-    const child = spawn(process.execPath, ['--expose-gc', RUNNER, JSON.stringify(c)], {
+    const child = spawn(process.execPath, [RUNNER, JSON.stringify(c)], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, SPINDLE_THREADS: '2' },
@@ -213,6 +213,7 @@ function judge(run) {
     }
     return { ok: true, result }
   }
+  if (result.wrong && result.case.pos === 'thrown') return fail('wrong', `${result.wrong}: ${result.error?.ctor ?? result.error?.type} ${result.error?.message}`)
   const p = errorProblem(result.error)
   if (p) return fail('uncoded', `${result.outcome}: ${p}: ${result.error.message}`)
   for (const e of result.events ?? []) {

@@ -12,7 +12,7 @@
 // reports both summaries.
 
 const fs = require('node:fs')
-const { SITE_BY_ID, snapshot } = require('./sites')
+const { SITE_BY_ID, sameClone, snapshot } = require('./sites')
 const { VALUES, describeError, parentOf, place, settle } = require('./place')
 
 const SETTLE_MS = Number(process.env.SPINDLE_FUZZ_SETTLE_MS) || 4000
@@ -73,7 +73,14 @@ function summary(r) {
   return { outcome: r.outcome, code: e?.code, message: e?.message }
 }
 
-async function cleanup(ctx) {
+/**
+ * Ends what the case started that may legitimately keep the process alive:
+ * children (a running `cat`). Pools are left as they are when the call
+ * settled (an idle pool does not keep the process alive, as documented: a
+ * process that then does not exit is a hang); after a call that never
+ * settled they are destroyed, so the process can still report and end.
+ */
+async function cleanup(ctx, settled) {
   for (const fn of ctx.cleanups) {
     try { await fn() } catch {}
   }
@@ -82,6 +89,7 @@ async function cleanup(ctx) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
     } catch {}
   }
+  if (settled) return null
   const stops = ctx.pools.map((p) => p.destroy().catch(() => {}))
   const s = await settle(Promise.all(stops), 3000)
   return s.outcome === 'pending' ? 'pool.destroy() did not settle within 3 s' : null
@@ -135,8 +143,11 @@ async function main() {
     if (r.error !== undefined) {
       res.error = describeError(r.error)
       // A task that throws: its own thrown value (cloned) is what the caller should get.
-      if (c.pos === 'thrown' && r.outcome === 'rejected' && sameThrown(r.error, entry.make({ cleanups: [] }))) {
-        res.error.user = true
+      if (c.pos === 'thrown' && r.outcome === 'rejected') {
+        if (sameThrown(r.error, entry.make({ cleanups: [] }))) res.error.user = true
+        else if (res.error.code === undefined) {
+          res.wrong = 'the task\'s thrown value did not arrive as itself (a structured clone) nor as a coded error'
+        }
       }
     }
     if (r.outcome === 'ok') {
@@ -150,10 +161,12 @@ async function main() {
           res.wrong = `the result could not be checked: ${err}`
         }
       }
-    } else if (ctx.wrong) res.wrong = ctx.wrong
+    } else if (ctx.wrong) res.wrong ??= ctx.wrong
   }
   res.events = ctx.events.map(describeError)
-  res.cleanup = await cleanup(ctx)
+  const settled = res.outcome !== 'pending' && res.polluted?.outcome !== 'pending' && res.baseline?.outcome !== 'pending' &&
+    res.nested?.outcome !== 'pending'
+  res.cleanup = await cleanup(ctx, settled)
   res.uncaught = uncaught
   report(res)
 }
@@ -161,11 +174,8 @@ async function main() {
 /** Whether a rejection is (a structured clone of) the value the task threw. */
 function sameThrown(got, thrown) {
   try {
-    if (thrown instanceof Error) {
-      return got instanceof Error && got.name === thrown.name && got.message === thrown.message
-    }
-    if (thrown === null || typeof thrown !== 'object') return Object.is(got, thrown)
-    return require('node:util').isDeepStrictEqual(got, structuredClone(thrown))
+    if (thrown === null || (typeof thrown !== 'object' && typeof thrown !== 'function')) return Object.is(got, thrown)
+    return sameClone(got, structuredClone(thrown))
   } catch {
     return false
   }

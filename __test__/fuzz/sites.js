@@ -25,7 +25,6 @@ const spindle = require('../..')
 const { randomFill, realBuffer, resizable, taTag } = require('./values')
 
 const WORKER = path.join(__dirname, 'worker.js')
-const KILL = () => {}
 
 // ── helpers ─────────────────────────────────────────────────────────────────
 
@@ -58,10 +57,11 @@ function typedFrom(snap) {
 
 /** Bits of each element as strings (compares NaN payloads and -0 exactly). */
 function elementBits(ta) {
+  // Through intrinsics: the array may carry lying own properties.
+  const snap = snapshot(ta)
   const size = ta.BYTES_PER_ELEMENT
-  const bytes = Buffer.from(ta.buffer, ta.byteOffset, ta.byteLength)
   const out = []
-  for (let i = 0; i < ta.length; i++) out.push(bytes.subarray(i * size, (i + 1) * size).toString('hex'))
+  for (let i = 0; i * size < snap.bytes.length; i++) out.push(snap.bytes.subarray(i * size, (i + 1) * size).toString('hex'))
   return out
 }
 
@@ -78,13 +78,13 @@ function expectedSort(snap) {
 
 function compareSorted(actual, expected) {
   if (taTag.call(actual) !== taTag.call(expected)) return 'a different type came back'
-  if (actual.length !== expected.length) return `length ${actual.length}, expected ${expected.length} (the array changed under the call)`
   const A = elementBits(actual)
   const E = elementBits(expected)
+  if (A.length !== E.length) return `${A.length} elements, expected ${E.length} (the array changed under the call)`
   const nanA = []
   const nanE = []
   for (let i = 0; i < A.length; i++) {
-    if (isNaNElement(expected, i)) {
+    if (isNaNElement(expected, i)) { // (expected is a plain copy: its own length is real)
       nanE.push(E[i])
       nanA.push(A[i])
       continue
@@ -122,6 +122,30 @@ function kernelInput(ctx, make) {
   return ctx.input
 }
 
+/** Seeded finite doubles of every sign and magnitude, -0 included (NaN has its own value). */
+function finiteDoubles(n) {
+  const f = new Float64Array(n)
+  let x = 99
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0
+    f[i] = i % 97 === 0 ? -0 : ((x / 2 ** 32) - 0.5) * 2 ** ((x % 64) - 20)
+  }
+  return f
+}
+
+/** Whether two cloneable values are the same, as the structured serializer writes them. */
+function sameClone(a, b) {
+  if (a instanceof Error || b instanceof Error) {
+    return a instanceof Error && b instanceof Error && a.name === b.name && a.message === b.message
+  }
+  try {
+    const v8 = require('node:v8')
+    return v8.serialize(a).equals(v8.serialize(b))
+  } catch {
+    return require('node:util').isDeepStrictEqual(a, b)
+  }
+}
+
 const SIGNAL_POS = (p) => ({ path: p, valid: undefined, pollute: AbortSignal.abort() })
 
 // ── kernels ─────────────────────────────────────────────────────────────────
@@ -130,7 +154,7 @@ function sortLike(id, fn, check) {
   return {
     id,
     area: 'kernels',
-    args: (ctx) => [kernelInput(ctx, () => randomFill(new Float64Array(1 << 16))), {}],
+    args: (ctx) => [kernelInput(ctx, () => finiteDoubles(1 << 16)), {}],
     positions: [{ path: '0' }, { path: '1' }, SIGNAL_POS('1.signal')],
     call: (args) => fn(...args),
     check,
@@ -266,6 +290,15 @@ SITES.push(
     summarize: (v) => v,
   },
   {
+    id: 'Pool.lazy',
+    area: 'pool',
+    // minThreads 0: the first worker starts inside run() (issue 10 item 6).
+    args: () => [{ filename: WORKER, maxThreads: 1, minThreads: 0 }],
+    positions: ['filename', 'execArgv', 'argv', 'env', 'resourceLimits', 'workerData', 'idleTimeout']
+      .map((k) => ({ path: `0.${k}`, valid: POOL_OPTIONS.find((o) => o[0] === k)[1] })),
+    call: (args, ctx) => newPool(ctx, ...args).run(1),
+  },
+  {
     id: 'pool.run',
     area: 'pool',
     setup: (ctx) => { ctx.pool = newPool(ctx, { filename: WORKER, maxThreads: 1 }) },
@@ -289,6 +322,18 @@ SITES.push(
     args: () => [],
     positions: [{ path: 'returned' }, { path: 'thrown' }],
     call: (args, ctx) => ctx.pool.run({ value: ctx.valueId }, { name: ctx.pos === 'thrown' ? 'throwValue' : 'make' }),
+    check: (value, args, ctx) => {
+      if (ctx.pos !== 'returned') return null
+      // The same value made here (the catalogue is deterministic), cloned as postMessage would.
+      let expected
+      try {
+        expected = structuredClone(require('./values').VALUES[ctx.valueId].make({ cleanups: [] }))
+      } catch {
+        return null // not cloneable here either: resolving is not judged
+      }
+      return sameClone(value, expected) ? null
+        : 'the task\'s return value did not arrive as a structured clone would give it'
+    },
   },
   {
     id: 'pool.result.concurrent',
@@ -476,4 +521,4 @@ for (const s of SITES) {
   SITE_BY_ID[s.id] = s
 }
 
-module.exports = { KILL, SITES, SITE_BY_ID, snapshot, WORKER }
+module.exports = { SITES, SITE_BY_ID, sameClone, snapshot, WORKER }

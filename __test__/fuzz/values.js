@@ -64,6 +64,12 @@ function randomFill(view, seed = 7) {
   return view
 }
 
+/** A full GC, without starting node with --expose-gc (which would change every case). */
+function collectGarbage() {
+  require('node:v8').setFlagsFromString('--expose-gc')
+  require('node:vm').runInNewContext('gc')()
+}
+
 function deepArray(depth) {
   let v = []
   for (let i = 0; i < depth; i++) v = [v]
@@ -129,6 +135,8 @@ val('string', 'str:long', () => 'a'.repeat(1 << 22))
 val('string', 'str:__proto__', () => '__proto__')
 val('string', 'str:constructor', () => 'constructor')
 val('string', 'str:shellMeta', () => '$(echo FUZZ_INJECTED);`echo FUZZ_INJECTED`')
+val('string', 'str:exitOnLoadModule', () => require('node:path').join(__dirname, 'exit-on-load.js'))
+val('string', 'str:directory', () => __dirname)
 val('string', 'stringObject', () => Object('sha256')) // eslint-disable-line no-new-wrappers
 val('symbol', 'symbol', () => Symbol('fuzz'))
 val('symbol', 'symbol:iterator', () => Symbol.iterator)
@@ -150,6 +158,7 @@ val('object', 'obj:abortedSignal', () => AbortSignal.abort(new Error('fuzz abort
 val('object', 'obj:fakeSignal', () => ({ aborted: false, addEventListener() {}, removeEventListener() {} }))
 val('object', 'obj:cyclic', () => { const o = { a: 1 }; o.self = o; return o })
 val('object', 'obj:deep', () => deepObject(20000))
+val('object', 'obj:tinyLimits', () => ({ maxOldGenerationSizeMb: 1, maxYoungGenerationSizeMb: 1 }))
 val('object', 'obj:frozen', () => Object.freeze({ a: 1 }))
 val('object', 'obj:toStringThrows', () => ({ toString() { throw userError('toString') }, valueOf() { throw userError('valueOf') } }))
 val('object', 'obj:toPrimitiveThrows', () => ({ [Symbol.toPrimitive]() { throw userError('toPrimitive') } }))
@@ -162,6 +171,7 @@ val('function', 'fn:throwing', () => function thrower() { throw userError('funct
 // ── arrays ─────────────────────────────────────────────────────────────────
 val('array', 'arr:empty', () => [])
 val('array', 'arr:holes', () => new Array(3)) // eslint-disable-line no-array-constructor
+val('array', 'arr:badFlag', () => ['--fuzz-no-such-flag'])
 val('array', 'arr:symbols', () => [Symbol('a'), Symbol('b')])
 val('array', 'arr:nullProtoObjs', () => [Object.create(null)])
 val('array', 'arr:deep', () => deepArray(20000))
@@ -291,7 +301,7 @@ add('race', 'race:detachAfter', {
     const f = randomFill(new Float64Array(1 << 18))
     ctx.after = () => {
       detach(f)
-      if (typeof globalThis.gc === 'function') globalThis.gc()
+      collectGarbage() // the detached memory is freed while the operation may still use it
     }
     return f
   },
