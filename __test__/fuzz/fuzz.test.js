@@ -10,7 +10,7 @@ const { area, campaign, generate } = require('./harness')
 const SEED = Number(process.env.SPINDLE_FUZZ_SEED ?? 20261130) >>> 0
 const BUDGET_MS = Number(process.env.SPINDLE_FUZZ_BUDGET_MS ?? 45000)
 const JOBS = Number(process.env.SPINDLE_FUZZ_JOBS ?? 2)
-const CASE_MS = 12000
+const CASE_MS = 15000
 
 test(`hostile input: no crash, no hang, no uncoded error, no inherited option honoured (seed ${SEED})`, async () => {
   const cases = generate(SEED)

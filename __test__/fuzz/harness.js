@@ -111,7 +111,7 @@ function replayCommand(c) {
  * stderr, hung, ms }. `caseMs` bounds the whole process: past it, it is
  * killed (SIGKILL) and counted as a hang.
  */
-function runCase(c, { caseMs = 12000 } = {}) {
+function runCase(c, { caseMs = 15000 } = {}) {
   return new Promise((resolve) => {
     const started = Date.now()
     const child = spawn(process.execPath, [RUNNER, JSON.stringify(c)], {
@@ -199,7 +199,7 @@ function judge(run) {
   if (!result) return fail('crash', `no result; exit ${run.code}; stderr: ${run.stderr.slice(-300)}`)
   if (run.code !== 0) return fail('crash', `exit code ${run.code} after reporting; stderr: ${run.stderr.slice(-300)}`)
   if (result.cleanup) return fail('hang', result.cleanup)
-  if (result.uncaught?.length) {
+  if (result.uncaught?.length && !result.callback) {
     const u = result.uncaught[0]
     return fail('uncaught', `uncaught exception or unhandled rejection: ${u.code ?? u.name ?? u.type}: ${u.message}`)
   }

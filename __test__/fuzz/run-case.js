@@ -125,6 +125,8 @@ async function main() {
     if (!entry) throw new Error(`unknown value ${c.value}`)
     const args = site.args(ctx)
     if (!site.workerSide) place(args, c.pos, entry, ctx)
+    // A function at a callback position is called by the API: what it throws is not the API's.
+    if (position.callback && typeof args[Number(c.pos.split('.')[0])] === 'function') res.callback = true
     // What a correct result must match, read before the call through own data properties only.
     const own = (o, k) => {
       try { return Object.getOwnPropertyDescriptor(o, k)?.value } catch { return undefined }

@@ -498,7 +498,8 @@ for (const [name, call] of [
     area: 'spawn',
     setup: liveChild,
     args: () => [],
-    positions: [{ path: '0' }],
+    // stdin.end(fn): fn is the callback, and what it throws is its own affair (uncaught, as in Node).
+    positions: [{ path: '0', callback: name === 'stdin.end' }],
     call: (args, ctx) => {
       const r = call(ctx.child, args, ctx)
       if (ctx.after) ctx.after()

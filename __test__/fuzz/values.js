@@ -327,7 +327,7 @@ add('race', 'race:mutateWhileRunning', {
 add('race', 'race:sabWrittenByWorker', {
   race: true,
   make(ctx) {
-    const sab = new SharedArrayBuffer(1 << 22)
+    const sab = new SharedArrayBuffer(1 << 20)
     const u = randomFill(new Uint8Array(sab))
     const { Worker } = require('node:worker_threads')
     const w = new Worker(
