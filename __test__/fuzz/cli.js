@@ -1,6 +1,6 @@
 'use strict'
 // A fuzz campaign from the command line (see README.md in this folder):
-//   node __test__/fuzz/cli.js [--seed N] [--budget-ms MS] [--jobs J] [--site ID] [--value ID]
+//   node __test__/fuzz/cli.js [--seed N] [--budget-ms MS] [--jobs J] [--site ID] [--value ID] [--class race,getter,...]
 //        [--limit N|first-pass] [--json FILE]
 // With no budget it runs every case: the exhaustive pass over (site ×
 // position × value class), then every remaining value. Exits 1 on failures.
@@ -24,6 +24,11 @@ async function main() {
   let cases = generate(seed)
   if (onlySite) cases = cases.filter((c) => c.site === onlySite)
   if (onlyValue) cases = cases.filter((c) => c.value === onlyValue)
+  const onlyClasses = arg('class')?.split(',')
+  if (onlyClasses) {
+    const { VALUES } = require('./values')
+    cases = cases.filter((c) => onlyClasses.includes(c.value === 'pollution' ? 'pollution' : VALUES[c.value].cls))
+  }
   const limit = arg('limit')
   if (limit === 'first-pass') cases = cases.slice(0, firstPassSize())
   else if (limit !== undefined) cases = cases.slice(0, Number(limit))
