@@ -3,6 +3,7 @@
 // verdict. Used by fuzz.test.js (npm test) and cli.js (longer campaigns).
 
 const { spawn } = require('node:child_process')
+const fs = require('node:fs')
 const path = require('node:path')
 const { SITES } = require('./sites')
 const { VALUES, CLASSES } = require('./values')
@@ -111,14 +112,26 @@ function replayCommand(c) {
  * stderr, hung, ms }. `caseMs` bounds the whole process: past it, it is
  * killed (SIGKILL) and counted as a hang.
  */
+// coreutils `timeout` bounds each case even if this process dies first (a
+// jest worker killed on its own timeout would otherwise leave a spinning
+// case behind); it passes a crash's signal on as its own.
+const TIMEOUT_BIN = ['/usr/bin/timeout', '/bin/timeout'].find((p) => fs.existsSync(p))
+
 function runCase(c, { caseMs = 15000 } = {}) {
   return new Promise((resolve) => {
     const started = Date.now()
-    const child = spawn(process.execPath, [RUNNER, JSON.stringify(c)], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, SPINDLE_THREADS: '2' },
-    })
+    const argv = [RUNNER, JSON.stringify(c)]
+    const child = TIMEOUT_BIN
+      ? spawn(TIMEOUT_BIN, ['-s', 'KILL', `${caseMs / 1000}`, process.execPath, ...argv], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, SPINDLE_THREADS: '2' },
+      })
+      : spawn(process.execPath, argv, {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, SPINDLE_THREADS: '2' },
+      })
     const out = []
     const err = []
     let size = 0
@@ -129,12 +142,14 @@ function runCase(c, { caseMs = 15000 } = {}) {
     child.stdout.on('data', take(out))
     child.stderr.on('data', take(err))
     let hung = false
-    const timer = setTimeout(() => {
+    // Without `timeout`: this process's own timer (the fallback).
+    const timer = TIMEOUT_BIN ? null : setTimeout(() => {
       hung = true
       child.kill('SIGKILL')
     }, caseMs)
     child.on('close', (code, signal) => {
-      clearTimeout(timer)
+      if (timer) clearTimeout(timer)
+      if (TIMEOUT_BIN && signal === 'SIGKILL' && Date.now() - started >= caseMs - 50) hung = true
       resolve({
         c,
         code,
