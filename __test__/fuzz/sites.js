@@ -344,8 +344,9 @@ SITES.push(
     args: () => [],
     positions: [{ path: 'thrown' }],
     call: async (args, ctx) => {
+      const good = ctx.pool.run(200, { name: 'nap' }) // running on the same worker meanwhile
+      await new Promise((resolve) => setTimeout(resolve, 50))
       const bad = ctx.pool.run({ value: ctx.valueId }, { name: 'throwValue' })
-      const good = ctx.pool.run(1)
       const [b, g] = await Promise.allSettled([bad, good])
       if (g.status !== 'fulfilled') {
         ctx.wrong = `a bystander task failed: ${g.reason?.code ?? ''} ${g.reason?.message ?? g.reason}`

@@ -145,6 +145,8 @@ val('symbol', 'symbol:iterator', () => Symbol.iterator)
 val('object', 'obj:empty', () => ({}))
 val('object', 'obj:nullProto', () => Object.create(null))
 val('object', 'obj:nullProtoWithKeys', () => Object.assign(Object.create(null), { a: 1, signal: 1, encoding: 'hex' }))
+// Neither structured-cloneable (a function inside) nor printable (no toString): issue 10 item 16.
+val('object', 'obj:nullProtoWithFn', () => Object.assign(Object.create(null), { f() {} }))
 val('object', 'obj:classInstance', () => new (class Hostile { constructor() { this.x = 1 } })())
 val('object', 'obj:date', () => new Date(NaN))
 val('object', 'obj:regexp', () => /x/g)

@@ -19,6 +19,12 @@ module.exports = function probe(x) {
 /** The export a polluted `name` would pick. */
 module.exports.alt = () => ({ export: 'alt' })
 
+/** Waits `ms` on a timer: a bystander task, running while another one fails. */
+module.exports.nap = async (ms) => {
+  await new Promise((resolve) => setTimeout(resolve, ms))
+  return 'slept'
+}
+
 /** Returns a hostile value made here (uncloneable results, detached buffers...). */
 module.exports.make = ({ value }) => {
   const ctx = { cleanups: [] }
