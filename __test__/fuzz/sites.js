@@ -58,7 +58,7 @@ function typedFrom(snap) {
 /** Bits of each element as strings (compares NaN payloads and -0 exactly). */
 function elementBits(ta) {
   // Through intrinsics: the array may carry lying own properties.
-  const snap = snapshot(ta)
+  const snap = snapshot(ta) ?? { bytes: Buffer.alloc(0) } // null: a detached view holds nothing
   const size = ta.BYTES_PER_ELEMENT
   const out = []
   for (let i = 0; i * size < snap.bytes.length; i++) out.push(snap.bytes.subarray(i * size, (i + 1) * size).toString('hex'))
