@@ -15,7 +15,7 @@ const fs = require('node:fs')
 const { SITE_BY_ID, sameClone, snapshot } = require('./sites')
 const { VALUES, describeError, parentOf, place, settle } = require('./place')
 
-const SETTLE_MS = Number(process.env.SPINDLE_FUZZ_SETTLE_MS) || 4000
+const SETTLE_MS = Number(process.env.SPINDLE_FUZZ_SETTLE_MS) || 5000
 const c = JSON.parse(process.argv[2])
 const site = SITE_BY_ID[c.site]
 if (!site) throw new Error(`unknown site ${c.site}`)
