@@ -137,7 +137,11 @@ async function main() {
       ctx.before0 = snapshot(a0)
       ctx.algo = own(args, 1)
       try {
-        if (Array.isArray(a0)) ctx.beforeList = Array.from({ length: a0.length }, (_, i) => snapshot(own(a0, i)))
+        // The length through its descriptor: a Proxy's `get` may lie (2^32 - 1) and must not make this loop spin.
+        const length = Array.isArray(a0) ? own(a0, 'length') : undefined
+        if (c.site === 'hashMany' && typeof length === 'number' && length <= 1000) {
+          ctx.beforeList = Array.from({ length }, (_, i) => snapshot(own(a0, i)))
+        }
       } catch {}
     }
     const r = await invoke(ctx, args)
