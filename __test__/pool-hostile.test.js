@@ -322,3 +322,42 @@ describe('every failure has a code', () => {
     expect(err.code).toMatch(/^ERR_/)
   })
 })
+
+describe('values read through intrinsics, never lying properties (fuzz findings)', () => {
+  const lying = () => {
+    const u = new Uint8Array([5, 6, 7])
+    Object.defineProperty(u, 'byteOffset', { value: 1 << 20 })
+    Object.defineProperty(u, 'byteLength', { value: 1 << 30 })
+    Object.defineProperty(u, 'buffer', { value: new ArrayBuffer(1) })
+    Object.defineProperty(u, Symbol.toStringTag, { value: 'Float64Array' })
+    return u
+  }
+
+  test('an argument view whose buffer/byteOffset/byteLength lie arrives with its real bytes, top level and nested', async () => {
+    const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+    await expect(pool.run(lying(), { name: 'viewInfo' })).resolves.toEqual({ tag: '[object Uint8Array]', bytes: [5, 6, 7] })
+    const back = await pool.run({ v: lying() })
+    expect(Array.from(back.v)).toEqual([5, 6, 7])
+  })
+
+  test('a thrown view whose properties lie arrives as itself', async () => {
+    const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+    const err = await rejection(pool.run(null, { name: 'throwLyingView' }))
+    expect(Object.prototype.toString.call(err)).toBe('[object Uint8Array]')
+    expect(Array.from(err)).toEqual([1, 2, 3, 4])
+  })
+
+  test('a thrown Symbol rejects with ERR_SPINDLE_UNCLONEABLE', async () => {
+    const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+    const err = await rejection(pool.run(null, { name: 'throwSymbol' }))
+    expect(err.code).toBe('ERR_SPINDLE_UNCLONEABLE')
+    expect(err.message).toContain('Symbol(thrown)')
+  })
+
+  test('a returned Proxy whose traps throw rejects with ERR_SPINDLE_UNCLONEABLE', async () => {
+    const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+    const err = await rejection(pool.run(null, { name: 'returnThrowingProxy' }))
+    expect(err.code).toBe('ERR_SPINDLE_UNCLONEABLE')
+    await expect(pool.run(1)).resolves.toBe(1)
+  })
+})

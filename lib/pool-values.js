@@ -44,24 +44,26 @@ const BESIDE = 1
 
 /** Writes every ArrayBufferView itself: inline when small, else beside the bytes. */
 class SideSerializer extends v8.DefaultSerializer {
-  constructor() {
+  constructor(sideMin = SIDE_MIN) {
     super()
     this.side = []
+    this.sideMin = sideMin
   }
 
   _writeHostObject(view) {
-    if (isSharedArrayBuffer(view.buffer)) throw new SharedFound()
     const t = typeIndexOf(view)
     if (t <= 0) throw new this._getDataCloneError(`Unserializable host object: ${TAG.call(view)}`)
+    const [buffer, offset, length] = viewParts(view)
+    if (isSharedArrayBuffer(buffer)) throw new SharedFound()
     this.writeUint32(t)
-    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
-    if (view.byteLength >= SIDE_MIN) {
+    const bytes = new Uint8Array(buffer, offset, length)
+    if (length >= this.sideMin) {
       this.writeUint32(BESIDE)
       this.writeUint32(this.side.length)
       this.side.push(bytes)
     } else {
       this.writeUint32(INLINE)
-      this.writeUint32(view.byteLength)
+      this.writeUint32(length)
       this.writeRawBytes(bytes)
     }
   }
@@ -105,13 +107,43 @@ const TYPES = [
 ]
 const TAG = Object.prototype.toString
 
+// A view's type, buffer, offset and length are read through the intrinsic
+// getters (captured here), never through the value's own properties, which
+// may lie (`Object.defineProperty(view, 'byteOffset', ...)`).
+const { isArrayBuffer: isAB, isDataView } = require('node:util').types
+const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype)
+const getter = (proto, key) => Object.getOwnPropertyDescriptor(proto, key).get
+const TA_TAG = getter(TypedArrayPrototype, Symbol.toStringTag)
+const TA_BUFFER = getter(TypedArrayPrototype, 'buffer')
+const TA_OFFSET = getter(TypedArrayPrototype, 'byteOffset')
+const TA_LENGTH = getter(TypedArrayPrototype, 'byteLength')
+const DV_BUFFER = getter(DataView.prototype, 'buffer')
+const DV_OFFSET = getter(DataView.prototype, 'byteOffset')
+const DV_LENGTH = getter(DataView.prototype, 'byteLength')
+const ReflectApply = Reflect.apply
+
+/** [buffer, byteOffset, byteLength] of a real TypedArray or DataView (throws on a detached one). */
+function viewParts(view) {
+  if (isDataView(view)) {
+    return [ReflectApply(DV_BUFFER, view, []), ReflectApply(DV_OFFSET, view, []), ReflectApply(DV_LENGTH, view, [])]
+  }
+  return [ReflectApply(TA_BUFFER, view, []), ReflectApply(TA_OFFSET, view, []), ReflectApply(TA_LENGTH, view, [])]
+}
+
+/** The bytes a view covers, as a Uint8Array over the same memory. */
+function bytesOf(view) {
+  const [buffer, offset, length] = viewParts(view)
+  return new Uint8Array(buffer, offset, length)
+}
+
 function typeIndexOf(value) {
-  if (Buffer.isBuffer(value)) return 13
-  if (value instanceof ArrayBuffer || TAG.call(value) === '[object ArrayBuffer]') return 0
-  if (!ArrayBuffer.isView(value)) return -1
-  const name = TAG.call(value).slice(8, -1)
-  const i = TYPES.findIndex((t) => t.name === name)
-  return i
+  if (value === null || typeof value !== 'object') return -1
+  if (isAB(value)) return 0
+  if (isDataView(value)) return 12
+  const name = ReflectApply(TA_TAG, value, []) // undefined unless a real TypedArray
+  if (name === undefined) return -1
+  if (name === 'Uint8Array' && Buffer.isBuffer(value)) return 13
+  return TYPES.findIndex((t) => t.name === name)
 }
 
 function isPrimitive(v) {
@@ -162,8 +194,9 @@ function encodeUnchecked(value) {
   const t = typeIndexOf(value)
   if (t === 0) return [0, new Uint8Array(value)]
   if (t > 0) {
-    if (isSharedArrayBuffer(value.buffer)) throw new SharedFound()
-    return [t, new Uint8Array(value.buffer, value.byteOffset, value.byteLength)]
+    const bytes = bytesOf(value)
+    if (isSharedArrayBuffer(bytes.buffer)) throw new SharedFound()
+    return [t, bytes]
   }
   return serialize(value)
 }
@@ -255,6 +288,21 @@ function detach(list) {
   if (buffers.length > 0) structuredClone(buffers, { transfer: buffers })
 }
 
+/** `value` as self-contained bytes (every view inline): for thrown values (lib/task-errors.js). */
+function serializeInline(value) {
+  const ser = new SideSerializer(Infinity)
+  ser.writeHeader()
+  ser.writeValue(value)
+  return ser.releaseBuffer()
+}
+
+/** Reads what serializeInline wrote. */
+function deserializeInline(bytes) {
+  const der = new SideDeserializer(bytes, [])
+  der.readHeader()
+  return der.readValue()
+}
+
 /** The marker that travels through Rust in place of a value sent by postMessage. */
 function sharedMarker(key) {
   return [SHARED, Buffer.from(key)]
@@ -267,4 +315,4 @@ function sharedKey(raw) {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString()
 }
 
-module.exports = { sharedKey, sharedMarker, checkTransferList, decode, decodeCompletion, detach, encode, isBinary, isPrimitive }
+module.exports = { deserializeInline, serializeInline, sharedKey, sharedMarker, checkTransferList, decode, decodeCompletion, detach, encode, isBinary, isPrimitive }

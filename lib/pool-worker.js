@@ -318,7 +318,16 @@ function call(slot, ctx, fn, arg) {
     fail(slot, err)
     return
   }
-  if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+  let thenable
+  try {
+    thenable = result !== null && typeof result === 'object' && typeof result.then === 'function'
+  } catch (cause) {
+    // The result's `then` could not be read (a Proxy whose traps throw).
+    ctx.finish()
+    fail(slot, Object.assign(new Error('The task\'s result could not be read'), { code: 'ERR_SPINDLE_UNCLONEABLE', cause }))
+    return
+  }
+  if (thenable) {
     result.then(
       (value) => {
         ctx.finish()

@@ -39,10 +39,18 @@ function toRecord(err, depth = 0) {
  */
 function serializeError(err) {
   try {
-    return v8.serialize(toRecord(err))
+    // Views inside are read through intrinsic getters, never lying properties.
+    return require('./pool-values').serializeInline(toRecord(err))
   } catch {}
   try {
-    return v8.serialize({ name: 'Error', message: String(err), stack: undefined, props: {} })
+    // Not cloneable (a Symbol, a Proxy, a detached view...): a coded error
+    // that says what it was.
+    return v8.serialize({
+      name: 'Error',
+      message: `The task threw a value that could not be cloned: ${String(err)}`,
+      stack: undefined,
+      props: { code: 'ERR_SPINDLE_UNCLONEABLE' },
+    })
   } catch {}
   return v8.serialize({
     name: 'Error',
@@ -71,7 +79,7 @@ function fromRecord(record) {
 
 /** Rebuilds the Error a task threw. */
 function deserializeError(bytes) {
-  return fromRecord(v8.deserialize(bytes))
+  return fromRecord(require('./pool-values').deserializeInline(bytes))
 }
 
 module.exports = { deserializeError, serializeError }
