@@ -27,7 +27,7 @@
 // with ERR_SPINDLE_UNCLONEABLE.
 
 const v8 = require('node:v8')
-const { errorWithCode, invalidArgType, invalidArgValue } = require('./errors')
+const { errorWithCode, invalidArgType, invalidArgValue, outOfRange } = require('./errors')
 const { deserializeError } = require('./task-errors')
 
 /** The tag of [SIDE, serialized, ...views] (a type index never used for a binary value). */
@@ -55,7 +55,8 @@ class SideSerializer extends v8.DefaultSerializer {
     if (t <= 0) throw new this._getDataCloneError(`Unserializable host object: ${TAG.call(view)}`)
     const [buffer, offset, length] = viewParts(view)
     if (isSharedArrayBuffer(buffer)) throw new SharedFound()
-    this.writeUint32(t)
+    // Self-contained (thrown values): a Buffer arrives as the Uint8Array postMessage gives.
+    this.writeUint32(t === 13 && this.sideMin === Infinity ? 1 : t)
     const bytes = new Uint8Array(buffer, offset, length)
     if (length >= this.sideMin) {
       this.writeUint32(BESIDE)
@@ -262,7 +263,10 @@ function isArrayBuffer(x) {
  */
 function checkTransferList(value) {
   if (!Array.isArray(value)) throw invalidArgType('options.transferList', 'an instance of Array', value)
-  const list = Array.from(value)
+  const length = value.length // read once; a lying or huge length is refused, not iterated
+  if (!(length <= 65536)) throw outOfRange('options.transferList.length', '<= 65536', length)
+  const list = new Array(length)
+  for (let i = 0; i < length; i++) list[i] = value[i]
   const seen = new Set()
   for (let i = 0; i < list.length; i++) {
     const x = list[i]

@@ -8,6 +8,16 @@ const { isNativeError } = require('node:util').types
 
 const BUILTIN = { Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError }
 
+/**
+ * A short description that never runs user code at length: String() of a
+ * primitive, the tag of an object (String() of an array with a lying length
+ * would join for ever).
+ */
+function describe(value) {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return String(value)
+  return Object.prototype.toString.call(value)
+}
+
 function toRecord(err, depth = 0) {
   if (!(err instanceof Error) && !isNativeError(err)) {
     return { thrown: err }
@@ -24,7 +34,7 @@ function toRecord(err, depth = 0) {
       v8.serialize(err[key])
       record.props[key] = err[key]
     } catch {
-      record.props[key] = String(err[key])
+      record.props[key] = describe(err[key])
     }
   }
   if ('cause' in err && depth < 8) record.cause = toRecord(err.cause, depth + 1)
@@ -47,7 +57,7 @@ function serializeError(err) {
     // that says what it was.
     return v8.serialize({
       name: 'Error',
-      message: `The task threw a value that could not be cloned: ${String(err)}`,
+      message: `The task threw a value that could not be cloned: ${describe(err)}`,
       stack: undefined,
       props: { code: 'ERR_SPINDLE_UNCLONEABLE' },
     })
