@@ -408,3 +408,13 @@ describe('more fuzz findings', () => {
       await expect(pool.run(kind, { name: 'ctxRunWith' })).resolves.toBe(expected)
     })
 })
+
+test('a resizable ArrayBuffer crosses as one (maxByteLength kept), as postMessage clones it', async () => {
+  const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+  const rab = new ArrayBuffer(8, { maxByteLength: 64 })
+  new Uint8Array(rab).set([1, 2, 3])
+  const back = await pool.run(rab)
+  expect(back.resizable).toBe(true)
+  expect(back.maxByteLength).toBe(64)
+  expect(Array.from(new Uint8Array(back))).toEqual([1, 2, 3, 0, 0, 0, 0, 0])
+})

@@ -122,6 +122,7 @@ const DV_BUFFER = getter(DataView.prototype, 'buffer')
 const DV_OFFSET = getter(DataView.prototype, 'byteOffset')
 const DV_LENGTH = getter(DataView.prototype, 'byteLength')
 const ReflectApply = Reflect.apply
+const AB_RESIZABLE = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get
 
 /** [buffer, byteOffset, byteLength] of a real TypedArray or DataView (throws on a detached one). */
 function viewParts(view) {
@@ -193,7 +194,11 @@ function encode(value, viaPort) {
 function encodeUnchecked(value) {
   if (isPrimitive(value)) return value
   const t = typeIndexOf(value)
-  if (t === 0) return [0, new Uint8Array(value)]
+  if (t === 0) {
+    // A resizable ArrayBuffer keeps its maxByteLength only through the serializer.
+    if (AB_RESIZABLE !== undefined && ReflectApply(AB_RESIZABLE, value, [])) return serialize(value)
+    return [0, new Uint8Array(value)]
+  }
   if (t > 0) {
     const bytes = bytesOf(value)
     if (isSharedArrayBuffer(bytes.buffer)) throw new SharedFound()
