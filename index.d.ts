@@ -214,7 +214,11 @@ export interface PoolOptions<WorkerData = unknown> {
   maxQueue?: number | 'auto'
   /** Async tasks one worker runs at once (default 1). */
   concurrentTasksPerWorker?: number
-  /** Passed to each `Worker`. */
+  /**
+   * Passed to each `Worker`. Each value must be finite and at least 0
+   * (`stackSizeMb` at most 1024, the others at most 10^9), else `ERR_OUT_OF_RANGE`:
+   * larger ones make V8 abort the process when a worker starts.
+   */
   resourceLimits?: import('node:worker_threads').ResourceLimits
   /**
    * Passed to each `Worker` (own enumerable properties, read once, values as

@@ -6,7 +6,7 @@ const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { ROOT, makePool, destroyAll, worker, rejection, sleep, Pool } = require('./fixtures/pool-helpers')
+const { ROOT, makePool, destroyAll, worker, rejection, sleep, within, Pool } = require('./fixtures/pool-helpers')
 const { thrown } = require('./helpers/thrown')
 
 afterEach(destroyAll)
@@ -321,4 +321,100 @@ describe('every failure has a code', () => {
     expect(typeof err.code).toBe('string')
     expect(err.code).toMatch(/^ERR_/)
   })
+})
+
+describe('values read through intrinsics, never lying properties (fuzz findings)', () => {
+  const lying = () => {
+    const u = new Uint8Array([5, 6, 7])
+    Object.defineProperty(u, 'byteOffset', { value: 1 << 20 })
+    Object.defineProperty(u, 'byteLength', { value: 1 << 30 })
+    Object.defineProperty(u, 'buffer', { value: new ArrayBuffer(1) })
+    Object.defineProperty(u, Symbol.toStringTag, { value: 'Float64Array' })
+    return u
+  }
+
+  test('an argument view whose buffer/byteOffset/byteLength lie arrives with its real bytes, top level and nested', async () => {
+    const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+    await expect(pool.run(lying(), { name: 'viewInfo' })).resolves.toEqual({ tag: '[object Uint8Array]', bytes: [5, 6, 7] })
+    const back = await pool.run({ v: lying() })
+    expect(Array.from(back.v)).toEqual([5, 6, 7])
+  })
+
+  test('a thrown view whose properties lie arrives as itself', async () => {
+    const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+    const err = await rejection(pool.run(null, { name: 'throwLyingView' }))
+    expect(Object.prototype.toString.call(err)).toBe('[object Uint8Array]')
+    expect(Array.from(err)).toEqual([1, 2, 3, 4])
+  })
+
+  test('a thrown Symbol rejects with ERR_SPINDLE_UNCLONEABLE', async () => {
+    const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+    const err = await rejection(pool.run(null, { name: 'throwSymbol' }))
+    expect(err.code).toBe('ERR_SPINDLE_UNCLONEABLE')
+    expect(err.message).toContain('Symbol(thrown)')
+  })
+
+  test('a returned Proxy whose traps throw rejects with ERR_SPINDLE_UNCLONEABLE', async () => {
+    const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+    const err = await rejection(pool.run(null, { name: 'returnThrowingProxy' }))
+    expect(err.code).toBe('ERR_SPINDLE_UNCLONEABLE')
+    await expect(pool.run(1)).resolves.toBe(1)
+  })
+})
+
+describe('more fuzz findings', () => {
+  test('resourceLimits that would make V8 abort the process are refused with ERR_OUT_OF_RANGE', () => {
+    for (const v of [2 ** 53, Infinity, -1, NaN]) {
+      expect(thrown(() => new Pool({ filename: worker('basic.js'), minThreads: 0, resourceLimits: { stackSizeMb: v } })).code).toBe('ERR_OUT_OF_RANGE')
+    }
+    expect(thrown(() => new Pool({ filename: worker('basic.js'), minThreads: 0, resourceLimits: { maxOldGenerationSizeMb: Infinity } })).code).toBe('ERR_OUT_OF_RANGE')
+  })
+
+  test('a thrown array whose length lies settles with a code, at once', async () => {
+    const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+    const err = await within(rejection(pool.run(null, { name: 'throwLyingLength' })), 20_000, 'the task')
+    expect(err.code).toBe('ERR_SPINDLE_UNCLONEABLE')
+  })
+
+  test('a transferList, argv or execArgv whose length is huge or lies is refused, not iterated', async () => {
+    const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+    const lying = new Proxy([], { get: (t, k) => (k === 'length' ? 2 ** 32 - 1 : t[k]) })
+    const sparse = []
+    sparse.length = 2 ** 32 - 1
+    for (const list of [lying, sparse]) {
+      expect((await rejection(pool.run(1, { transferList: list }))).code).toBe('ERR_OUT_OF_RANGE')
+      expect(thrown(() => new Pool({ filename: worker('basic.js'), minThreads: 0, argv: list })).code).toBe('ERR_OUT_OF_RANGE')
+      expect(thrown(() => new Pool({ filename: worker('basic.js'), minThreads: 0, execArgv: list })).code).toBe('ERR_OUT_OF_RANGE')
+    }
+  })
+
+  test('argv entries are made strings at construction: a revoked Proxy among them is refused there', () => {
+    const r = Proxy.revocable({}, {})
+    r.revoke()
+    expect(thrown(() => new Pool({ filename: worker('basic.js'), minThreads: 0, argv: ['a', r.proxy] })).code).toBe('ERR_INVALID_ARG_VALUE')
+  })
+
+  test('a thrown Buffer arrives as the Uint8Array postMessage would give', async () => {
+    const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+    const err = await rejection(pool.run(null, { name: 'throwBuffer' }))
+    expect(Object.prototype.toString.call(err)).toBe('[object Uint8Array]')
+    expect(Buffer.isBuffer(err)).toBe(false)
+    expect(Buffer.from(err).toString()).toBe('hi')
+  })
+
+  test.each([['revoked', 'rejected ERR_INVALID_ARG_VALUE'], ['revokedSignal', 'rejected ERR_INVALID_ARG_VALUE']])(
+    'ctx.run with options %s rejects with a code', async (kind, expected) => {
+      const pool = makePool({ filename: worker('hostile.js'), maxThreads: 2 })
+      await expect(pool.run(kind, { name: 'ctxRunWith' })).resolves.toBe(expected)
+    })
+})
+
+test('a resizable ArrayBuffer crosses as one (maxByteLength kept), as postMessage clones it', async () => {
+  const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+  const rab = new ArrayBuffer(8, { maxByteLength: 64 })
+  new Uint8Array(rab).set([1, 2, 3])
+  const back = await pool.run(rab)
+  expect(back.resizable).toBe(true)
+  expect(back.maxByteLength).toBe(64)
+  expect(Array.from(new Uint8Array(back))).toEqual([1, 2, 3, 0, 0, 0, 0, 0])
 })

@@ -27,7 +27,7 @@
 // with ERR_SPINDLE_UNCLONEABLE.
 
 const v8 = require('node:v8')
-const { errorWithCode, invalidArgType, invalidArgValue } = require('./errors')
+const { errorWithCode, invalidArgType, invalidArgValue, outOfRange } = require('./errors')
 const { deserializeError } = require('./task-errors')
 
 /** The tag of [SIDE, serialized, ...views] (a type index never used for a binary value). */
@@ -44,24 +44,27 @@ const BESIDE = 1
 
 /** Writes every ArrayBufferView itself: inline when small, else beside the bytes. */
 class SideSerializer extends v8.DefaultSerializer {
-  constructor() {
+  constructor(sideMin = SIDE_MIN) {
     super()
     this.side = []
+    this.sideMin = sideMin
   }
 
   _writeHostObject(view) {
-    if (isSharedArrayBuffer(view.buffer)) throw new SharedFound()
     const t = typeIndexOf(view)
     if (t <= 0) throw new this._getDataCloneError(`Unserializable host object: ${TAG.call(view)}`)
-    this.writeUint32(t)
-    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
-    if (view.byteLength >= SIDE_MIN) {
+    const [buffer, offset, length] = viewParts(view)
+    if (isSharedArrayBuffer(buffer)) throw new SharedFound()
+    // Self-contained (thrown values): a Buffer arrives as the Uint8Array postMessage gives.
+    this.writeUint32(t === 13 && this.sideMin === Infinity ? 1 : t)
+    const bytes = new Uint8Array(buffer, offset, length)
+    if (length >= this.sideMin) {
       this.writeUint32(BESIDE)
       this.writeUint32(this.side.length)
       this.side.push(bytes)
     } else {
       this.writeUint32(INLINE)
-      this.writeUint32(view.byteLength)
+      this.writeUint32(length)
       this.writeRawBytes(bytes)
     }
   }
@@ -105,13 +108,44 @@ const TYPES = [
 ]
 const TAG = Object.prototype.toString
 
+// A view's type, buffer, offset and length are read through the intrinsic
+// getters (captured here), never through the value's own properties, which
+// may lie (`Object.defineProperty(view, 'byteOffset', ...)`).
+const { isArrayBuffer: isAB, isDataView } = require('node:util').types
+const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype)
+const getter = (proto, key) => Object.getOwnPropertyDescriptor(proto, key).get
+const TA_TAG = getter(TypedArrayPrototype, Symbol.toStringTag)
+const TA_BUFFER = getter(TypedArrayPrototype, 'buffer')
+const TA_OFFSET = getter(TypedArrayPrototype, 'byteOffset')
+const TA_LENGTH = getter(TypedArrayPrototype, 'byteLength')
+const DV_BUFFER = getter(DataView.prototype, 'buffer')
+const DV_OFFSET = getter(DataView.prototype, 'byteOffset')
+const DV_LENGTH = getter(DataView.prototype, 'byteLength')
+const ReflectApply = Reflect.apply
+const AB_RESIZABLE = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get
+
+/** [buffer, byteOffset, byteLength] of a real TypedArray or DataView (throws on a detached one). */
+function viewParts(view) {
+  if (isDataView(view)) {
+    return [ReflectApply(DV_BUFFER, view, []), ReflectApply(DV_OFFSET, view, []), ReflectApply(DV_LENGTH, view, [])]
+  }
+  return [ReflectApply(TA_BUFFER, view, []), ReflectApply(TA_OFFSET, view, []), ReflectApply(TA_LENGTH, view, [])]
+}
+
+/** The bytes a view covers, as a Uint8Array over the same memory. */
+function bytesOf(view) {
+  const [buffer, offset, length] = viewParts(view)
+  return new Uint8Array(buffer, offset, length)
+}
+
 function typeIndexOf(value) {
-  if (Buffer.isBuffer(value)) return 13
-  if (value instanceof ArrayBuffer || TAG.call(value) === '[object ArrayBuffer]') return 0
-  if (!ArrayBuffer.isView(value)) return -1
-  const name = TAG.call(value).slice(8, -1)
-  const i = TYPES.findIndex((t) => t.name === name)
-  return i
+  if (value === null || typeof value !== 'object') return -1
+  if (isAB(value)) return 0
+  if (isDataView(value)) return 12
+  const name = ReflectApply(TA_TAG, value, []) // undefined unless a real TypedArray
+  if (name === undefined) return -1
+  if (name === 'Uint8Array' && Buffer.isBuffer(value)) return 13
+  return TYPES.findIndex((t) => t.name === name)
 }
 
 function isPrimitive(v) {
@@ -160,10 +194,15 @@ function encode(value, viaPort) {
 function encodeUnchecked(value) {
   if (isPrimitive(value)) return value
   const t = typeIndexOf(value)
-  if (t === 0) return [0, new Uint8Array(value)]
+  if (t === 0) {
+    // A resizable ArrayBuffer keeps its maxByteLength only through the serializer.
+    if (AB_RESIZABLE !== undefined && ReflectApply(AB_RESIZABLE, value, [])) return serialize(value)
+    return [0, new Uint8Array(value)]
+  }
   if (t > 0) {
-    if (isSharedArrayBuffer(value.buffer)) throw new SharedFound()
-    return [t, new Uint8Array(value.buffer, value.byteOffset, value.byteLength)]
+    const bytes = bytesOf(value)
+    if (isSharedArrayBuffer(bytes.buffer)) throw new SharedFound()
+    return [t, bytes]
   }
   return serialize(value)
 }
@@ -229,7 +268,10 @@ function isArrayBuffer(x) {
  */
 function checkTransferList(value) {
   if (!Array.isArray(value)) throw invalidArgType('options.transferList', 'an instance of Array', value)
-  const list = Array.from(value)
+  const length = value.length // read once; a lying or huge length is refused, not iterated
+  if (!(length <= 65536)) throw outOfRange('options.transferList.length', '<= 65536', length)
+  const list = new Array(length)
+  for (let i = 0; i < length; i++) list[i] = value[i]
   const seen = new Set()
   for (let i = 0; i < list.length; i++) {
     const x = list[i]
@@ -255,6 +297,21 @@ function detach(list) {
   if (buffers.length > 0) structuredClone(buffers, { transfer: buffers })
 }
 
+/** `value` as self-contained bytes (every view inline): for thrown values (lib/task-errors.js). */
+function serializeInline(value) {
+  const ser = new SideSerializer(Infinity)
+  ser.writeHeader()
+  ser.writeValue(value)
+  return ser.releaseBuffer()
+}
+
+/** Reads what serializeInline wrote. */
+function deserializeInline(bytes) {
+  const der = new SideDeserializer(bytes, [])
+  der.readHeader()
+  return der.readValue()
+}
+
 /** The marker that travels through Rust in place of a value sent by postMessage. */
 function sharedMarker(key) {
   return [SHARED, Buffer.from(key)]
@@ -267,4 +324,4 @@ function sharedKey(raw) {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString()
 }
 
-module.exports = { sharedKey, sharedMarker, checkTransferList, decode, decodeCompletion, detach, encode, isBinary, isPrimitive }
+module.exports = { deserializeInline, serializeInline, sharedKey, sharedMarker, checkTransferList, decode, decodeCompletion, detach, encode, isBinary, isPrimitive }

@@ -13,10 +13,10 @@ const native = require('./native')
 const { serializeError } = require('./task-errors')
 const state = require('./worker-state')
 const { AsyncLocalStorage, AsyncResource } = require('node:async_hooks')
-const { abortError, errorWithCode } = require('./errors')
+const { abortError, errorWithCode, invalidArgValue } = require('./errors')
+const { snapshot } = require('./options')
 const {
   validateAbortSignal,
-  validateKnownOptions,
   validateObject,
   validateString,
 } = require('./validate')
@@ -159,12 +159,37 @@ class TaskContext {
    * its children keeps running other tasks — its own children first.
    */
   run(arg, options) {
-    const opts = validateObject(options, 'options')
-    validateKnownOptions(opts, ['name', 'signal'])
-    const name = opts.name === undefined ? null : validateString(opts.name, 'options.name')
-    const signal = validateAbortSignal(opts.signal, 'options.signal')
-    if (signal?.aborted) return Promise.reject(abortError(signal))
-    const payload = values.encode(arg)
+    let name
+    let signal
+    let payload
+    try {
+      // Own properties only, each read once; every failure rejects, with a code.
+      const opts = snapshot(validateObject(options, 'options'), ['name', 'signal'])
+      let keys
+      try {
+        keys = Object.keys(options ?? {})
+      } catch (cause) {
+        throw Object.assign(invalidArgValue('options', undefined, 'could not be read'), { cause })
+      }
+      for (const key of keys) {
+        if (key !== 'name' && key !== 'signal') throw invalidArgValue(`options.${key}`, undefined, 'is not a known option')
+      }
+      name = opts.name === undefined ? null : validateString(opts.name, 'options.name')
+      if (name !== null && name.includes('\0')) throw invalidArgValue('options.name', name, 'must not contain null bytes')
+      try {
+        signal = validateAbortSignal(opts.signal, 'options.signal')
+      } catch (cause) {
+        if (cause?.code !== undefined) throw cause
+        throw Object.assign(invalidArgValue('options.signal', undefined, 'could not be read'), { cause })
+      }
+      if (signal?.aborted) return Promise.reject(abortError(signal))
+      payload = values.encode(arg)
+    } catch (err) {
+      if (err !== null && typeof err === 'object' && err.name === 'TypeError' && err.code === undefined) {
+        return Promise.reject(Object.assign(invalidArgValue('options', undefined, 'could not be read'), { cause: err }))
+      }
+      return Promise.reject(err)
+    }
     return new Promise((resolve, reject) => {
       const scope = new AsyncResource('spindle.Subtask', { requireManualDestroy: true })
       let onAbort = null
@@ -318,7 +343,16 @@ function call(slot, ctx, fn, arg) {
     fail(slot, err)
     return
   }
-  if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+  let thenable
+  try {
+    thenable = result !== null && typeof result === 'object' && typeof result.then === 'function'
+  } catch (cause) {
+    // The result's `then` could not be read (a Proxy whose traps throw).
+    ctx.finish()
+    fail(slot, Object.assign(new Error('The task\'s result could not be read'), { code: 'ERR_SPINDLE_UNCLONEABLE', cause }))
+    return
+  }
+  if (thenable) {
     result.then(
       (value) => {
         ctx.finish()

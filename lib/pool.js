@@ -71,6 +71,19 @@ function readOptions(value, name, known, optional = true) {
   return snapshot(obj, known, name)
 }
 
+/** Arrays that options take are small; a longer (or lying) length is refused, not iterated. */
+const MAX_OPTION_ARRAY = 65536
+
+/** A copy of an Array option, its length read once and bounded. */
+function boundedArray(value, name) {
+  if (!Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value)
+  const length = value.length
+  if (!(length <= MAX_OPTION_ARRAY)) throw outOfRange(`${name}.length`, `<= ${MAX_OPTION_ARRAY}`, length)
+  const out = new Array(length)
+  for (let i = 0; i < length; i++) out[i] = value[i]
+  return out
+}
+
 /** A duration in ms: Infinity, or an integer >= 0; from 2^31 ms on it is clamped to 2^31 - 1 (about 24.8 days). */
 function validateDuration(value, name) {
   if (value === Infinity) return Infinity
@@ -143,12 +156,18 @@ function coded(err) {
   return wrapped
 }
 
-/** A copy of an array option (argv, execArgv), read once. */
+/** A copy of an array option (argv, execArgv), read once, every entry a string (as Worker makes them). */
 function copyArray(value, name, strings) {
-  if (!Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value)
-  const out = Array.from(value)
-  if (strings) out.forEach((v, i) => validateString(v, `${name}[${i}]`))
-  return out
+  const list = boundedArray(value, name)
+  return list.map((v, i) => {
+    if (strings) return validateString(v, `${name}[${i}]`)
+    if (typeof v === 'symbol') throw invalidArgType(`${name}[${i}]`, 'of type string', v)
+    try {
+      return `${v}`
+    } catch (cause) {
+      throw Object.assign(invalidArgValue(`${name}[${i}]`, undefined, 'could not be converted to a string'), { cause })
+    }
+  })
 }
 
 /** A microseconds option: the option if given, else a valid SPINDLE_* override, else `fallback`. */
@@ -270,10 +289,13 @@ class Pool extends EventEmitter {
     if (opts.resourceLimits !== undefined) {
       resourceLimits = readOptions(opts.resourceLimits, 'options.resourceLimits', RESOURCE_LIMITS, false)
       for (const key of RESOURCE_LIMITS) {
-        if (resourceLimits[key] !== undefined) {
-          if (typeof resourceLimits[key] !== 'number') {
-            throw invalidArgType(`options.resourceLimits.${key}`, 'of type number', resourceLimits[key])
-          }
+        const v = resourceLimits[key]
+        if (v !== undefined) {
+          const name = `options.resourceLimits.${key}`
+          if (typeof v !== 'number') throw invalidArgType(name, 'of type number', v)
+          // Huge values make V8 abort the whole process when the thread starts.
+          const max = key === 'stackSizeMb' ? 1024 : 1e9
+          if (!(v >= 0 && v <= max)) throw outOfRange(name, `>= 0 && <= ${max}`, v)
         } else delete resourceLimits[key]
       }
       resourceLimits = { ...resourceLimits }
@@ -490,6 +512,9 @@ class Pool extends EventEmitter {
    */
   #startFailed(err, constructorThrew = false) {
     if (this.#closing || this.#closed) return
+    if (err?.code === undefined) {
+      err = errorWithCode(`a worker failed to start: ${err?.message}`, 'ERR_SPINDLE_WORKER_START_FAILED', { cause: err })
+    }
     // Worker's constructor refused its options (execArgv, workerData): no retry helps.
     if (constructorThrew || ++this.#startFailures >= START_ATTEMPTS) {
       this.#startFailures = 0

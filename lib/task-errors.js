@@ -8,6 +8,16 @@ const { isNativeError } = require('node:util').types
 
 const BUILTIN = { Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError }
 
+/**
+ * A short description that never runs user code at length: String() of a
+ * primitive, the tag of an object (String() of an array with a lying length
+ * would join for ever).
+ */
+function describe(value) {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return String(value)
+  return Object.prototype.toString.call(value)
+}
+
 function toRecord(err, depth = 0) {
   if (!(err instanceof Error) && !isNativeError(err)) {
     return { thrown: err }
@@ -24,7 +34,7 @@ function toRecord(err, depth = 0) {
       v8.serialize(err[key])
       record.props[key] = err[key]
     } catch {
-      record.props[key] = String(err[key])
+      record.props[key] = describe(err[key])
     }
   }
   if ('cause' in err && depth < 8) record.cause = toRecord(err.cause, depth + 1)
@@ -39,10 +49,18 @@ function toRecord(err, depth = 0) {
  */
 function serializeError(err) {
   try {
-    return v8.serialize(toRecord(err))
+    // Views inside are read through intrinsic getters, never lying properties.
+    return require('./pool-values').serializeInline(toRecord(err))
   } catch {}
   try {
-    return v8.serialize({ name: 'Error', message: String(err), stack: undefined, props: {} })
+    // Not cloneable (a Symbol, a Proxy, a detached view...): a coded error
+    // that says what it was.
+    return v8.serialize({
+      name: 'Error',
+      message: `The task threw a value that could not be cloned: ${describe(err)}`,
+      stack: undefined,
+      props: { code: 'ERR_SPINDLE_UNCLONEABLE' },
+    })
   } catch {}
   return v8.serialize({
     name: 'Error',
@@ -71,7 +89,7 @@ function fromRecord(record) {
 
 /** Rebuilds the Error a task threw. */
 function deserializeError(bytes) {
-  return fromRecord(v8.deserialize(bytes))
+  return fromRecord(require('./pool-values').deserializeInline(bytes))
 }
 
 module.exports = { deserializeError, serializeError }
