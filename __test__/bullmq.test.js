@@ -307,6 +307,8 @@ describe('serve()', () => {
     expect((await rejection(serve({ ...base, lockDuration: 5 }))).code).toBe('ERR_INVALID_ARG_VALUE')
     expect((await rejection(serve({ ...base, maxThreads: 0 }))).code).toBe('ERR_OUT_OF_RANGE')
     expect((await rejection(serve({ ...base, route: 'inc' }))).code).toBe('ERR_INVALID_ARG_TYPE')
+    // BullMQ's own checks of its Worker options reject too.
+    expect((await rejection(serve({ ...base, worker: { maxStalledCount: -1 } }))).message).toMatch(/maxStalledCount/)
     // An inherited option is not an option.
     const inherited = Object.create({ queue: 'v' })
     Object.assign(inherited, { connection: redis.connection, filename: TASKS })
