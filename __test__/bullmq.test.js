@@ -296,6 +296,19 @@ describe('serve()', () => {
     }
   })
 
+  test('an ES module task file: default, named and async exports', async () => {
+    const esm = await serve({ queue: 'esm', connection: redis.connection, filename: path.join(__dirname, 'fixtures', 'workers', 'esm.mjs'), maxThreads: 1 })
+    const r = new RemotePool({ queue: 'esm', connection: redis.connection })
+    try {
+      expect(await r.run({ a: 6, b: 7 })).toBe(42)
+      expect(await r.run(5, { name: 'negate' })).toBe(-5)
+      expect((await r.run(3n, { name: 'later' })).x).toBe(3n)
+    } finally {
+      await r.close()
+      await esm.close()
+    }
+  })
+
   test('bad options reject (never throw), read through own properties only', async () => {
     const base = { queue: 'v', connection: redis.connection, filename: TASKS }
     const p = serve({ ...base, queue: 42 })
