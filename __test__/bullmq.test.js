@@ -70,6 +70,10 @@ describe('values', () => {
     expect(await remote.run({ same: true })).toEqual({ same: true })
   })
 
+  test('subtasks (ctx.run) on the serving pool carry structured clones too', async () => {
+    expect(await remote.run(7, { name: 'fork' })).toStrictEqual({ inc: 8, echoed: new Map([['x', Buffer.from([7])]]) })
+  })
+
   test('a value that cannot be cloned rejects, and nothing is added', async () => {
     const before = await remote.queue.count()
     const err = await rejection(remote.run({ f() {} }))
