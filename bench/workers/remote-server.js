@@ -2,6 +2,7 @@
 // A serving process of the remote bench group. argv[2]: JSON
 // { kind, queue, connection, threads }:
 //   spindle    serve() from spindle/bullmq, over bench/workers/task.js
+//   spindle-prefetch  the same with worker.concurrency = 2 × threads
 //   sandboxed  BullMQ's sandboxed processors, useWorkerThreads: true (bullmq-sandboxed.js)
 //   piscina    a BullMQ Worker whose processor calls piscina (task.js)
 // It samples its own main thread's event-loop delay (1 ms resolution):
@@ -14,9 +15,12 @@ const { kind, queue, connection, threads } = JSON.parse(process.argv[2])
 const TASK = path.join(__dirname, 'task.js')
 
 async function start() {
-  if (kind === 'spindle') {
+  if (kind === 'spindle' || kind === 'spindle-prefetch') {
     const { serve } = require('../../bullmq')
-    const server = await serve({ queue, connection, filename: TASK, minThreads: threads, maxThreads: threads })
+    // spindle-prefetch: twice the pool's capacity in BullMQ slots, so each
+    // thread has its next job at hand while a finished one goes back to Redis.
+    const worker = kind === 'spindle-prefetch' ? { concurrency: 2 * threads } : undefined
+    const server = await serve({ queue, connection, filename: TASK, minThreads: threads, maxThreads: threads, worker })
     return () => server.close()
   }
   const { Worker } = require('bullmq')
