@@ -6,7 +6,8 @@
 //   sandboxed  BullMQ's sandboxed processors, useWorkerThreads: true (bullmq-sandboxed.js)
 //   piscina    a BullMQ Worker whose processor calls piscina (task.js)
 // It samples its own main thread's event-loop delay (1 ms resolution):
-// 'reset' starts a window, 'report' answers { worstMs, p99Ms } for it.
+// 'reset' starts a window, 'report' answers { worstMs, p99Ms, cpuMs } for it
+// (cpuMs: the whole serving process's CPU time, threads included).
 // 'close' closes it (answering 'closed'); it exits with its parent.
 const path = require('node:path')
 const { monitorEventLoopDelay } = require('node:perf_hooks')
@@ -45,13 +46,16 @@ async function start() {
 start().then((close) => {
   const h = monitorEventLoopDelay({ resolution: 1 })
   h.enable()
+  let cpu = process.cpuUsage()
   process.on('message', async (m) => {
     if (m === 'reset') {
       h.reset()
+      cpu = process.cpuUsage()
       process.send('reset')
     } else if (m === 'report') {
       const d = (ns) => (h.count === 0 ? 0 : Math.max(0, ns / 1e6 - 1))
-      process.send({ worstMs: d(h.max), p99Ms: d(h.percentile(99)) })
+      const c = process.cpuUsage(cpu)
+      process.send({ worstMs: d(h.max), p99Ms: d(h.percentile(99)), cpuMs: (c.user + c.system) / 1000 })
     } else if (m === 'close') {
       h.disable()
       await close()
