@@ -56,11 +56,15 @@ test('a serving process killed with SIGKILL mid-task: every task still resolves 
   expect(settlements).toBe(N)
   expect(results.filter((r) => !r.ok)).toEqual([])
   expect(results.map((r) => r.value.id)).toEqual(Array.from({ length: N }, (_, i) => `k${i}`))
-  // Every result came from the survivor, including the task A was running when it died.
-  const interrupted = [...startedOn].filter(([, pids]) => pids[0] === a.pid).map(([id]) => id)
+  // The task A was running when it died was run again, and finished, by B.
+  const interrupted = results.filter((r) => r.value.pid === b.pid && startedOn.get(r.value.id)?.[0] === a.pid)
   expect(interrupted.length).toBeGreaterThanOrEqual(1)
-  for (const r of results) expect(r.value.pid).toBe(b.pid)
-  for (const id of interrupted) expect(startedOn.get(id)).toEqual([a.pid, b.pid])
+  for (const r of interrupted) expect(startedOn.get(r.value.id)).toEqual([a.pid, b.pid])
+  // What A finished before it died, it finished once; everything else is B's.
+  for (const r of results) {
+    expect([a.pid, b.pid]).toContain(r.value.pid)
+    if (r.value.pid === a.pid) expect(startedOn.get(r.value.id)).toEqual([a.pid])
+  }
   expect(await remote.queue.getJobCounts('failed', 'waiting', 'active')).toEqual({ failed: 0, waiting: 0, active: 0 })
 })
 
@@ -123,18 +127,21 @@ test('server.close() during a burst: the running task finishes, waiting ones sta
   await waitFor(() => closing !== null)
   await closing
 
-  // A finished what it was running and took nothing more.
-  expect(started.map((m) => m.pid)).toEqual([a.pid])
+  // A finished what it was running (at least the task that asked it to close)
+  // and took nothing more: the rest waits in Redis.
   const counts = await remote.queue.getJobCounts('completed', 'waiting', 'active', 'failed')
-  expect(counts).toEqual({ completed: 1, waiting: N - 1, active: 0, failed: 0 })
+  const finishedByA = counts.completed
+  expect(finishedByA).toBeGreaterThanOrEqual(1)
+  expect(counts).toEqual({ completed: finishedByA, waiting: N - finishedByA, active: 0, failed: 0 })
 
   const b = await startServer({ queue: 'close', connection: redis.connection, maxThreads: 1 })
   const results = await all
   expect(results.every((r) => r.ok)).toBe(true)
   expect(results.map((r) => r.value.id)).toEqual(Array.from({ length: N }, (_, i) => `c${i}`))
   const servedBy = results.map((r) => r.value.pid)
-  expect(servedBy.filter((p) => p === a.pid).length).toBe(1)
-  expect(servedBy.filter((p) => p === b.pid).length).toBe(N - 1)
+  expect(servedBy.filter((p) => p === a.pid).length).toBe(finishedByA)
+  expect(servedBy.filter((p) => p === b.pid).length).toBe(N - finishedByA)
+  expect(started.filter((m) => m.pid === a.pid).length).toBe(finishedByA)
 })
 
 test('two serving processes, callers in several processes: each result reaches the caller that submitted it', async () => {

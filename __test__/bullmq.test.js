@@ -70,6 +70,10 @@ describe('values', () => {
     expect(await remote.run({ same: true })).toEqual({ same: true })
   })
 
+  test('subtasks (ctx.run) on the serving pool carry structured clones too', async () => {
+    expect(await remote.run(7, { name: 'fork' })).toStrictEqual({ inc: 8, echoed: new Map([['x', Buffer.from([7])]]) })
+  })
+
   test('a value that cannot be cloned rejects, and nothing is added', async () => {
     const before = await remote.queue.count()
     const err = await rejection(remote.run({ f() {} }))
@@ -296,6 +300,19 @@ describe('serve()', () => {
     }
   })
 
+  test('an ES module task file: default, named and async exports', async () => {
+    const esm = await serve({ queue: 'esm', connection: redis.connection, filename: path.join(__dirname, 'fixtures', 'workers', 'esm.mjs'), maxThreads: 1 })
+    const r = new RemotePool({ queue: 'esm', connection: redis.connection })
+    try {
+      expect(await r.run({ a: 6, b: 7 })).toBe(42)
+      expect(await r.run(5, { name: 'negate' })).toBe(-5)
+      expect((await r.run(3n, { name: 'later' })).x).toBe(3n)
+    } finally {
+      await r.close()
+      await esm.close()
+    }
+  })
+
   test('bad options reject (never throw), read through own properties only', async () => {
     const base = { queue: 'v', connection: redis.connection, filename: TASKS }
     const p = serve({ ...base, queue: 42 })
@@ -307,6 +324,8 @@ describe('serve()', () => {
     expect((await rejection(serve({ ...base, lockDuration: 5 }))).code).toBe('ERR_INVALID_ARG_VALUE')
     expect((await rejection(serve({ ...base, maxThreads: 0 }))).code).toBe('ERR_OUT_OF_RANGE')
     expect((await rejection(serve({ ...base, route: 'inc' }))).code).toBe('ERR_INVALID_ARG_TYPE')
+    // BullMQ's own checks of its Worker options reject too.
+    expect((await rejection(serve({ ...base, worker: { maxStalledCount: -1 } }))).message).toMatch(/maxStalledCount/)
     // An inherited option is not an option.
     const inherited = Object.create({ queue: 'v' })
     Object.assign(inherited, { connection: redis.connection, filename: TASKS })

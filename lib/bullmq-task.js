@@ -48,8 +48,20 @@ function resolve(mod, filename, name) {
   return fn
 }
 
+const headers = new Map() // `${name}\0${filename}` → header bytes (few distinct ones per process)
+
+function headerOf(filename, name) {
+  const key = `${name == null ? '' : `n${name}`}\0${filename}`
+  let header = headers.get(key)
+  if (header === undefined) {
+    header = Buffer.from(JSON.stringify({ f: filename, n: name ?? null }))
+    if (headers.size < 1024) headers.set(key, header)
+  }
+  return header
+}
+
 function pack(filename, name, bytes) {
-  const header = Buffer.from(JSON.stringify({ f: filename, n: name ?? null }))
+  const header = headerOf(filename, name)
   const out = Buffer.allocUnsafe(4 + header.length + bytes.length)
   out.writeUInt32LE(header.length, 0)
   header.copy(out, 4)
@@ -57,10 +69,18 @@ function pack(filename, name, bytes) {
   return out
 }
 
+const parsed = new Map() // header text → [filename, name]
+
 function unpack(buf) {
   const len = buf.readUInt32LE(0)
-  const header = JSON.parse(buf.toString('utf8', 4, 4 + len))
-  return [header.f, header.n, buf.subarray(4 + len)]
+  const text = buf.toString('utf8', 4, 4 + len)
+  let header = parsed.get(text)
+  if (header === undefined) {
+    const h = JSON.parse(text)
+    header = [h.f, h.n]
+    if (parsed.size < 1024) parsed.set(text, header)
+  }
+  return [header[0], header[1], buf.subarray(4 + len)]
 }
 
 /** The context the user's function sees: values as structured clones, through this wrapper. */

@@ -203,7 +203,14 @@ async function serve(options) {
   const poolOptions = { filename: TASK_WRAPPER }
   for (const key of POOL_OPTIONS) if (key in o && key !== 'filename' && key !== 'name') poolOptions[key] = o[key]
   const pool = new Pool(poolOptions)
-  const server = new Server(pool, { queue, connection, prefix: o.prefix, workerOptions, route, poolOptions, filename, defaultName })
+  let server
+  try {
+    server = new Server(pool, { queue, connection, prefix: o.prefix, workerOptions, route, poolOptions, filename, defaultName })
+  } catch (err) {
+    // BullMQ refused its options (a negative maxStalledCount...): no threads left behind.
+    await pool.destroy()
+    throw err
+  }
   try {
     await server.start()
   } catch (err) {
