@@ -252,7 +252,10 @@ export declare function reactorRelease(key: number): void
 
 /**
  * Starts spawning a child whose events complete operation `id` of `port`;
- * returns the child's key.
+ * returns the child's key, or `-errno` when the spawn fails before it is
+ * handed to the reactor: a `cwd` that is a file (ENOTDIR, which
+ * child_process throws) or no descriptors for the stdio sockets (EMFILE,
+ * ENFILE, which child_process reports as an `'error'` with no streams).
  */
 export declare function reactorSpawn(port: Port, id: number, options: NativeSpawnOptions): number
 

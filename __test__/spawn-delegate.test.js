@@ -75,6 +75,11 @@ test('uid and gid (this process\'s own: no privileges needed)', async () => {
   expect(ours.close).toEqual(theirs.close)
 })
 
+test('exec takes uid and gid too', async () => {
+  const res = await spindle.exec('sh', ['-c', 'id -u; id -g'], { uid: process.getuid(), gid: process.getgid() })
+  expect(res.stdout).toBe(`${process.getuid()}\n${process.getgid()}\n`)
+})
+
 test('bad uid and stdio values: the same errors as child_process', () => {
   const cases = [
     { uid: 'root' },

@@ -28,6 +28,7 @@ const KNOWN = [
   'env',
   'extendEnv',
   'forceKillAfter',
+  'gid',
   'input',
   'killSignal',
   'killTree',
@@ -36,6 +37,7 @@ const KNOWN = [
   'shell',
   'signal',
   'timeout',
+  'uid',
 ]
 
 const DEFAULT_MAX_BUFFER = 100 * 1024 * 1024
@@ -121,6 +123,8 @@ function normalizeExecOptions(options) {
       argv0: opts.argv0,
       shell: opts.shell,
       detached: opts.detached,
+      uid: opts.uid,
+      gid: opts.gid,
       killSignal,
       stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     },

@@ -8,13 +8,15 @@
 // The reactor's key for the child is a separate number used to send it
 // commands (write, end stdin, pause/resume a stream, kill, release).
 //
-// Semantics follow lib/internal/child_process.js in Node 20 where they can
-// be observed: 'spawn' first; 'error' + 'close' (code = -errno) when the
-// spawn fails; 'exit' when the process ends; 'close' after 'exit' and after
-// stdout and stderr have closed; stdin destroyed at exit; untouched output
-// streams resumed at exit so that unread output never holds 'close' back.
+// Semantics follow lib/internal/child_process.js where they can be
+// observed: 'spawn' first; 'error' + 'close' (code = -errno) when the spawn
+// fails; 'exit' when the process ends; 'close' after 'exit' and after stdout
+// and stderr have closed; stdin destroyed at exit; untouched output streams
+// resumed at exit so that unread output never holds 'close' back. What the
+// reactor cannot do is handed to node:child_process (delegateSpawn).
 // One difference: `pid` is known from the 'spawn' event on, not at once,
-// because the spawn happens on another thread.
+// because the spawn happens on another thread (posix_spawn on this thread
+// was measured: see README, "Differences").
 
 const { EventEmitter } = require('node:events')
 const { Readable, Writable } = require('node:stream')
@@ -76,7 +78,7 @@ const signalNames = Object.create(null)
 for (const [name, num] of Object.entries(signals)) {
   if (signalNames[num] === undefined) signalNames[num] = name
 }
-const { ESRCH, EINVAL, ENOSYS, EMFILE, ENFILE, ENOENT, EACCES, EAGAIN } = osConstants.errno
+const { ESRCH, EINVAL, ENOSYS, EMFILE, ENFILE } = osConstants.errno
 
 /** A signal name or number → its number; throws ERR_UNKNOWN_SIGNAL. */
 function convertToValidSignal(signal) {
@@ -626,12 +628,8 @@ class ChildProcess extends EventEmitter {
     }
 
     this.#id = native.open((status, value) => this.#onEvent(status, value))
-    let started
     try {
-      // posix_spawn runs here, on this thread (no page tables are copied:
-      // tens of microseconds at any heap size), so the pid is known when
-      // spawn() returns, as with child_process.
-      started = binding.reactorSpawn(native.getPort(), this.#id, {
+      this.#key = binding.reactorSpawn(native.getPort(), this.#id, {
         file: opts.file,
         argv: opts.argv,
         env: opts.envPairs,
@@ -645,24 +643,20 @@ class ChildProcess extends EventEmitter {
       native.close(this.#id)
       throw err
     }
-    if (started.errno === 0) {
-      this.#key = started.key
-      this.pid = started.pid
-    } else {
-      // Reported as child_process reports each errno: ENOENT, EACCES and
-      // EAGAIN as 'error' then 'close'; EMFILE and ENFILE the same but with
-      // no streams at all (stdin, stdout, stderr, stdio undefined); anything
-      // else (a cwd that is a file: ENOTDIR) thrown from spawn() itself.
-      const { errno } = started
-      if (errno !== ENOENT && errno !== EACCES && errno !== EAGAIN && errno !== EMFILE && errno !== ENFILE) {
+    if (this.#key < 0) {
+      const errno = -this.#key
+      this.#key = null
+      if (errno !== EMFILE && errno !== ENFILE) {
+        // Failed in a way child_process throws from spawn() itself (a cwd
+        // that is a file: ENOTDIR).
         this.#released = true
         native.close(this.#id)
         throw errnoException(errno, 'spawn')
       }
-      if (errno === EMFILE || errno === ENFILE) {
-        this.stdin = this.stdout = this.stderr = this.stdio = undefined
-        this.#closesNeeded = 1
-      }
+      // Out of descriptors, as child_process reports it: no streams at all
+      // (stdin, stdout, stderr and stdio undefined), then 'error' and 'close'.
+      this.stdin = this.stdout = this.stderr = this.stdio = undefined
+      this.#closesNeeded = 1
       process.nextTick(() => this.#spawnFailed(errno))
     }
 
@@ -789,6 +783,7 @@ class ChildProcess extends EventEmitter {
   #onEvent(_status, ev) {
     switch (ev[0]) {
       case SPAWNED: {
+        this.pid = ev[1]
         this.emit('spawn')
         const abort = this.#abortOnSpawn
         this.#abortOnSpawn = null
