@@ -161,6 +161,8 @@ describe('every argument error has a code (issue 10)', () => {
       ['echo', [], { uid: 'x' }],
       ['echo', [], { detached: sym }],
       ['echo', [], { windowsHide: 1 }],
+      ['echo', [], { signal: revoked }],
+      ['echo', [], { cwd: revoked }],
     ]
     for (const [i, c] of cases.entries()) {
       const theirs = outcome(() => cp.spawn(...c))
@@ -198,6 +200,7 @@ describe('every argument error has a code (issue 10)', () => {
       ['echo', [], { killSignal: nullProto }],
       ['echo', [], { cwd: sym }],
       ['echo', [], { shell: 'a\u0000b' }],
+      ['echo', [], { signal: revoked }],
     ]
     for (const [i, c] of cases.entries()) {
       const ours = outcome(() => spindle.exec(...c))

@@ -7,14 +7,15 @@ const { getOwn, snapshot } = require('./options')
 const {
   convertToValidSignal,
   isArray,
+  isEngineTypeError,
   normalizeArgs,
   setLongTimeout,
   spawnWith,
   validateObjectArg,
+  validateSignalArg,
 } = require('./spawn')
 const { AbortError, errorWithCode, invalidArgType, invalidArgValue, withCode } = require('./errors')
 const {
-  validateAbortSignal,
   validateBoolean,
   validateInteger,
   validateString,
@@ -101,7 +102,7 @@ function normalizeExecOptions(options) {
     try {
       env = { ...process.env, ...opts.env }
     } catch (cause) {
-      if (!(cause instanceof TypeError) || cause.code !== undefined) throw cause
+      if (!isEngineTypeError(cause)) throw cause
       const err = invalidArgValue('options.env', opts.env, 'could not be read')
       err.cause = cause
       throw err
@@ -116,7 +117,7 @@ function normalizeExecOptions(options) {
     killSignal,
     killTree: flag('killTree', false),
     reject: flag('reject', true),
-    signal: validateAbortSignal(opts.signal, 'options.signal'),
+    signal: validateSignalArg(opts.signal, 'options.signal'),
     spawnOptions: {
       cwd: opts.cwd,
       env,

@@ -115,6 +115,15 @@ const ReflectGet = Reflect.get
 const StringCtor = String
 
 /**
+ * An uncoded TypeError: what the engine throws for a revoked Proxy or a
+ * value that cannot become a string. Checked by name, not instanceof: the
+ * error may come from another realm (a vm context, jest's sandbox).
+ */
+function isEngineTypeError(err) {
+  return err !== null && typeof err === 'object' && err.name === 'TypeError' && err.code === undefined
+}
+
+/**
  * `Array.isArray(value)`, with a revoked Proxy (whose IsArray throws an
  * engine TypeError) reported as ERR_INVALID_ARG_VALUE of `name`.
  */
@@ -140,7 +149,7 @@ function toStringArg(value, name) {
   try {
     return `${value}`
   } catch (cause) {
-    if (cause instanceof TypeError && cause.code === undefined) {
+    if (isEngineTypeError(cause)) {
       const err = invalidArgValue(name, value, 'cannot be converted to a string')
       err.cause = cause
       throw err
@@ -153,6 +162,21 @@ function toStringArg(value, name) {
 function validateObjectArg(value, name) {
   if (isArray(value, name)) throw invalidArgType(name, 'of type object', value)
   return validateObject(value, name)
+}
+
+/**
+ * validateAbortSignal, with an engine TypeError (a revoked Proxy) turned
+ * into ERR_INVALID_ARG_TYPE: child_process throws the uncoded one.
+ */
+function validateSignalArg(signal, name) {
+  try {
+    return validateAbortSignal(signal, name)
+  } catch (cause) {
+    if (!isEngineTypeError(cause)) throw cause
+    const err = invalidArgType(name, 'an instance of AbortSignal', signal)
+    err.cause = cause
+    throw err
+  }
 }
 
 /** Element `i` of an array, own properties only (a hole reads as undefined). */
@@ -233,7 +257,7 @@ function envPairsOf(env) {
       holder = ObjectGetPrototypeOf(holder)
     }
   } catch (cause) {
-    if (cause instanceof TypeError && cause.code === undefined) {
+    if (isEngineTypeError(cause)) {
       const err = invalidArgValue('options.env', env, 'could not be read')
       err.cause = cause
       throw err
@@ -305,10 +329,18 @@ function setLongTimeout(fn, ms) {
 }
 
 /** A URL, or what Node's own duck typing takes for one (a file: URL from another realm). */
-function isURL(value) {
-  if (value instanceof URL) return true
-  return value !== null && typeof value === 'object' && !Buffer.isBuffer(value) &&
-    Boolean(value.href) && Boolean(value.protocol) && value.auth === undefined && value.path === undefined
+function isURL(value, name) {
+  try {
+    if (value instanceof URL) return true
+    return value !== null && typeof value === 'object' && !Buffer.isBuffer(value) &&
+      Boolean(value.href) && Boolean(value.protocol) && value.auth === undefined && value.path === undefined
+  } catch (cause) {
+    // A revoked Proxy (or a trap that fails the engine's checks).
+    if (!isEngineTypeError(cause)) throw cause
+    const err = invalidArgType(name, 'of type string or an instance of Buffer or URL', value)
+    err.cause = cause
+    throw err
+  }
 }
 
 /** child_process's argument rules, producing what the reactor needs. */
@@ -340,7 +372,7 @@ function normalizeSpawnArguments(file, args, options) {
 
   let cwd = o.cwd
   if (cwd !== undefined && cwd !== null) {
-    if (isURL(cwd)) cwd = fileURLToPath(cwd)
+    if (isURL(cwd, 'options.cwd')) cwd = fileURLToPath(cwd)
     else if (Buffer.isBuffer(cwd)) cwd = cwd.toString()
     if (typeof cwd !== 'string') {
       throw invalidArgType('options.cwd', 'of type string or an instance of Buffer or URL', cwd)
@@ -364,7 +396,7 @@ function normalizeSpawnArguments(file, args, options) {
     validateBoolean(o.windowsVerbatimArguments, 'options.windowsVerbatimArguments')
   }
   validateSpawnTimeout(o.timeout)
-  const signal = validateAbortSignal(o.signal, 'options.signal')
+  const signal = validateSignalArg(o.signal, 'options.signal')
   const killSignal = sanitizeKillSignal(o.killSignal)
   const stdio = normalizeStdio(o.stdio)
 
@@ -438,7 +470,7 @@ function delegateSpawn(opts, internal) {
   try {
     child = require('node:child_process').spawn(file, args, options)
   } catch (cause) {
-    if (!(cause instanceof TypeError) || cause.code !== undefined) throw cause
+    if (!isEngineTypeError(cause)) throw cause
     const err = invalidArgValue('options', o, 'could not be used')
     err.cause = cause
     throw err
@@ -1013,6 +1045,7 @@ module.exports = {
   ChildProcess,
   convertToValidSignal,
   isArray,
+  isEngineTypeError,
   normalizeArgs,
   normalizeSpawnArguments,
   setLongTimeout,
@@ -1020,4 +1053,5 @@ module.exports = {
   spawnWith,
   toStringArg,
   validateObjectArg,
+  validateSignalArg,
 }
