@@ -75,6 +75,17 @@ test('uid and gid (this process\'s own: no privileges needed)', async () => {
   expect(ours.close).toEqual(theirs.close)
 })
 
+test('a falsy stdio means pipe, as child_process', async () => {
+  for (const stdio of [0, false, '']) {
+    const [theirs, ours] = await Promise.all([
+      record(cp.spawn, 'echo', ['x'], { stdio }),
+      record(spindle.spawn, 'echo', ['x'], { stdio }),
+    ])
+    expect([stdio, ours.stdout.toString(), ours.close]).toEqual([stdio, theirs.stdout.toString(), theirs.close])
+    expect(ours.stdout.toString()).toBe('x\n')
+  }
+})
+
 test('exec takes uid and gid too', async () => {
   const res = await spindle.exec('sh', ['-c', 'id -u; id -g'], { uid: process.getuid(), gid: process.getgid() })
   expect(res.stdout).toBe(`${process.getuid()}\n${process.getgid()}\n`)
@@ -88,6 +99,8 @@ test('bad uid and stdio values: the same errors as child_process', () => {
     { stdio: 'bogus' },
     { stdio: ['ipc', 'ipc'] },
     { stdio: [{}] },
+    { stdio: 42 },
+    { stdio: {} },
   ]
   const outcome = (fn) => {
     try {

@@ -205,7 +205,8 @@ function normalizeArgs(args) {
  * once, own elements only.
  */
 function normalizeStdio(stdio) {
-  if (stdio === undefined || stdio === null) return { native: ['pipe', 'pipe', 'pipe'], value: stdio }
+  // As child_process (`options.stdio || 'pipe'`): any falsy value is 'pipe'.
+  if (!stdio) return { native: ['pipe', 'pipe', 'pipe'], value: undefined }
   if (typeof stdio === 'string') {
     return { native: STDIO_CODES[stdio] === undefined ? null : [stdio, stdio, stdio], value: stdio }
   }
