@@ -38,10 +38,19 @@ export declare class NativePool {
    */
   submitBatch(ids: Array<number>, args: Array<unknown>, name?: string | undefined | null): boolean
   /**
-   * -1 too late, 0 cancelled before it started, else the thread id of the
-   * worker running it (which JavaScript then replaces).
+   * -1 too late, -2 cancelled before it started, else the thread id of
+   * the worker running it (which JavaScript then replaces).
    */
   cancel(id: number): number
+  /** Cancels task `id` if no worker has started it; true if it was. */
+  cancelQueued(id: number): boolean
+  /**
+   * The run-time (`run`) or wait-time histogram in nanoseconds: [count,
+   * mean, stddev, min, max, the value at each of `quantiles` (0..1)].
+   */
+  summary(run: boolean, quantiles: Array<number>): Array<number>
+  /** Empties the run-time (`run`) or wait-time histogram. */
+  resetHistogram(run: boolean): void
   /** Rejects the tasks running on a worker that died; returns how many. */
   workerDied(threadId: number, message: string): number
   /** Queues again the tasks running on a worker replaced after an abort. */
@@ -97,8 +106,13 @@ export declare class PoolWorker {
    */
   submitLocal(id: number, arg: unknown, name?: string | undefined | null): boolean
   /**
+   * Submits subtask `id` (with an abort signal) onto the injector: another
+   * worker runs it, never this one. False once the pool is closed.
+   */
+  submitAway(id: number, arg: unknown, name?: string | undefined | null): boolean
+  /**
    * Cancels subtask `id` submitted from this environment: -1 too late,
-   * 0 cancelled before it started, else the running worker's thread id.
+   * -2 cancelled before it started, else the running worker's thread id.
    */
   cancel(id: number): number
   /**
@@ -136,6 +150,11 @@ export declare class Port {
    * null). Later completions wake the event loop again.
    */
   endPolling(): unknown[] | null
+  /**
+   * For tests: the next completion delivered on this port fails to
+   * convert to a JavaScript value (it must reject its own operation only).
+   */
+  failNextConversion(): void
   counters(): PortCounters
 }
 
@@ -144,6 +163,9 @@ export declare function configureThreads(threads: number): void
 
 /** Whether a TypedArray's buffer has been detached (internal). */
 export declare function isDetached(view: unknown): boolean
+
+/** Inputs of at most this many bytes are copied (internal; see `COPY_MAX`). */
+export declare function kernelCopyMax(): number
 
 /** Hashes one byte view (internal; see `hash` in index.d.ts). */
 export declare function kernelHash(port: Port, id: number, algo: string, data: unknown): void
@@ -155,10 +177,17 @@ export declare function kernelHash(port: Port, id: number, algo: string, data: u
  */
 export declare function kernelHashMany(port: Port, id: number, algo: string, list: unknown, asHex: boolean): void
 
+/** The most kernel threads, for `configure` and `SPINDLE_THREADS` alike (internal). */
+export declare function kernelMaxThreads(): number
+
 /** A kernel that panics, to test that a panic becomes a rejection (internal). */
 export declare function kernelPanic(port: Port, id: number): void
 
-/** Sorts a TypedArray in place (internal; see `sort` in index.d.ts). */
+/**
+ * Sorts a TypedArray in place (internal; see `sort` in index.d.ts).
+ * Resolves to undefined when it sorted in place, or to the sorted bytes when
+ * it sorted a copy (`COPY_MAX`), which JavaScript then writes back.
+ */
 export declare function kernelSort(port: Port, id: number, array: unknown): void
 
 /** Summarizes a TypedArray (internal; see `stats` in index.d.ts). */
@@ -166,6 +195,13 @@ export declare function kernelStats(port: Port, id: number, array: unknown): voi
 
 /** The kernel pool's thread count (internal). */
 export declare function kernelThreads(): number
+
+/**
+ * The warning about the `SPINDLE_THREADS` environment variable, if its value
+ * is out of range or not an integer: given once per process, to whichever
+ * environment asks first (internal; JavaScript emits it).
+ */
+export declare function kernelThreadsWarning(): string | null
 
 /** Percentiles of a latency distribution, in microseconds. */
 export interface LatencyStats {

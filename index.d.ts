@@ -54,18 +54,24 @@ type Digest<E extends HashEncoding | undefined> = E extends 'buffer' ? Buffer : 
 /**
  * Sorts a TypedArray in place, off the main thread, in exactly the order of
  * `TypedArray.prototype.sort()` with no comparator (numeric; `-0` before `+0`;
- * `NaN` last). Resolves to the same array.
+ * `NaN` last). Resolves to the same array. Every element keeps its bits, NaN
+ * sign and payload included, as with V8's sort (the order among NaNs is
+ * unspecified there and here).
  *
- * The array is read and written in place, not copied: changing it while the
- * promise is pending is the caller's race, as with Node's asynchronous zlib;
- * detaching (transferring) its buffer meanwhile can crash the process. Until
- * the promise settles the array holds intermediate values (the sort works on
- * an encoded form of the elements in place), so do not read it, or pass it to
- * another kernel, before then.
+ * Memory (see "Inputs and memory safety" in the README): an array of at most
+ * 64 KiB is copied at the call and the sorted copy written back when the sort
+ * completes. A larger one is sorted in place: until the promise settles it
+ * holds intermediate values; writing to it meanwhile may scramble the result
+ * but never sends a write outside it; sorts of overlapping memory run one
+ * after the other, in call order. Detaching its buffer while the promise is
+ * pending rejects the promise with `ERR_INVALID_STATE` — and is undefined
+ * behaviour (a use-after-free) for a larger array if the memory's new owner
+ * is garbage-collected before the sort ends.
  *
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` if `array` is not a TypedArray;
  *   `ERR_INVALID_ARG_VALUE` if its buffer is detached or a resizable
- *   (non-shared) ArrayBuffer, which could shrink under the running kernel.
+ *   (non-shared) ArrayBuffer, which could shrink under the running kernel
+ *   (checked on the real buffer, not on properties that can be overridden).
  *
  * @example
  * const big = new Float64Array(10_000_000).map(Math.random)
@@ -100,7 +106,11 @@ export function stats(array: NumericTypedArray, options?: KernelOptions): Promis
 /**
  * Hashes `data`. SHA-256 and SHA-512 match `crypto.createHash`; BLAKE3 matches
  * the published test vectors and uses every kernel thread on one large input.
- * Inputs are read in place, not copied (strings are encoded as UTF-8 first).
+ * Inputs of at most 64 KiB (in all, for `hashMany`) are copied at the call;
+ * larger ones are read in place, with the guarantees of {@link sort} (a
+ * detach while pending rejects with `ERR_INVALID_STATE`, and is a
+ * use-after-free if the memory's new owner is collected before the end).
+ * Strings are encoded as UTF-8 first. The same holds for {@link stats}.
  *
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for an unsupported input;
  *   `ERR_INVALID_ARG_VALUE` for an unknown algorithm or encoding, or for
@@ -124,8 +134,10 @@ export function hashMany<E extends HashEncoding | undefined = undefined>(
 export interface ConfigureOptions {
   /**
    * Kernel pool size, 1–1024. Defaults to the `SPINDLE_THREADS` environment
-   * variable, else the available parallelism. Kernels already running finish
-   * on the old pool.
+   * variable, else the available parallelism. `SPINDLE_THREADS` above 1024 is
+   * clamped to 1024; one that is not a positive integer is ignored; either
+   * emits a process warning with code `'SPINDLE_THREADS'`. Kernels already
+   * running finish on the old pool.
    */
   threads?: number
 }
@@ -145,6 +157,10 @@ export interface Internals {
   outstanding: number
   /** Kernel pool size. */
   threads: number
+  /** The most kernel threads (`configure` and `SPINDLE_THREADS`): 1024. */
+  maxThreads: number
+  /** Kernel inputs of at most this many bytes are copied at the call: 65536. */
+  copyMax: number
 }
 
 /** Counters of the completion path, for tests and benchmarks. */
@@ -163,33 +179,56 @@ export interface PoolOptions<WorkerData = unknown> {
   /**
    * Absolute path (or `file:` URL) of the worker module: CommonJS or ESM. Its
    * default export (or `module.exports` itself) runs tasks; other exports are
-   * chosen with `name`.
+   * chosen with `name`. Optional (as in piscina): a pool without one needs
+   * `filename` in every `run()`.
    */
-  filename: string | URL
+  filename?: string | URL | null
   /** Default export name for `run` (default: the default export). */
   name?: string
   /** Workers kept even when idle (default: `maxThreads`). */
   minThreads?: number
-  /** Most workers (default: the available parallelism). */
+  /**
+   * Most workers (default: the available parallelism, raised to `minThreads`
+   * if that is larger, as piscina does; an explicit value below `minThreads`
+   * is `ERR_OUT_OF_RANGE`).
+   */
   maxThreads?: number
-  /** Milliseconds an idle worker above `minThreads` lives (default: Infinity). */
+  /**
+   * Milliseconds an idle worker above `minThreads` lives (default: Infinity).
+   * Values of 2^31 ms or more are clamped to 2^31 - 1 (about 24.8 days), the
+   * longest delay a Node timer honours.
+   */
   idleTimeout?: number
   /**
-   * Tasks that may wait for a free worker (default: Infinity). Beyond it
-   * `run` rejects with `ERR_SPINDLE_QUEUE_FULL`; `'drain'` says when there is room.
+   * Milliseconds `close()` waits for pending tasks before it rejects them with
+   * `ERR_SPINDLE_CLOSE_TIMEOUT` (default: Infinity; piscina's is 30000).
+   * Clamped like `idleTimeout`.
    */
-  maxQueue?: number
+  closeTimeout?: number
+  /**
+   * Tasks that may wait for a free worker (default: Infinity). Beyond it
+   * `run` rejects with `ERR_SPINDLE_QUEUE_FULL`. `'needsDrain'` fires when a
+   * new task would be refused, `'drain'` when it would be accepted again, and
+   * `needsDrain` tells which state the pool is in. `'auto'`: `maxThreads²`.
+   */
+  maxQueue?: number | 'auto'
   /** Async tasks one worker runs at once (default 1). */
   concurrentTasksPerWorker?: number
   /** Passed to each `Worker`. */
   resourceLimits?: import('node:worker_threads').ResourceLimits
-  /** Passed to each `Worker`. */
+  /**
+   * Passed to each `Worker` (own enumerable properties, read once, values as
+   * strings), or `SHARE_ENV`: workers share the parent's environment.
+   */
   env?: NodeJS.ProcessEnv | typeof import('node:worker_threads').SHARE_ENV
   /** Passed to each `Worker`. */
   argv?: unknown[]
   /** Passed to each `Worker`. */
   execArgv?: string[]
-  /** Available inside workers as `require('spindle').workerData`. */
+  /**
+   * Available inside workers as `require('spindle').workerData`. Checked
+   * once at construction: uncloneable data throws `ERR_SPINDLE_UNCLONEABLE`.
+   */
   workerData?: WorkerData
   /**
    * Microseconds a worker that just finished a task keeps polling for the
@@ -220,15 +259,23 @@ export interface PoolOptions<WorkerData = unknown> {
   coalesceMicros?: number
 }
 
-/** Options of {@link Pool.run}. */
+/** Options of {@link Pool.run} (own properties only, each read once). */
 export interface RunOptions {
-  /** The worker module's export to call (default: the pool's `name`, else the default export). */
+  /**
+   * The worker module's export to call (default: the pool's `name`, else the
+   * default export). Only the module's own exported functions: an inherited
+   * name (`'constructor'`, `'toString'`, ...) or a missing one rejects with
+   * `ERR_SPINDLE_UNKNOWN_EXPORT`.
+   */
   name?: string
+  /** A worker module for this task (loaded once per worker), instead of the pool's `filename`. */
+  filename?: string | URL
   /**
    * Queued: the task is removed and rejects with an {@link AbortError}.
    * Running: the promise rejects at once and the task's worker is replaced.
+   * An AbortSignal, or (as piscina accepts) an EventEmitter that emits `'abort'`.
    */
-  signal?: AbortSignal
+  signal?: AbortSignal | { once(event: 'abort', listener: (...args: any[]) => void): unknown; removeListener(event: 'abort', listener: (...args: any[]) => void): unknown }
   /** ArrayBuffers the sender gives up, as with `postMessage`. */
   transferList?: readonly (ArrayBuffer | import('node:worker_threads').TransferListItem)[]
   /**
@@ -259,6 +306,9 @@ export interface TaskContext {
    * (newest first for this worker; idle workers steal the oldest). While any
    * subtask is pending, this task frees its concurrency slot, so a worker
    * that awaits its children keeps running other tasks — its children first.
+   * A subtask given a `signal` runs on another worker (in a pool of more than
+   * one thread), so that its abort can fire while it runs: the promise then
+   * rejects at once and the worker running it is replaced.
    */
   run<R = any>(arg: unknown, options?: { name?: string; signal?: AbortSignal }): Promise<R>
 }
@@ -271,6 +321,30 @@ export interface LatencyStats {
   max: number
   /** Samples recorded. */
   count: number
+}
+
+/** A latency summary in piscina's shape, in milliseconds. */
+export interface HistogramSummary {
+  average: number
+  mean: number
+  stddev: number
+  min: number
+  max: number
+  p0_001: number
+  p0_01: number
+  p0_1: number
+  p1: number
+  p2_5: number
+  p10: number
+  p25: number
+  p50: number
+  p75: number
+  p90: number
+  p97_5: number
+  p99: number
+  p99_9: number
+  p99_99: number
+  p99_999: number
 }
 
 /** Counters of a {@link Pool}. */
@@ -323,20 +397,67 @@ export class Pool<Arg = any, Result = any> extends EventEmitter {
    * @throws {TypeError} `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` for bad
    *   options or a missing file; {@link RangeError} `ERR_OUT_OF_RANGE` for bad numbers.
    */
-  constructor(options: PoolOptions)
-  /** Runs a task; resolves to what the worker function returned (or resolved to). */
+  constructor(options?: PoolOptions)
+  /**
+   * Runs a task; resolves to what the worker function returned (or resolved
+   * to). Every failure rejects, bad options included (with their code).
+   * Values that cannot be cloned (functions, Symbols, Proxies, WeakMaps,
+   * detached buffers, nesting too deep) reject with `ERR_SPINDLE_UNCLONEABLE`
+   * before the task is queued; so does a bad `transferList` (duplicate or
+   * detached entries: `ERR_INVALID_ARG_VALUE`). A worker that cannot start
+   * (its module calls `process.exit()` while loading, `resourceLimits` too
+   * small, descriptors exhausted) is tried again with exponential backoff a
+   * bounded number of times, then the tasks waiting for it reject with
+   * `ERR_SPINDLE_WORKER_START_FAILED` (the cause attached).
+   */
   run(arg: Arg, options?: RunOptions): Promise<Result>
   /** Counters. */
   stats(): PoolStats
   /** The live `Worker` objects. */
   readonly threads: import('node:worker_threads').Worker[]
-  /** Finishes queued and running tasks, then stops the workers. */
-  close(): Promise<void>
+  /**
+   * Finishes queued and running tasks, then stops the workers. `force`:
+   * queued tasks reject with `ERR_SPINDLE_POOL_CLOSED`, only running ones
+   * are waited for. Emits `'close'` when done.
+   */
+  close(options?: { force?: boolean }): Promise<void>
   /** Rejects everything pending (`ERR_SPINDLE_POOL_DESTROYED`) and stops at once. */
   destroy(): Promise<void>
   /** `await using pool = new Pool(...)` closes it. */
   [Symbol.asyncDispose](): Promise<void>
-  on(event: 'drain', listener: () => void): this
+  /** Starts `close()` (as piscina's does). */
+  [Symbol.dispose](): void
+  /** The options in effect, normalized and frozen. */
+  readonly options: Readonly<Record<string, unknown>>
+  readonly minThreads: number
+  readonly maxThreads: number
+  /** Pending tasks beyond workers × `concurrentTasksPerWorker`, exact right after `run()`. */
+  readonly queueSize: number
+  /** Tasks settled so far. */
+  readonly completed: number
+  /** Milliseconds since the pool was created. */
+  readonly duration: number
+  /** piscina's utilization: total run time ÷ (duration × maxThreads). */
+  readonly utilization: number
+  /** Whether a new task would be refused now (`maxQueue` reached). */
+  readonly needsDrain: boolean
+  /** Run-time summary in milliseconds, in piscina's shape. */
+  readonly runTime: HistogramSummary
+  /** Wait-time summary in milliseconds, in piscina's shape. */
+  readonly waitTime: HistogramSummary
+  /** piscina's `histogram`. */
+  readonly histogram: {
+    readonly runTime: HistogramSummary
+    readonly waitTime: HistogramSummary
+    resetRunTime(): void
+    resetWaitTime(): void
+  }
+  on(event: 'drain' | 'needsDrain' | 'close', listener: () => void): this
+  on(event: 'workerCreate' | 'workerDestroy', listener: (worker: import('node:worker_threads').Worker) => void): this
+  /** A worker's own `parentPort.postMessage()`. */
+  on(event: 'message', listener: (message: any) => void): this
+  /** A worker that failed outside any task (dying while idle); emitted only while a listener is attached. */
+  on(event: 'error', listener: (err: Error) => void): this
   on(event: string | symbol, listener: (...args: any[]) => void): this
 }
 

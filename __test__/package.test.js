@@ -97,6 +97,7 @@ describe('packed and installed into a fresh project', () => {
     const rootFiles = rootPack.files.map((f) => f.path)
     expect(rootFiles.filter((f) => f.endsWith('.node'))).toEqual([])
     for (const f of ['package.json', 'index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'binding.d.ts',
+      'bullmq.js', 'bullmq.mjs', 'bullmq.d.ts', 'lib/bullmq.js', 'lib/bullmq-task.js',
       'lib/kernels.js', 'lib/native.js', 'lib/errors.js', 'lib/validate.js']) {
       expect(rootFiles).toContain(f)
     }
@@ -122,7 +123,9 @@ describe('packed and installed into a fresh project', () => {
 
   test('the root package has no registry dependencies', () => {
     expect(pkg.dependencies ?? {}).toEqual({})
-    expect(pkg.peerDependencies ?? {}).toEqual({})
+    // bullmq only for the spindle/bullmq entry, and optional: npm never installs it for spindle.
+    expect(pkg.peerDependencies ?? {}).toEqual({ bullmq: '^6.7.0' })
+    expect(pkg.peerDependenciesMeta).toEqual({ bullmq: { optional: true } })
   })
 
   test('the binary comes from the platform package, not from next to index.js', () => {

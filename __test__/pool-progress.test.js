@@ -177,9 +177,9 @@ test('messages posted before a task throws arrive before its rejection', async (
   expect(messages).toEqual(Array.from({ length: 25 }, (_, i) => i))
 })
 
-test('onMessage must be a function', () => {
+test('onMessage must be a function (run() rejects)', async () => {
   const pool = progressPool({ maxThreads: 1 })
-  expect(() => pool.run(1, { name: 'count', onMessage: 'nope' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }))
+  await expect(pool.run(1, { name: 'count', onMessage: 'nope' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' })
 })
 
 test('a throwing listener loses no other message and not the result; its error is reported as uncaught', async () => {

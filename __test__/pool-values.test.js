@@ -429,14 +429,14 @@ describe('large binary values nested in objects travel beside the serialized byt
 })
 
 describe('SharedArrayBuffer', () => {
-  // Node's v8 deserializer cannot receive a SharedArrayBuffer, so task values
-  // cannot carry one; workerData (postMessage) can, and shares it (the
-  // control.js fixture relies on that in the abort and option tests).
-  test('in a task value, rejects with a clear code instead of copying', async () => {
+  // Task values holding a SharedArrayBuffer travel by postMessage, which
+  // shares it (issue 11 defect 6: see pool-piscina.test.js); workerData does too.
+  test('in a task value, it is shared, not copied', async () => {
     const sab = new SharedArrayBuffer(8)
-    const err = await rejection(pool.run({ sab }))
-    expect(err.code).toBe('ERR_SPINDLE_UNCLONEABLE')
-    expect(err.message).toMatch(/workerData/)
+    const r = await pool.run({ sab })
+    expect(Object.prototype.toString.call(r.sab)).toBe('[object SharedArrayBuffer]')
+    Atomics.store(new Int32Array(r.sab), 0, 11)
+    expect(Atomics.load(new Int32Array(sab), 0)).toBe(11)
   })
 
   test('shared through workerData, it is the same memory in the worker', async () => {

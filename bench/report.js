@@ -2,7 +2,7 @@
 // Renders the merged results (see run.js) as Markdown tables and as an SVG bar
 // chart built with plain strings.
 
-const GROUP_TITLES = { kernels: 'Kernels (issue 2)', pool: 'Pool (issue 3)', spawn: 'Reactor / spawn (issue 4)' }
+const GROUP_TITLES = { kernels: 'Kernels (issue 2)', pool: 'Pool (issue 3)', spawn: 'Reactor / spawn (issue 4)', remote: 'Remote: BullMQ and Redis (issue 14)' }
 
 const num = (x, d) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '—')
 

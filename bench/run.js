@@ -1,7 +1,7 @@
 'use strict'
 // `npm run bench` = `node bench/run.js [group|scenario ...]`
 //
-// Runs the scenario groups (kernels, pool, spawn), or only those named on the
+// Runs the scenario groups (kernels, pool, spawn, remote), or only those named on the
 // command line (a group name, or a scenario id such as `sort` or `tiny-throughput`),
 // and writes:
 //   bench/results/latest.json   machine, date, every row of every scenario
@@ -19,7 +19,7 @@ const path = require('node:path')
 const h = require('./harness')
 const report = require('./report')
 
-const GROUPS = ['kernels', 'pool', 'spawn']
+const GROUPS = ['kernels', 'pool', 'spawn', 'remote']
 
 function parseArgs(argv) {
   const groups = new Set()
@@ -27,7 +27,7 @@ function parseArgs(argv) {
   let render = false
   for (const a of argv) {
     if (a === '--help' || a === '-h') {
-      console.log('usage: node bench/run.js [kernels|pool|spawn|<scenario id> ...]  (BENCH_QUICK=1 for small sizes)')
+      console.log('usage: node bench/run.js [kernels|pool|spawn|remote|<scenario id> ...]  (BENCH_QUICK=1 for small sizes)')
       console.log('       node bench/run.js --render   rewrite RESULTS.md and chart.svg from latest.json, running nothing')
       process.exit(0)
     }

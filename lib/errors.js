@@ -5,18 +5,25 @@
 const { inspect } = require('node:util')
 
 function describeReceived(value) {
+  // A revoked Proxy (or a throwing getter) must not turn a coded error into an uncoded one.
+  try {
+    return describeReceivedUnchecked(value)
+  } catch {
+    return ` Received ${inspect(value, { depth: -1, showProxy: false })}`
+  }
+}
+
+function describeReceivedUnchecked(value) {
   if (value == null) return ` Received ${value}`
   if (typeof value === 'function') return ` Received function ${value.name || '<anonymous>'}`
   if (typeof value === 'object') {
-    let ctor
+    let name
     try {
-      ctor = value.constructor // a revoked Proxy throws here
+      name = value.constructor && value.constructor.name
     } catch {
-      ctor = undefined
+      name = undefined // a revoked Proxy, or a getter or trap that throws
     }
-    if (ctor && ctor.name) {
-      return ` Received an instance of ${ctor.name}`
-    }
+    if (name && typeof name === 'string') return ` Received an instance of ${name}`
     return ` Received ${inspect(value, { depth: -1 })}`
   }
   let shown = inspect(value, { colors: false })

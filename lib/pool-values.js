@@ -17,18 +17,28 @@
 // So a binary payload is copied exactly once per direction, at the top level
 // or nested; `stats().bytesCopied` counts it.
 //
-// SharedArrayBuffers inside task values are not supported: Node's v8
-// serializer cannot carry them (its Deserializer has no way to receive one),
-// so such a run() rejects with ERR_SPINDLE_UNCLONEABLE. Share them through
-// the Pool's `workerData` instead, which travels by postMessage.
+// SharedArrayBuffers (bare, or under a view, at the top level or nested)
+// cannot travel through Rust: a value that contains one takes a slower path.
+// `encode(value, viaPort)` then calls `viaPort(value)`, which sends the whole
+// value by postMessage (which shares SharedArrayBuffers, as Worker does) and
+// returns a small marker [SHARED, key] that travels through Rust instead; the
+// receiver fetches the value by its key (lib/pool.js, lib/pool-worker.js).
+// Where no port is offered (ctx.run, ctx.postMessage) such a value rejects
+// with ERR_SPINDLE_UNCLONEABLE.
 
 const v8 = require('node:v8')
-const { errorWithCode } = require('./errors')
+const { errorWithCode, invalidArgType, invalidArgValue } = require('./errors')
 const { deserializeError } = require('./task-errors')
 
 /** The tag of [SIDE, serialized, ...views] (a type index never used for a binary value). */
 const SIDE = -1
 const SIDE_MIN = 64 * 1024
+/** The tag of [SHARED, key]: a value that travels by postMessage (it holds a SharedArrayBuffer). */
+const SHARED = -2
+const { isSharedArrayBuffer } = require('node:util').types
+
+/** Thrown by the encoders when the value holds a SharedArrayBuffer. */
+class SharedFound extends Error {}
 const INLINE = 0
 const BESIDE = 1
 
@@ -40,6 +50,7 @@ class SideSerializer extends v8.DefaultSerializer {
   }
 
   _writeHostObject(view) {
+    if (isSharedArrayBuffer(view.buffer)) throw new SharedFound()
     const t = typeIndexOf(view)
     if (t <= 0) throw new this._getDataCloneError(`Unserializable host object: ${TAG.call(view)}`)
     this.writeUint32(t)
@@ -54,6 +65,10 @@ class SideSerializer extends v8.DefaultSerializer {
       this.writeRawBytes(bytes)
     }
   }
+}
+
+SideSerializer.prototype._getSharedArrayBufferId = function () {
+  throw new SharedFound()
 }
 
 /** Reads what SideSerializer wrote; `side` holds the views that travelled beside. */
@@ -78,14 +93,7 @@ function serialize(value) {
     const bytes = ser.releaseBuffer()
     return ser.side.length === 0 ? bytes : [SIDE, bytes, ...ser.side]
   } catch (err) {
-    if (/SharedArrayBuffer/.test(String(err?.message))) {
-      throw errorWithCode(
-        'A SharedArrayBuffer cannot be passed to or returned from a pool task; ' +
-          "share it through the Pool's workerData option instead",
-        'ERR_SPINDLE_UNCLONEABLE',
-        { cause: err },
-      )
-    }
+    if (err instanceof SharedFound || /SharedArrayBuffer/.test(String(err?.message))) throw new SharedFound()
     throw err
   }
 }
@@ -117,12 +125,46 @@ function isBinary(encoded) {
   return Array.isArray(encoded)
 }
 
-/** Encodes a value for the trip; throws what v8.serialize throws. */
-function encode(value) {
+/**
+ * Encodes a value for the trip. Anything that cannot make it (a function, a
+ * Symbol, a Proxy, a WeakMap, a detached buffer, nesting too deep for the
+ * serializer) throws ERR_SPINDLE_UNCLONEABLE with the engine's error as `cause`.
+ */
+function encode(value, viaPort) {
+  try {
+    try {
+      return encodeUnchecked(value)
+    } catch (err) {
+      if (!(err instanceof SharedFound)) throw err
+      if (viaPort === undefined) {
+        throw errorWithCode(
+          'A SharedArrayBuffer can be passed to and returned from pool.run() tasks, ' +
+            'not through ctx.run() or ctx.postMessage()',
+          'ERR_SPINDLE_UNCLONEABLE',
+        )
+      }
+      return viaPort(value)
+    }
+  } catch (err) {
+    if (err?.code === 'ERR_SPINDLE_UNCLONEABLE') throw err
+    let detail
+    try {
+      detail = String(err?.message)
+    } catch {
+      detail = 'unknown'
+    }
+    throw errorWithCode(`The value could not be cloned: ${detail}`, 'ERR_SPINDLE_UNCLONEABLE', { cause: err })
+  }
+}
+
+function encodeUnchecked(value) {
   if (isPrimitive(value)) return value
   const t = typeIndexOf(value)
   if (t === 0) return [0, new Uint8Array(value)]
-  if (t > 0) return [t, new Uint8Array(value.buffer, value.byteOffset, value.byteLength)]
+  if (t > 0) {
+    if (isSharedArrayBuffer(value.buffer)) throw new SharedFound()
+    return [t, new Uint8Array(value.buffer, value.byteOffset, value.byteLength)]
+  }
   return serialize(value)
 }
 
@@ -130,6 +172,7 @@ function encode(value) {
 function decode(raw) {
   if (raw === null || typeof raw !== 'object') return raw
   if (Array.isArray(raw)) {
+    if (raw[0] === SHARED) throw new TypeError('spindle: a shared value must be fetched by its key')
     if (raw[0] === SIDE) {
       const der = new SideDeserializer(raw[1], raw.slice(2))
       der.readHeader()
@@ -137,7 +180,10 @@ function decode(raw) {
     }
     return viewOf(raw[0], raw[1])
   }
-  return v8.deserialize(raw)
+  // Written by SideSerializer, whose small views are inline (not v8's layout).
+  const der = new SideDeserializer(raw, [])
+  der.readHeader()
+  return der.readValue()
 }
 
 /** A value of type TYPES[t] over `bytes` (a Uint8Array or Buffer), without a copy when aligned. */
@@ -168,14 +214,57 @@ function decodeCompletion(status, value) {
     if (status === 3) return ['error', deserializeError(value)]
     return ['error', value]
   } catch (err) {
-    return ['error', err]
+    if (err?.code !== undefined) return ['error', err]
+    return ['error', errorWithCode('A task value could not be deserialized', 'ERR_SPINDLE_UNCLONEABLE', { cause: err })]
   }
+}
+
+function isArrayBuffer(x) {
+  return require('node:util').types.isArrayBuffer(x)
+}
+
+/**
+ * Checks a run() transferList before the task is queued (a copy, read once):
+ * an Array whose entries are transferable, none twice, no ArrayBuffer detached.
+ */
+function checkTransferList(value) {
+  if (!Array.isArray(value)) throw invalidArgType('options.transferList', 'an instance of Array', value)
+  const list = Array.from(value)
+  const seen = new Set()
+  for (let i = 0; i < list.length; i++) {
+    const x = list[i]
+    if (x === null || (typeof x !== 'object' && typeof x !== 'function')) {
+      throw invalidArgType(`options.transferList[${i}]`, 'a transferable object', x)
+    }
+    if (seen.has(x)) throw invalidArgValue(`options.transferList[${i}]`, x, 'appears twice in the transfer list')
+    seen.add(x)
+    if (isArrayBuffer(x)) {
+      try {
+        new Uint8Array(x) // eslint-disable-line no-new
+      } catch {
+        throw invalidArgValue(`options.transferList[${i}]`, x, 'is a detached ArrayBuffer')
+      }
+    }
+  }
+  return list
 }
 
 /** Detaches transferred ArrayBuffers so the sender loses them, as postMessage does. */
 function detach(list) {
-  const buffers = list.filter((x) => x instanceof ArrayBuffer || TAG.call(x) === '[object ArrayBuffer]')
+  const buffers = list.filter(isArrayBuffer)
   if (buffers.length > 0) structuredClone(buffers, { transfer: buffers })
 }
 
-module.exports = { decode, decodeCompletion, detach, encode, isBinary, isPrimitive }
+/** The marker that travels through Rust in place of a value sent by postMessage. */
+function sharedMarker(key) {
+  return [SHARED, Buffer.from(key)]
+}
+
+/** The key of a marker, or null if `raw` is not one. */
+function sharedKey(raw) {
+  if (!Array.isArray(raw) || raw[0] !== SHARED) return null
+  const b = raw[1]
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString()
+}
+
+module.exports = { sharedKey, sharedMarker, checkTransferList, decode, decodeCompletion, detach, encode, isBinary, isPrimitive }

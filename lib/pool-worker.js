@@ -26,35 +26,70 @@ const currentTask = new AsyncLocalStorage()
 const YIELD = 0xffffffff
 state.current = () => currentTask.getStore() ?? null
 
-const { handle, filename, concurrency, spinMicros, waitMicros, idleTimeout, minThreads } = workerData.spindle
+const { handle, filename, concurrency, spinMicros, waitMicros, idleTimeout, minThreads, maxThreads } = workerData.spindle
+/** `take()`'s answer when all it found were subtasks of ours that another worker must run. */
+const AWAY = 0xfffffffe
+let awayDelay = 0
+let awayTimer = null
 state.workerData = workerData.user
 
-let mod = null
+/** filename → { mod, def } once loaded (def: an ESM default export that was a Promise, settled). */
+const modules = new Map()
+/** filename → the promise of its load, while it loads. */
+const loading = new Map()
 let worker = null
 let inflight = 0
 let draining = false
 let idleTimer = null
 
-async function load() {
+async function load(file) {
   try {
-    return require(filename)
+    return require(file)
   } catch (err) {
     if (err && (err.code === 'ERR_REQUIRE_ESM' || err.code === 'ERR_REQUIRE_ASYNC_MODULE')) {
-      return import(pathToFileURL(filename).href)
+      return import(pathToFileURL(file).href)
     }
     throw err
   }
 }
 
-function resolve(name) {
+const hasOwn = Function.prototype.call.bind(Object.prototype.hasOwnProperty)
+
+/** `obj[name]` if it is an own property of `obj` and a function, else undefined. */
+function ownFunction(obj, name) {
+  if (obj === null || (typeof obj !== 'object' && typeof obj !== 'function')) return undefined
+  if (!hasOwn(obj, name)) return undefined
+  const fn = obj[name]
+  return typeof fn === 'function' ? fn : undefined
+}
+
+function unknownExport(message) {
+  const err = new TypeError(message)
+  err.code = 'ERR_SPINDLE_UNKNOWN_EXPORT'
+  return err
+}
+
+function defaultOf(m) {
+  return m !== null && (typeof m === 'object' || typeof m === 'function') && hasOwn(m, 'default')
+    ? m.default
+    : undefined
+}
+
+function resolve(entry, file, name) {
+  const { mod, def } = entry
   if (name == null) {
     if (typeof mod === 'function') return mod
-    if (mod && typeof mod.default === 'function') return mod.default
-    if (mod && mod.default && typeof mod.default.default === 'function') return mod.default.default
-    throw new TypeError(`${filename} does not export a default function`)
+    if (typeof def === 'function') return def
+    const d = defaultOf(mod)
+    if (typeof d === 'function') return d
+    const dd = defaultOf(d)
+    if (typeof dd === 'function') return dd
+    throw unknownExport(`${file} does not export a default function`)
   }
-  const fn = mod?.[name] ?? mod?.default?.[name]
-  if (typeof fn !== 'function') throw new TypeError(`${filename} does not export a function named "${name}"`)
+  // Only the module's own exported functions: never an inherited property
+  // ('constructor', 'toString', '__proto__', ...).
+  const fn = ownFunction(mod, name) ?? ownFunction(def ?? defaultOf(mod), name)
+  if (fn === undefined) throw unknownExport(`${file} does not export a function named "${name}"`)
   return fn
 }
 
@@ -63,10 +98,28 @@ function complete(slot, failed, value) {
   if (worker.complete(slot, failed, value)) native.deliver(worker.takeLocalResults())
 }
 
+let sharedSeq = 0
+/** key → resolve, for arguments that hold a SharedArrayBuffer, fetched from the pool. */
+const sharedArgs = new Map()
+parentPort.on('message', (msg) => {
+  if (msg === null || typeof msg !== 'object' || msg.spindle !== 'shared-arg') return
+  const settle = sharedArgs.get(msg.key)
+  if (settle === undefined) return
+  sharedArgs.delete(msg.key)
+  settle(msg)
+})
+parentPort.unref()
+
 function succeed(slot, value) {
   let encoded
   try {
-    encoded = values.encode(value)
+    encoded = values.encode(value, (v) => {
+      // Holds a SharedArrayBuffer: sent by postMessage (which shares it)
+      // before the marker that the completion carries.
+      const key = `${threadId}:${++sharedSeq}`
+      parentPort.postMessage({ spindle: 'shared-result', key, value: v })
+      return values.sharedMarker(key)
+    })
   } catch (err) {
     complete(slot, true, serializeError(err))
     return
@@ -128,7 +181,11 @@ class TaskContext {
         const [kind, result] = values.decodeCompletion(status, value)
         if (kind !== 'message') settle(kind === 'ok', result)
       })
-      if (!worker.submitLocal(id, payload, name)) {
+      // A subtask with a signal runs on another worker: while it ran here,
+      // blocking this thread, its signal (this thread's timers and events)
+      // could never fire. (A pool of one thread has no other worker.)
+      const away = signal !== undefined && maxThreads > 1
+      if (!(away ? worker.submitAway(id, payload, name) : worker.submitLocal(id, payload, name))) {
         native.close(id)
         reject(errorWithCode('The pool is closed', 'ERR_SPINDLE_POOL_CLOSED'))
         return
@@ -137,7 +194,11 @@ class TaskContext {
       if (signal) {
         onAbort = () => {
           const r = worker.cancel(id)
-          if (r !== -1) settle(false, abortError(signal)) // a running subtask's result is dropped
+          if (r === -1) return // finished already; its result is on the way
+          settle(false, abortError(signal)) // a running subtask's result is dropped
+          // Running on another worker: it cannot be interrupted, so the pool
+          // replaces that worker, as for an aborted top-level task.
+          if (r >= 0 && r !== threadId) parentPort.postMessage({ spindle: 'replace', threadId: r })
         }
         signal.addEventListener('abort', onAbort, { once: true })
       }
@@ -172,10 +233,85 @@ class TaskContext {
 function runTask(slot) {
   const ctx = new TaskContext(slot)
   inflight++
+  try {
+    // Read the task now: the next take() replaces it.
+    const raw = worker.arg()
+    let file = filename
+    let name = worker.name()
+    if (name !== null && name.charCodeAt(0) === 0) {
+      // "\0filename\0export": a per-run filename (lib/pool.js).
+      const parts = name.split('\0')
+      file = parts[1]
+      name = parts[2] === '' ? null : parts[2]
+    }
+    const entry = modules.get(file)
+    if (entry !== undefined) {
+      prepare(slot, ctx, raw, resolve(entry, file, name))
+      return
+    }
+    // A file this worker has not loaded yet: load it once, then run.
+    let pending = loading.get(file)
+    if (pending === undefined) {
+      pending = loadModule(file).finally(() => loading.delete(file))
+      loading.set(file, pending)
+    }
+    pending.then(
+      (loaded) => {
+        modules.set(file, loaded)
+        let fn
+        try {
+          fn = resolve(loaded, file, name)
+        } catch (err) {
+          ctx.finish()
+          fail(slot, err)
+          drain()
+          return
+        }
+        prepare(slot, ctx, raw, fn)
+        drain()
+      },
+      (err) => {
+        ctx.finish()
+        fail(slot, err)
+        drain()
+      },
+    )
+  } catch (err) {
+    ctx.finish()
+    fail(slot, err)
+  }
+}
+
+/** Decodes the argument (fetching a shared one from the pool) and calls `fn`. */
+function prepare(slot, ctx, raw, fn) {
+  let arg
+  try {
+    const key = values.sharedKey(raw)
+    if (key !== null) {
+      // The argument holds a SharedArrayBuffer: fetch it from the pool.
+      sharedArgs.set(key, (msg) => {
+        if (msg.found) call(slot, ctx, fn, msg.value)
+        else {
+          ctx.finish()
+          fail(slot, Object.assign(new Error('The task argument is no longer available'), { code: 'ERR_SPINDLE_UNCLONEABLE' }))
+        }
+        drain()
+      })
+      parentPort.postMessage({ spindle: 'shared-arg', key })
+      return
+    }
+    arg = values.decode(raw)
+  } catch (err) {
+    ctx.finish()
+    fail(slot, err)
+    return
+  }
+  call(slot, ctx, fn, arg)
+}
+
+function call(slot, ctx, fn, arg) {
   let result
   try {
-    const arg = values.decode(worker.arg())
-    const fn = resolve(worker.name())
     result = currentTask.run(ctx, fn, arg, ctx)
   } catch (err) {
     ctx.finish()
@@ -212,6 +348,20 @@ function drain() {
     while (inflight < concurrency) {
       const id = worker.take(spinMicros, waitMicros)
       if (id === YIELD) break // our own subtasks' results wait for the event loop
+      if (id === AWAY) {
+        // Only subtasks that another worker must run: ask the pool for a
+        // worker if it may grow, and look again later (backing off to 32 ms).
+        if (awayDelay === 0) parentPort.postMessage({ spindle: 'helper' })
+        awayDelay = Math.min(Math.max(1, awayDelay * 2), 32)
+        if (awayTimer === null) {
+          awayTimer = setTimeout(() => {
+            awayTimer = null
+            drain()
+          }, awayDelay)
+        }
+        break
+      }
+      awayDelay = 0
       if (id === 0) {
         // Parked: back to the event loop until the scheduler wakes us.
         if (inflight === 0 && Number.isFinite(idleTimeout) && workerData.spindle.index >= minThreads) {
@@ -233,9 +383,17 @@ function retire() {
   process.exit(0)
 }
 
-load().then(
+async function loadModule(file) {
+  const mod = await load(file)
+  const d = defaultOf(mod)
+  const def = d !== null && typeof d === 'object' && typeof d.then === 'function' ? await d : undefined
+  return { mod, def }
+}
+
+// The pool's own filename (if any) is loaded before the worker takes tasks.
+;(filename === null ? Promise.resolve(null) : loadModule(filename)).then(
   (loaded) => {
-    mod = loaded
+    if (loaded !== null) modules.set(filename, loaded)
     const wakeId = native.open(drain, { ref: true })
     worker = new native.binding.PoolWorker(handle, native.getPort(), wakeId, threadId)
     parentPort.postMessage({ spindle: 'ready' })

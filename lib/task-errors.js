@@ -31,13 +31,25 @@ function toRecord(err, depth = 0) {
   return record
 }
 
-/** Serializes a thrown value for the trip back to the caller. */
+/**
+ * Serializes a thrown value for the trip back to the caller. Never throws:
+ * a value that neither the serializer nor String() can handle (a Proxy whose
+ * traps throw, an object without a prototype, a getter that throws) becomes
+ * an ERR_SPINDLE_UNCLONEABLE error, so only its own task fails.
+ */
 function serializeError(err) {
   try {
     return v8.serialize(toRecord(err))
-  } catch {
+  } catch {}
+  try {
     return v8.serialize({ name: 'Error', message: String(err), stack: undefined, props: {} })
-  }
+  } catch {}
+  return v8.serialize({
+    name: 'Error',
+    message: 'The task threw a value that could neither be cloned nor converted to a string',
+    stack: undefined,
+    props: { code: 'ERR_SPINDLE_UNCLONEABLE' },
+  })
 }
 
 function fromRecord(record) {

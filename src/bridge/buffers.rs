@@ -200,3 +200,26 @@ pub unsafe fn is_detached(env: sys::napi_env, value: sys::napi_value) -> Result<
     )?;
     Ok(detached)
 }
+
+// ─── Kernels: byte ranges and owned copies ───────────────────────────────
+
+impl View {
+    /// The addresses `[start, end)` of the view's memory (empty for an empty view).
+    pub fn byte_range(&self) -> (usize, usize) {
+        let start = self.ptr as usize;
+        (start, start + self.byte_len())
+    }
+
+    /// A view of the same type and length over other memory.
+    ///
+    /// # Safety
+    /// `ptr` must point to `len * elem.size()` bytes aligned for `elem`, kept
+    /// alive by the caller for as long as the view is used.
+    pub unsafe fn with_ptr(&self, ptr: *mut u8) -> View {
+        View {
+            elem: self.elem,
+            ptr,
+            len: self.len,
+        }
+    }
+}

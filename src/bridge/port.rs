@@ -9,6 +9,7 @@
 
 use std::ffi::c_void;
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
@@ -46,6 +47,9 @@ pub struct PortInner {
     tsfn: RwLock<Option<RawTsfn>>,
     pub jobs: Jobs,
     teardowns: Mutex<Vec<Weak<dyn Teardown>>>,
+    /// For tests: the next completion converted on this port fails to
+    /// convert, as if a JavaScript value could not be created for it.
+    fail_next: AtomicBool,
 }
 
 impl PortInner {
@@ -97,9 +101,25 @@ impl PortInner {
         }
     }
 
+    fn take_fail_next(&self) -> bool {
+        self.fail_next.swap(false, Ordering::Relaxed)
+    }
+
     /// Whether completions wait for this environment's event loop.
     pub fn has_pending(&self) -> bool {
         self.queue.has_pending()
+    }
+
+    /// A port with no environment behind it, for unit tests of producers.
+    #[cfg(test)]
+    pub(crate) fn for_test() -> Arc<PortInner> {
+        Arc::new(PortInner {
+            queue: CompletionQueue::new(),
+            tsfn: RwLock::new(None),
+            jobs: Jobs::default(),
+            teardowns: Mutex::new(Vec::new()),
+            fail_next: AtomicBool::new(false),
+        })
     }
 }
 
@@ -222,11 +242,53 @@ unsafe fn outcome_to_js(
     }
 }
 
+/// What a completion becomes when its value cannot be converted: an
+/// `ERR_SPINDLE_CONVERSION` error (status 1) for its own handler, so one bad
+/// value rejects its own promise and the rest of the batch is delivered.
+///
+/// # Safety
+/// As for [`to_js`].
+unsafe fn conversion_error(env: sys::napi_env) -> std::result::Result<(u32, sys::napi_value), i32> {
+    // SAFETY: forwarded contract; out-pointers are valid locals. A failed
+    // napi call may have left an exception pending: clear it first, or
+    // every later call would fail too.
+    unsafe {
+        let mut pending = false;
+        sys::napi_is_exception_pending(env, &mut pending);
+        if pending {
+            let mut ignored = ptr::null_mut();
+            sys::napi_get_and_clear_last_exception(env, &mut ignored);
+        }
+        let code = str_value(env, "ERR_SPINDLE_CONVERSION")?;
+        let msg = str_value(
+            env,
+            "spindle: a result could not be converted to a JavaScript value",
+        )?;
+        let mut err = ptr::null_mut();
+        check!(sys::napi_create_error(env, code, msg, &mut err));
+        Ok((1, err))
+    }
+}
+
 /// # Safety
 /// As for [`to_js`].
 pub(crate) unsafe fn batch_to_js(
     env: sys::napi_env,
     items: Vec<Completion>,
+) -> std::result::Result<sys::napi_value, i32> {
+    // SAFETY: forwarded contract.
+    unsafe { batch_to_js_failing(env, items, false) }
+}
+
+/// [`batch_to_js`]; with `fail_first`, the first completion fails to
+/// convert (the test hook of [`Port::fail_next_conversion`]).
+///
+/// # Safety
+/// As for [`to_js`].
+unsafe fn batch_to_js_failing(
+    env: sys::napi_env,
+    items: Vec<Completion>,
+    mut fail_first: bool,
 ) -> std::result::Result<sys::napi_value, i32> {
     let mut arr = ptr::null_mut();
     // SAFETY: forwarded contract; indexes are within the array's length.
@@ -240,7 +302,15 @@ pub(crate) unsafe fn batch_to_js(
             let base = (i * 3) as u32;
             let mut id = ptr::null_mut();
             check!(sys::napi_create_uint32(env, c.id, &mut id));
-            let (status, value) = outcome_to_js(env, c.outcome)?;
+            let converted = if std::mem::take(&mut fail_first) {
+                Err(sys::Status::napi_generic_failure)
+            } else {
+                outcome_to_js(env, c.outcome)
+            };
+            let (status, value) = match converted {
+                Ok(pair) => pair,
+                Err(_) => conversion_error(env)?,
+            };
             let mut st = ptr::null_mut();
             check!(sys::napi_create_uint32(env, status, &mut st));
             check!(sys::napi_set_element(env, arr, base, id));
@@ -271,7 +341,7 @@ unsafe extern "C" fn call_js(
     }
     // SAFETY: call_js runs on the environment's thread inside a handle scope.
     unsafe {
-        let Ok(batch) = batch_to_js(env, items) else {
+        let Ok(batch) = batch_to_js_failing(env, items, inner.take_fail_next()) else {
             let msg = c"spindle: could not convert a batch of completions";
             sys::napi_throw_error(env, ptr::null(), msg.as_ptr());
             return;
@@ -315,6 +385,7 @@ impl Port {
             tsfn: RwLock::new(None),
             jobs: Jobs::default(),
             teardowns: Mutex::new(Vec::new()),
+            fail_next: AtomicBool::new(false),
         });
         let mut name = ptr::null_mut();
         let mut tsfn = ptr::null_mut();
@@ -400,7 +471,7 @@ impl Port {
     #[napi(ts_return_type = "unknown[] | null")]
     pub fn poll(&self, env: Env) -> Result<Unknown<'_>> {
         // SAFETY: live env of this call, on its own thread.
-        unsafe { batch_or_null(env.raw(), self.inner.queue.poll()) }
+        unsafe { batch_or_null(env.raw(), self.inner.queue.poll(), &self.inner) }
     }
 
     /// Stops polling; returns what arrived before the stop (a flat batch or
@@ -408,7 +479,14 @@ impl Port {
     #[napi(ts_return_type = "unknown[] | null")]
     pub fn end_polling(&self, env: Env) -> Result<Unknown<'_>> {
         // SAFETY: live env of this call, on its own thread.
-        unsafe { batch_or_null(env.raw(), self.inner.queue.end_polling()) }
+        unsafe { batch_or_null(env.raw(), self.inner.queue.end_polling(), &self.inner) }
+    }
+
+    /// For tests: the next completion delivered on this port fails to
+    /// convert to a JavaScript value (it must reject its own operation only).
+    #[napi]
+    pub fn fail_next_conversion(&self) {
+        self.inner.fail_next.store(true, Ordering::Relaxed);
     }
 
     #[napi]
@@ -425,7 +503,11 @@ impl Port {
 /// `items` as a flat batch, or `null` when there are none.
 /// # Safety
 /// `env` must be the live environment of the current call, on its thread.
-unsafe fn batch_or_null<'a>(env: sys::napi_env, items: Vec<Completion>) -> Result<Unknown<'a>> {
+unsafe fn batch_or_null<'a>(
+    env: sys::napi_env,
+    items: Vec<Completion>,
+    inner: &PortInner,
+) -> Result<Unknown<'a>> {
     let mut raw = ptr::null_mut();
     // SAFETY: forwarded contract; `raw` is created in `env` just before it
     // is wrapped.
@@ -433,7 +515,7 @@ unsafe fn batch_or_null<'a>(env: sys::napi_env, items: Vec<Completion>) -> Resul
         if items.is_empty() {
             sys::napi_get_null(env, &mut raw);
         } else {
-            raw = batch_to_js(env, items)
+            raw = batch_to_js_failing(env, items, inner.take_fail_next())
                 .map_err(|_| Error::new(Status::GenericFailure, "could not convert completions"))?;
         }
         Unknown::from_napi_value(env, raw)

@@ -1,6 +1,7 @@
 //! Kernels: CPU-heavy operations on Buffers and TypedArrays that need no
 //! JavaScript, run on a rayon thread pool.
 //!
+//! * `claims`  — sorts of overlapping memory run one after the other.
 //! * `threads` — the kernel pool (size from `SPINDLE_THREADS`, `configure`).
 //! * `sort`    — in-place parallel LSD radix sort in `TypedArray.prototype.sort` order.
 //! * `stats`   — count/sum/min/max/mean/variance, deterministic for any thread count.
@@ -11,6 +12,7 @@
 //! work (a chunk of a radix pass, a 64 Ki-element block, 1 MiB of input), so a
 //! cancelled kernel stops within milliseconds.
 
+pub mod claims;
 pub mod exports;
 pub mod hash;
 pub mod sort;

@@ -3,10 +3,12 @@
 //! Each element type is mapped by an order-preserving bijection onto an
 //! unsigned integer of the same width (signed: flip the sign bit; floats:
 //! flip all bits of negatives, the sign bit of positives, so -0 sorts before
-//! +0 and every NaN after +Infinity), the integers are sorted by a radix
-//! sort (11-bit digits for 32- and 64-bit keys), and the mapping is undone.
-//! The only value not restored bit for bit is the sign bit of a NaN (NaNs are mapped to their positive form so they all
-//! sort last); JavaScript cannot observe it through the array's elements.
+//! +0; then rotate the negative NaNs, the lowest keys, to the top so every
+//! NaN sorts after +Infinity), the integers are sorted by a radix sort
+//! (11-bit digits for 32- and 64-bit keys), and the mapping is undone. Every
+//! element keeps its bits, NaN sign and payload included, as with V8's own
+//! sort (visible through another view of the buffer); NaNs end up positive
+//! ones first (V8 leaves the order of NaNs unspecified).
 //!
 //! # Why hand-written
 //!
@@ -23,6 +25,19 @@
 //! start in the output, chunks in order, so the sort is stable per pass; (3)
 //! every chunk scatters its elements to its own disjoint output ranges in
 //! parallel. Passes whose digit is the same for every element are skipped.
+//!
+//! # An input that changes under the sort
+//!
+//! The input is JavaScript memory that another thread (a SharedArrayBuffer)
+//! or the main thread may write while the sort runs. Only the passes that
+//! read it (the first, and those of buckets left in it as keys) can see a
+//! digit other than the one they counted; `scatter` reads each element once
+//! and drops a write that would leave its (chunk, digit) range, so no write
+//! ever leaves the range it was given. Every other pass reads our own
+//! scratch or leaf buffers. A changed input therefore only scrambles the
+//! result (values may be lost or repeated), as documented; it is never a
+//! memory error. Two sorts of overlapping memory never run at once
+//! (`claims.rs`).
 //!
 //! # Order of passes
 //!
@@ -172,6 +187,14 @@ unsafe fn as_keys<T, K>(data: &mut [T]) -> &mut [K] {
 /// Moves every element of `src` to its place in `dst` for digit `pass`,
 /// writing `out(x)`; `key(x)` gives the digit. Returns false if a stop
 /// request cut the pass short.
+///
+/// `src` may be JavaScript memory that another thread (or the main thread)
+/// changes meanwhile, so the digit of an element here need not be the one
+/// `histograms` counted: every element is read once (volatile, so the
+/// compiler cannot read it again), and a write that would leave its
+/// (chunk, digit) range is dropped. Every write therefore stays inside that
+/// range, and the ranges stay disjoint; a changed input only scrambles the
+/// result (some slots keep what they held).
 #[allow(clippy::too_many_arguments)]
 fn scatter<S, D, K>(
     src: &[S],
@@ -179,6 +202,7 @@ fn scatter<S, D, K>(
     chunk: usize,
     pass: usize,
     starts: Vec<Vec<usize>>,
+    hists: &[Vec<usize>],
     stop: Stop,
     key: impl Fn(S) -> K + Sync,
     out: impl Fn(S) -> D + Sync,
@@ -188,23 +212,33 @@ where
     D: Send,
     K: Radix,
 {
+    assert_eq!(src.len(), dst.len(), "scatter between ranges of one length");
     let dst_ptr = SyncPtr(dst.as_mut_ptr());
     let cut = AtomicBool::new(false);
     src.par_chunks(chunk)
         .zip(starts.into_par_iter())
-        .for_each(|(c, mut pos)| {
+        .zip(hists.par_iter())
+        .for_each(|((c, mut pos), h)| {
             if stop() {
                 cut.store(true, Ordering::Relaxed);
                 return;
             }
+            let end: Vec<usize> = pos.iter().zip(h).map(|(&p, &n)| p + n).collect();
             let dst_ptr = dst_ptr.get();
-            for &x in c {
+            for i in 0..c.len() {
+                // SAFETY: `i` is inside the chunk; a volatile read of a
+                // `Copy` value that may change under us (see above).
+                let x = unsafe { std::ptr::read_volatile(c.as_ptr().add(i)) };
                 let d = key(x).digit(pass);
-                // SAFETY: the prefix sums give every (chunk, digit) pair a
-                // range of `dst` of exactly the size of its count, disjoint
-                // from every other pair's, and `pos[d]` stays inside it.
-                unsafe { dst_ptr.add(pos[d]).write(out(x)) };
-                pos[d] += 1;
+                let p = pos[d];
+                if p < end[d] {
+                    // SAFETY: the prefix sums give every (chunk, digit) pair
+                    // the range `pos[d]..end[d]` of `dst`, disjoint from
+                    // every other pair's and inside `dst` (the counts of all
+                    // pairs add up to its length), and `p` is inside it.
+                    unsafe { dst_ptr.add(p).write(out(x)) };
+                    pos[d] = p + 1;
+                }
             }
         });
     !cut.load(Ordering::Relaxed)
@@ -247,21 +281,25 @@ macro_rules! keyed_float {
     ($($t:ty => $u:ty),*) => {$(
         impl Keyed for $t {
             type Key = $u;
+            // Negative numbers: all bits flipped; positive: the sign bit set.
+            // That orders every non-NaN value as JavaScript does (-0 before
+            // +0) but puts the negative NaNs first, as the lowest keys
+            // 0..NEG_NANS. Subtracting NEG_NANS (wrapping) moves them above
+            // everything else, so every NaN sorts last and each keeps its
+            // sign and payload bits: the map is a bijection.
             #[inline(always)]
             fn to_key(self) -> $u {
                 const SIGN: $u = 1 << (<$u>::BITS - 1);
+                const NEG_NANS: $u = (1 << (<$t>::MANTISSA_DIGITS - 1)) - 1;
                 let b = self.to_bits();
-                if self.is_nan() {
-                    (b & !SIGN) | SIGN
-                } else if b & SIGN != 0 {
-                    !b
-                } else {
-                    b | SIGN
-                }
+                let k = if b & SIGN != 0 { !b } else { b | SIGN };
+                k.wrapping_sub(NEG_NANS)
             }
             #[inline(always)]
             fn from_key(k: $u) -> $t {
                 const SIGN: $u = 1 << (<$u>::BITS - 1);
+                const NEG_NANS: $u = (1 << (<$t>::MANTISSA_DIGITS - 1)) - 1;
+                let k = k.wrapping_add(NEG_NANS);
                 <$t>::from_bits(if k & SIGN != 0 { k ^ SIGN } else { !k })
             }
         }
@@ -446,13 +484,13 @@ where
         }
     }
     let keys_to_keys = |src: &[T::Key], dst: &mut [T::Key], starts| {
-        scatter(src, dst, chunk, top, starts, stop, key, key)
+        scatter(src, dst, chunk, top, starts, &hists, stop, key, key)
     };
     let (done, next) = match at {
         Loc::DataValues => {
             // SAFETY: this task owns `lo..hi`; two different buffers.
             let (src, dst) = unsafe { (&*buf.data(lo, hi), buf.scratch(lo, hi)) };
-            let done = scatter(src, dst, chunk, top, starts, stop, to_key, to_key);
+            let done = scatter(src, dst, chunk, top, starts, &hists, stop, to_key, to_key);
             (done, Loc::Scratch)
         }
         Loc::DataKeys => {
@@ -774,5 +812,162 @@ mod tests {
                 assert_eq!(v, b);
             }
         }
+    }
+
+    #[test]
+    fn nan_bits_and_signed_zeros_are_kept() {
+        // Every NaN pattern class: quiet/signalling, both signs, small and
+        // large payloads; the multiset of bit patterns must survive, NaNs
+        // last, everything else in JS order (-0 before +0).
+        let mut seed = 23;
+        let nan_bits = |s: &mut u64, neg: bool| {
+            let payload = (lcg(s) & 0x000f_ffff_ffff_ffff).max(1);
+            let b = 0x7ff0_0000_0000_0000 | payload;
+            if neg {
+                b | (1 << 63)
+            } else {
+                b
+            }
+        };
+        for n in [10usize, 3000, 100_000] {
+            let v: Vec<f64> = (0..n)
+                .map(|i| match i % 6 {
+                    0 => f64::from_bits(nan_bits(&mut seed, true)),
+                    1 => f64::from_bits(nan_bits(&mut seed, false)),
+                    2 => -0.0,
+                    3 => 0.0,
+                    4 => f64::from_bits(0xfff0_0000_0000_0001), // smallest negative NaN
+                    _ => (lcg(&mut seed) as f64 - 4e15) / 1e3,
+                })
+                .collect();
+            let mut sorted = v.clone();
+            sort_elements(&mut sorted, &never).unwrap();
+            let mut before = bits(&v);
+            let mut after = bits(&sorted);
+            let first_nan = sorted.iter().position(|x| x.is_nan()).unwrap();
+            assert!(sorted[first_nan..].iter().all(|x| x.is_nan()));
+            let mut expected: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+            expected.sort_by(js_order);
+            assert_eq!(bits(&sorted[..first_nan]), bits(&expected));
+            before.sort();
+            after.sort();
+            assert_eq!(before, after, "n = {n}: bit patterns lost");
+        }
+        let mut f: Vec<f32> = vec![
+            f32::from_bits(0xffc0_0001),
+            f32::from_bits(0x7f80_0001),
+            -0.0,
+            0.0,
+            f32::NEG_INFINITY,
+            f32::from_bits(0xff80_0001),
+            f32::INFINITY,
+            f32::from_bits(0x7fff_ffff),
+        ];
+        sort_elements(&mut f, &never).unwrap();
+        let fb: Vec<u32> = f.iter().map(|x| x.to_bits()).collect();
+        assert_eq!(
+            fb,
+            [
+                0xff80_0000,
+                0x8000_0000,
+                0,
+                0x7f80_0000,
+                0x7f80_0001,
+                0x7fff_ffff,
+                0xffc0_0001,
+                0xff80_0001
+            ]
+        );
+    }
+
+    #[test]
+    fn scatter_stays_in_its_ranges_when_the_digits_change() {
+        // The counting pass sees one set of digits, the scatter another (an
+        // input written meanwhile): every write must stay inside the
+        // destination, whose neighbours are sentinels.
+        let n = 200_000;
+        let chunk = 1 << 15;
+        let mut seed = 29;
+        let src: Vec<u32> = (0..n).map(|_| lcg(&mut seed) as u32).collect();
+        let hists = histograms(&src, chunk, 0, |k: u32| k);
+        let starts = prefix_sums(&hists, <u32 as Radix>::BUCKETS, n).unwrap();
+        let mut dst = vec![0xdead_beefu32; n + 2 * 4096];
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        // Every element now falls in the top bucket (or a varying one).
+        let liar = |k: u32| {
+            k ^ calls
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_mul(0x9e37_79b9)
+        };
+        let done = scatter(
+            &src,
+            &mut dst[4096..4096 + n],
+            chunk,
+            0,
+            starts,
+            &hists,
+            &never,
+            liar,
+            |k| k,
+        );
+        assert!(done);
+        assert!(dst[..4096].iter().all(|&x| x == 0xdead_beef));
+        assert!(dst[4096 + n..].iter().all(|&x| x == 0xdead_beef));
+        let top = |k: u32| k | 0x7ff;
+        let hists = histograms(&src, chunk, 0, |k: u32| k);
+        let starts = prefix_sums(&hists, <u32 as Radix>::BUCKETS, n).unwrap();
+        scatter(
+            &src,
+            &mut dst[4096..4096 + n],
+            chunk,
+            0,
+            starts,
+            &hists,
+            &never,
+            top,
+            |k| k,
+        );
+        assert!(dst[..4096].iter().all(|&x| x == 0xdead_beef));
+        assert!(dst[4096 + n..].iter().all(|&x| x == 0xdead_beef));
+    }
+
+    #[test]
+    fn input_written_during_the_sort_stays_in_bounds() {
+        // Another thread rewrites the input while it is being sorted (a
+        // SharedArrayBuffer in JavaScript): the result may be anything, but
+        // the memory around the input must be untouched.
+        let n = 2_000_000;
+        let pad = 1 << 16;
+        let mut seed = 31;
+        let mut mem: Vec<u64> = (0..n + 2 * pad).map(|_| lcg(&mut seed)).collect();
+        mem[..pad].fill(0x5555_5555_5555_5555);
+        mem[pad + n..].fill(0x5555_5555_5555_5555);
+        let base = SyncPtr(mem.as_mut_ptr());
+        let running = AtomicBool::new(true);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut seed = 37u64;
+                while running.load(Ordering::Relaxed) {
+                    for _ in 0..10_000 {
+                        let i = (lcg(&mut seed) as usize) % n;
+                        // SAFETY: inside the input; a deliberate race, as JS
+                        // code on another thread would make it (volatile so
+                        // that it really happens).
+                        unsafe {
+                            std::ptr::write_volatile(base.get().add(pad + i), lcg(&mut seed))
+                        };
+                    }
+                }
+            });
+            for _ in 0..3 {
+                // SAFETY: the input part of `mem`; the writer thread only
+                // writes inside it too.
+                let data = unsafe { std::slice::from_raw_parts_mut(base.get().add(pad), n) };
+                sort_elements(data, &never).unwrap();
+            }
+            running.store(false, Ordering::Relaxed);
+        });
+        assert!(mem[..pad].iter().all(|&x| x == 0x5555_5555_5555_5555));
+        assert!(mem[pad + n..].iter().all(|&x| x == 0x5555_5555_5555_5555));
     }
 }

@@ -12,18 +12,47 @@ use rayon::{ThreadPool, ThreadPoolBuilder};
 
 static POOL: RwLock<Option<Arc<ThreadPool>>> = RwLock::new(None);
 
-/// The default thread count: `SPINDLE_THREADS` if it is a positive integer,
-/// else the available parallelism.
+/// The most kernel threads: the limit of `configure({ threads })` and of
+/// `SPINDLE_THREADS` alike (libuv caps `UV_THREADPOOL_SIZE` at the same).
+pub const MAX_THREADS: usize = 1024;
+
+/// What `SPINDLE_THREADS` asks for, by the one rule for both ways of setting
+/// the size: an integer from 1 to [`MAX_THREADS`] is used as it is; a larger
+/// integer is clamped to [`MAX_THREADS`]; anything else (0, negative, not an
+/// integer) is ignored. The second field is the warning to give, if any.
+pub fn threads_from_env(value: Option<&str>) -> (Option<usize>, Option<String>) {
+    let Some(raw) = value else {
+        return (None, None);
+    };
+    let v = raw.trim();
+    let digits = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+    match v.parse::<usize>() {
+        Ok(n) if digits && (1..=MAX_THREADS).contains(&n) => (Some(n), None),
+        _ if digits && !v.trim_start_matches('0').is_empty() => (
+            Some(MAX_THREADS),
+            Some(format!(
+                "SPINDLE_THREADS={raw:?} is above the maximum of {MAX_THREADS} kernel threads; using {MAX_THREADS}"
+            )),
+        ),
+        _ => (
+            None,
+            Some(format!(
+                "SPINDLE_THREADS={raw:?} is not an integer from 1 to {MAX_THREADS}; ignored (using the available parallelism)"
+            )),
+        ),
+    }
+}
+
+/// The default thread count: `SPINDLE_THREADS` by [`threads_from_env`], else
+/// the available parallelism (at most [`MAX_THREADS`]).
 pub fn default_threads() -> usize {
-    std::env::var("SPINDLE_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        })
+    let env = std::env::var("SPINDLE_THREADS").ok();
+    threads_from_env(env.as_deref()).0.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(MAX_THREADS)
+    })
 }
 
 fn build(threads: usize) -> Result<Arc<ThreadPool>, String> {
@@ -91,8 +120,11 @@ pub fn pool() -> Arc<ThreadPool> {
     p
 }
 
-/// Replaces the pool with one of `threads` threads.
+/// Replaces the pool with one of `threads` threads (1 to [`MAX_THREADS`]).
 pub fn configure(threads: usize) -> Result<(), String> {
+    if !(1..=MAX_THREADS).contains(&threads) {
+        return Err(format!("threads must be from 1 to {MAX_THREADS}"));
+    }
     let p = build(threads)?;
     *POOL.write().unwrap_or_else(|e| e.into_inner()) = Some(p);
     Ok(())
@@ -106,6 +138,25 @@ pub fn current_threads() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_rule_for_the_environment_and_configure() {
+        assert_eq!(threads_from_env(None), (None, None));
+        assert_eq!(threads_from_env(Some("4")).0, Some(4));
+        assert_eq!(threads_from_env(Some(" 1024 ")), (Some(1024), None));
+        for big in ["1025", "2000", "99999999999999999999999999"] {
+            let (n, warning) = threads_from_env(Some(big));
+            assert_eq!(n, Some(MAX_THREADS), "{big}");
+            assert!(warning.unwrap().contains("maximum"));
+        }
+        for bad in ["0", "000", "-3", "1.5", "abc", "", "+4", "4x"] {
+            let (n, warning) = threads_from_env(Some(bad));
+            assert_eq!(n, None, "{bad:?}");
+            assert!(warning.unwrap().contains("ignored"));
+        }
+        assert!(configure(MAX_THREADS + 1).is_err());
+        assert!(configure(0).is_err());
+    }
 
     #[test]
     fn configure_changes_thread_count() {

@@ -95,11 +95,12 @@ unsafe fn value_from_js(env: sys::napi_env, value: sys::napi_value) -> Result<Va
     }
 }
 
-/// -1 too late, 0 cancelled before it started, else the running worker's thread id.
+/// -1 too late, -2 cancelled before it started, else (>= 0) the thread id
+/// of the worker running it. No sentinel collides with a thread id.
 fn cancel_code(c: Cancelled) -> i64 {
     match c {
         Cancelled::TooLate => -1,
-        Cancelled::BeforeStart => 0,
+        Cancelled::BeforeStart => -2,
         Cancelled::Running(worker) => worker as i64,
     }
 }
@@ -207,11 +208,30 @@ impl NativePool {
             .submit_batch(batch, &self.origin, name.map(|n| Arc::from(n.as_str()))))
     }
 
-    /// -1 too late, 0 cancelled before it started, else the thread id of the
-    /// worker running it (which JavaScript then replaces).
+    /// -1 too late, -2 cancelled before it started, else the thread id of
+    /// the worker running it (which JavaScript then replaces).
     #[napi]
     pub fn cancel(&self, id: u32) -> i64 {
         cancel_code(self.core.cancel(&self.origin, id))
+    }
+
+    /// Cancels task `id` if no worker has started it; true if it was.
+    #[napi]
+    pub fn cancel_queued(&self, id: u32) -> bool {
+        self.core.cancel_queued(&self.origin, id)
+    }
+
+    /// The run-time (`run`) or wait-time histogram in nanoseconds: [count,
+    /// mean, stddev, min, max, the value at each of `quantiles` (0..1)].
+    #[napi]
+    pub fn summary(&self, run: bool, quantiles: Vec<f64>) -> Vec<f64> {
+        self.core.summary(run, &quantiles)
+    }
+
+    /// Empties the run-time (`run`) or wait-time histogram.
+    #[napi]
+    pub fn reset_histogram(&self, run: bool) {
+        self.core.reset_histogram(run);
     }
 
     /// Rejects the tasks running on a worker that died; returns how many.
@@ -272,6 +292,11 @@ impl Drop for NativePool {
 /// What `take` returns when the worker should return to its event loop to
 /// deliver its own subtasks' results, without parking.
 const YIELD: u32 = u32::MAX;
+/// What `take` returns when the only work it found is subtasks that this
+/// worker forked with an abort signal and must leave to another worker (they
+/// are back on the injector): return to the event loop without parking and
+/// look again a little later (the signal can fire meanwhile).
+const AWAY: u32 = u32::MAX - 1;
 
 /// A worker thread's end of the scheduler (internal).
 #[napi]
@@ -287,6 +312,9 @@ pub struct PoolWorker {
     /// Results of subtasks this worker forked and completed itself, for
     /// `take_local_results` (delivered without a turn of the event loop).
     local_results: Vec<Completion>,
+    /// Subtasks this worker forked with a signal, taken but not runnable
+    /// here; put back on the injector before `take` returns.
+    deferred: Vec<Task>,
     next_slot: u32,
 }
 
@@ -313,6 +341,7 @@ impl PoolWorker {
             current: None,
             running: HashMap::new(),
             local_results: Vec::new(),
+            deferred: Vec::new(),
             next_slot: 1,
         })
     }
@@ -326,6 +355,20 @@ impl PoolWorker {
     /// export name are then read with `arg()` and `name()`.
     #[napi]
     pub fn take(&mut self, spin_micros: u32, wait_micros: u32) -> u32 {
+        let r = self.take_inner(spin_micros, wait_micros);
+        if !self.deferred.is_empty() {
+            let deferred = std::mem::take(&mut self.deferred);
+            self.core.sched.submit_many(deferred);
+            if r == 0 || r == YIELD {
+                // Parked: unpark at once (the JS side retries on a timer).
+                // (A parked worker is woken by the submit above anyway.)
+                return AWAY;
+            }
+        }
+        r
+    }
+
+    fn take_inner(&mut self, spin_micros: u32, wait_micros: u32) -> u32 {
         let mut spin = Duration::from_micros(spin_micros as u64);
         let mut wait = Duration::from_micros(wait_micros as u64);
         loop {
@@ -333,7 +376,13 @@ impl PoolWorker {
                 let Some(local) = self.local.as_ref() else {
                     return 0;
                 };
-                if self.port.has_pending() {
+                if !self.deferred.is_empty() {
+                    // Holding work for others: never wait or park here.
+                    match self.core.sched.find(local) {
+                        Some(task) => task,
+                        None => return YIELD,
+                    }
+                } else if self.port.has_pending() {
                     // Results of this worker's own subtasks are waiting for
                     // its event loop: don't wait here, and don't park either.
                     match self.core.sched.find(local) {
@@ -354,6 +403,10 @@ impl PoolWorker {
             };
             spin = Duration::ZERO;
             wait = Duration::ZERO;
+            if task.avoid_origin && Arc::ptr_eq(&task.origin, &self.port) {
+                self.deferred.push(task);
+                continue;
+            }
             if let Some(slot) = self.begin(task) {
                 return slot;
             }
@@ -478,8 +531,26 @@ impl PoolWorker {
         ))
     }
 
+    /// Submits subtask `id` (with an abort signal) onto the injector: another
+    /// worker runs it, never this one. False once the pool is closed.
+    #[napi]
+    pub fn submit_away(
+        &self,
+        env: Env,
+        id: u32,
+        arg: Unknown,
+        name: Option<String>,
+    ) -> Result<bool> {
+        // SAFETY: handles of the current call.
+        let payload = unsafe { value_from_js(env.raw(), arg.value().value)? };
+        self.core.count_copy(&payload);
+        Ok(self
+            .core
+            .submit_away(id, payload, &self.port, name.map(|n| Arc::from(n.as_str()))))
+    }
+
     /// Cancels subtask `id` submitted from this environment: -1 too late,
-    /// 0 cancelled before it started, else the running worker's thread id.
+    /// -2 cancelled before it started, else the running worker's thread id.
     #[napi]
     pub fn cancel(&self, id: u32) -> i64 {
         cancel_code(self.core.cancel(&self.port, id))

@@ -32,7 +32,18 @@
 //! Each task has a [`JobCtl`]: QUEUED until a worker takes it (RUNNING), or
 //! CANCELLED by an abort while queued (a worker that later pops it drops it).
 //! `tasks` maps every unfinished task to the worker running it, so that a
-//! worker that dies rejects exactly its own running tasks.
+//! worker that dies rejects exactly its own running tasks. Winning the
+//! QUEUED→RUNNING CAS and recording the worker happen under the `tasks` lock,
+//! which `cancel` takes too: an abort never sees a started task without its
+//! worker (it would answer "never started" while the task runs on).
+//!
+//! A subtask forked with an abort signal (`submit_away`) goes onto the
+//! injector marked `avoid_origin`: the worker that forked it must not run
+//! it, since its signal lives on that worker's thread and could never fire
+//! while the subtask blocked it. That worker sets such tasks aside while it
+//! looks for other work, puts them back on the injector before `take`
+//! returns, and (finding nothing else) returns to its event loop and looks
+//! again on a timer; the pool starts another worker if it may grow.
 //!
 //! # Shutdown order
 //!
@@ -70,6 +81,10 @@ pub struct Task {
     pub ctl: Arc<JobCtl>,
     pub payload: Value,
     pub name: Option<Arc<str>>,
+    /// A subtask with an abort signal: the worker that forked it must not
+    /// run it (its signal could never fire while the subtask blocks that
+    /// worker's thread); see `PoolWorker::take`.
+    pub avoid_origin: bool,
     submitted: Instant,
 }
 
@@ -87,10 +102,12 @@ struct Entry {
 }
 
 /// What `cancel` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cancelled {
     TooLate,
     BeforeStart,
-    /// Running on the worker with this thread id.
+    /// Running on the worker with this thread id (always known: a task is
+    /// started and its worker recorded in one step, under the map lock).
     Running(u32),
 }
 
@@ -201,6 +218,7 @@ impl PoolCore {
                 ctl,
                 payload,
                 name: name.clone(),
+                avoid_origin: false,
                 submitted: now,
             });
         }
@@ -241,17 +259,48 @@ impl PoolCore {
         true
     }
 
-    /// Marks a taken task as running on `worker`; false if it was cancelled.
-    pub fn start(&self, task: &Task, worker: u32) -> bool {
-        if !task.ctl.start() {
+    /// Queues a subtask that the forking worker must not run itself (it has
+    /// an abort signal): on the injector, where the other workers find it.
+    /// False once closed.
+    pub fn submit_away(
+        &self,
+        id: u32,
+        payload: Value,
+        origin: &Arc<PortInner>,
+        name: Option<Arc<str>>,
+    ) -> bool {
+        if self.sched.is_closed() {
             return false;
         }
+        let mut tasks = self.register(vec![(id, payload)], origin, name);
+        for t in &mut tasks {
+            t.avoid_origin = true;
+        }
+        self.sched.submit_many(tasks)
+    }
+
+    /// Marks a taken task as running on `worker`; false if it was cancelled.
+    ///
+    /// Winning the task's state CAS and recording its worker are one step
+    /// under the map lock, which `cancel` holds too: an abort sees either
+    /// a queued task (and cancels it before it starts) or a running one
+    /// whose worker is known (and that worker is replaced) — never a task
+    /// that runs although its promise says it never started.
+    pub fn start(&self, task: &Task, worker: u32) -> bool {
         let now = Instant::now();
-        if let Some(e) = self.lock().get_mut(&key_of(&task.origin, task.id)) {
-            e.worker = Some(worker);
-            e.started = Some(now);
-            if self.retain {
-                e.retained = Some((task.payload.clone(), task.name.clone()));
+        {
+            let mut map = self.lock();
+            if !task.ctl.start() {
+                return false;
+            }
+            #[cfg(test)]
+            tests::start_hook();
+            if let Some(e) = map.get_mut(&key_of(&task.origin, task.id)) {
+                e.worker = Some(worker);
+                e.started = Some(now);
+                if self.retain {
+                    e.retained = Some((task.payload.clone(), task.name.clone()));
+                }
             }
         }
         let waited = now.duration_since(task.submitted).as_nanos() as u64;
@@ -273,11 +322,64 @@ impl PoolCore {
             }
             Cancel::WhileRunning => {
                 // JavaScript rejects now and replaces the worker; its result,
-                // if it ever comes, is dropped.
+                // if it ever comes, is dropped. (`start` records the worker
+                // under this lock, in the same step as it wins the CAS.)
                 tasks.remove(&key);
-                Cancelled::Running(entry.worker.unwrap_or(0))
+                match entry.worker {
+                    Some(worker) => Cancelled::Running(worker),
+                    None => Cancelled::TooLate,
+                }
             }
             Cancel::TooLate => Cancelled::TooLate,
+        }
+    }
+
+    /// Cancels task `id` only if no worker has started it (`close({ force })`):
+    /// true if it was cancelled. (`start` records the worker under the same
+    /// lock in the same step as it wins the CAS, so "not started" is exact.)
+    pub fn cancel_queued(&self, origin: &Arc<PortInner>, id: u32) -> bool {
+        let mut tasks = self.lock();
+        let key = key_of(origin, id);
+        match tasks.get(&key) {
+            Some(e) if e.worker.is_none() && e.ctl.cancel() == Cancel::BeforeStart => {
+                tasks.remove(&key);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The run-time (`run`) or wait-time histogram, summarized in
+    /// nanoseconds: [count, mean, stddev, min, max, then the value at each
+    /// quantile of `quantiles`].
+    pub fn summary(&self, run: bool, quantiles: &[f64]) -> Vec<f64> {
+        let t = self.timing.lock().unwrap_or_else(|e| e.into_inner());
+        let h = if run { &t.run } else { &t.wait };
+        if h.is_empty() {
+            return vec![0.0; 5 + quantiles.len()];
+        }
+        let mut out = vec![
+            h.len() as f64,
+            h.mean(),
+            h.stdev(),
+            h.min() as f64,
+            h.max() as f64,
+        ];
+        out.extend(
+            quantiles
+                .iter()
+                .map(|&q| h.value_at_quantile(q.clamp(0.0, 1.0)) as f64),
+        );
+        out
+    }
+
+    /// Empties the run-time (`run`) or wait-time histogram.
+    pub fn reset_histogram(&self, run: bool) {
+        let mut t = self.timing.lock().unwrap_or_else(|e| e.into_inner());
+        if run {
+            t.run.reset();
+        } else {
+            t.wait.reset();
         }
     }
 
@@ -433,5 +535,69 @@ impl PoolCore {
                 0.0
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::sync::mpsc;
+
+    thread_local! {
+        /// Runs inside `start`, after the CAS, on the starting thread.
+        static HOOK: RefCell<Option<Box<dyn FnMut()>>> = const { RefCell::new(None) };
+    }
+
+    pub(super) fn start_hook() {
+        HOOK.with(|h| {
+            if let Some(f) = h.borrow_mut().as_mut() {
+                f()
+            }
+        });
+    }
+
+    /// An abort that lands between a worker winning the task's CAS and the
+    /// worker being recorded must find the task running on that worker.
+    #[test]
+    fn an_abort_racing_start_sees_the_running_worker() {
+        let core = Arc::new(PoolCore::new(false));
+        let port = PortInner::for_test();
+        let mut tasks = core.register(vec![(7, Value::Null)], &port, None);
+        let task = tasks.pop().unwrap();
+        let (to_canceller, go) = mpsc::channel::<()>();
+        let (done_tx, done) = mpsc::channel::<Cancelled>();
+        let c2 = core.clone();
+        let p2 = port.clone();
+        let canceller = std::thread::spawn(move || {
+            go.recv().unwrap();
+            done_tx.send(c2.cancel(&p2, 7)).unwrap();
+        });
+        HOOK.with(|h| {
+            *h.borrow_mut() = Some(Box::new(move || {
+                // The CAS is won: let the abort run now, and give it time to
+                // get as far as it can before the worker is recorded.
+                to_canceller.send(()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }))
+        });
+        assert!(core.start(&task, 42));
+        HOOK.with(|h| *h.borrow_mut() = None);
+        canceller.join().unwrap();
+        assert_eq!(done.recv().unwrap(), Cancelled::Running(42));
+    }
+
+    #[test]
+    fn cancel_before_start_and_after_finish() {
+        let core = PoolCore::new(false);
+        let port = PortInner::for_test();
+        let mut tasks = core.register(vec![(1, Value::Null), (2, Value::Null)], &port, None);
+        let t2 = tasks.pop().unwrap();
+        let t1 = tasks.pop().unwrap();
+        assert_eq!(core.cancel(&port, 1), Cancelled::BeforeStart);
+        assert!(!core.start(&t1, 3));
+        assert!(core.start(&t2, 3));
+        core.complete(&port, 2, false, Value::Null, None);
+        assert_eq!(core.cancel(&port, 2), Cancelled::TooLate);
     }
 }
