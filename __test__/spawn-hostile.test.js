@@ -227,6 +227,42 @@ describe('every argument error has a code (issue 10)', () => {
   })
 })
 
+test('a view of a detached buffer as kill() signal or stdin chunk: coded errors (fuzz finds)', async () => {
+  const detached = (Ctor) => {
+    const v = new Ctor(4)
+    structuredClone(v.buffer, { transfer: [v.buffer] })
+    return v
+  }
+  const detachedDataView = () => {
+    const dv = new DataView(new ArrayBuffer(4))
+    structuredClone(dv.buffer, { transfer: [dv.buffer] })
+    return dv
+  }
+  const errs = []
+  await record(spindle.spawn, 'cat', [], undefined, (child) => {
+    try {
+      for (const v of [detached(Uint8Array), detached(Float64Array)]) {
+        const err = outcome(() => child.kill(v))
+        errs.push(`${err.name} ${err.code}`)
+      }
+      for (const v of [detached(Float64Array), detached(Uint8Array), detachedDataView(), new DataView(new ArrayBuffer(0))]) {
+        const err = outcome(() => child.stdin.write(v))
+        errs.push(err === 'no throw' ? err : `${err.name} ${err.code}`)
+      }
+    } finally {
+      child.stdin.end('ok')
+    }
+  })
+  expect(errs).toEqual([
+    'TypeError ERR_UNKNOWN_SIGNAL',
+    'TypeError ERR_UNKNOWN_SIGNAL',
+    'TypeError ERR_INVALID_ARG_VALUE',
+    'TypeError ERR_INVALID_ARG_VALUE',
+    'TypeError ERR_INVALID_ARG_VALUE',
+    'no throw', // an empty DataView over a live buffer
+  ])
+})
+
 describe('durations of 2^31 ms or more (issue 10 item 12)', () => {
   test('spawn: timeout 2^31 does not kill the child after 1 ms (child_process does, with a warning)', async () => {
     const r = await record(spindle.spawn, 'sh', ['-c', 'sleep 0.3; echo done'], { timeout: 2 ** 31 })

@@ -518,6 +518,39 @@ function delegateSpawn(opts, internal) {
   return child
 }
 
+const ArrayBufferIsView = ArrayBuffer.isView
+const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype)
+const intrinsicGetter = (proto, key) => Object.getOwnPropertyDescriptor(proto, key).get
+const typedArrayTag = intrinsicGetter(TypedArrayPrototype, Symbol.toStringTag)
+const typedArrayByteLength = intrinsicGetter(TypedArrayPrototype, 'byteLength')
+const typedArrayBuffer = intrinsicGetter(TypedArrayPrototype, 'buffer')
+const dataViewByteLength = intrinsicGetter(DataView.prototype, 'byteLength')
+
+/**
+ * Whether a TypedArray or DataView is backed by a detached buffer, asked of
+ * the intrinsic getters (never of the view's own, overridable properties).
+ * Costs one getter call for a view with bytes in it: only an empty one can
+ * be detached.
+ */
+function isDetachedView(view) {
+  const R = Reflect.apply
+  if (R(typedArrayTag, view, []) === undefined) {
+    try {
+      R(dataViewByteLength, view, []) // throws once its buffer is detached
+      return false
+    } catch {
+      return true
+    }
+  }
+  if (R(typedArrayByteLength, view, []) !== 0) return false
+  try {
+    new Uint8Array(R(typedArrayBuffer, view, []), 0, 0) // eslint-disable-line no-new
+    return false
+  } catch {
+    return true
+  }
+}
+
 const kSpawn = Symbol('spindle.spawn')
 const kLiveness = Symbol('spindle.liveness')
 // Node 20.4+ defines Symbol.dispose; earlier ones get child_process's own polyfill symbol.
@@ -538,6 +571,14 @@ class ChildStdin extends Writable {
   constructor(owner, options) {
     super(options)
     this.#owner = owner
+  }
+  write(chunk, encoding, cb) {
+    // Writable would wrap a view of a detached buffer in a Buffer and throw
+    // the engine's uncoded TypeError; refuse it with a code instead.
+    if (ArrayBufferIsView(chunk) && isDetachedView(chunk)) {
+      throw invalidArgValue('chunk', chunk, 'must not be backed by a detached ArrayBuffer')
+    }
+    return super.write(chunk, encoding, cb)
   }
   get readable() {
     return false

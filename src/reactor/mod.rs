@@ -89,10 +89,11 @@
 //! It would make `child.pid` synchronous, as in child_process, and it
 //! copies no page tables (`CLONE_VFORK`), so it costs the same at any heap
 //! size. But the calling thread sleeps until the child has exec'd, and when
-//! every core is busy the child waits for one: tried, the spawn benchmark's
-//! worst event-loop delay went from about 10 ms to 847 ms (control process
-//! 12 ms) and `spawn()` itself took 0.6–0.9 ms at the median on the loaded
-//! 2-core machine. The stdio sockets and the cwd check do run on the
+//! every core is busy the child waits for one: tried (one run of the spawn
+//! benchmark's small-process scenario, 2 cores at load 9–12), the worst
+//! event-loop delay was 847 ms (idle control process 12 ms, about 10 ms
+//! with the spawner thread in `bench/RESULTS.md`), and `spawn()` itself
+//! took 0.6–0.9 ms at the median. The stdio sockets and the cwd check do run on the
 //! calling thread (microseconds, no waiting on another process), so EMFILE
 //! and a cwd that is a file are known when `spawn()` returns.
 
