@@ -263,6 +263,61 @@ test('a view of a detached buffer as kill() signal or stdin chunk: coded errors 
   ])
 })
 
+test('stdin chunks are read through the intrinsics: lying lengths, Proxies and detached views are coded errors or the real bytes (fuzz finds)', async () => {
+  const { proxy: revoked, revoke } = Proxy.revocable(() => {}, {})
+  revoke()
+  const lying = Buffer.from('real bytes\n')
+  Object.defineProperty(lying, 'byteLength', { value: 2 ** 40 })
+  const offset = new Uint8Array(Buffer.from('xxoffset ok\n'))
+  Object.defineProperty(offset, 'byteOffset', { value: 64 })
+  const view = new Uint8Array(new Uint8Array(Buffer.from('yyview\n')).buffer, 2)
+  const outcomes = []
+  const r = await record(spindle.spawn, 'cat', [], undefined, (child) => {
+    try {
+      for (const chunk of [lying, offset.subarray(2), view, revoked, new Proxy([], {}), { length: 3 }]) {
+        const err = outcome(() => child.stdin.write(chunk))
+        outcomes.push(err === 'no throw' ? err : `${err.name} ${err.code}`)
+      }
+      const { proxy: revokedObject, revoke: revokeObject } = Proxy.revocable({}, {})
+      revokeObject()
+      const err = outcome(() => child.stdin.end(revokedObject))
+      outcomes.push(`${err.name} ${err.code}`)
+    } finally {
+      child.stdin.end()
+    }
+  })
+  expect(outcomes).toEqual([
+    'no throw',
+    'no throw',
+    'no throw',
+    'TypeError ERR_INVALID_ARG_TYPE',
+    'TypeError ERR_INVALID_ARG_TYPE',
+    'TypeError ERR_INVALID_ARG_TYPE',
+    'TypeError ERR_INVALID_ARG_TYPE',
+  ])
+  expect(r.stdout.toString()).toBe('real bytes\noffset ok\nview\n')
+})
+
+test('a revoked function Proxy as a signal: ERR_UNKNOWN_SIGNAL; arrays with a lying length: ERR_OUT_OF_RANGE, no endless loop', () => {
+  const { proxy: revokedFn, revoke } = Proxy.revocable(() => {}, {})
+  revoke()
+  const child = spindle.spawn('sleep', ['30'])
+  try {
+    expect(outcome(() => child.kill(revokedFn)).code).toBe('ERR_UNKNOWN_SIGNAL')
+    expect(outcome(() => child.killGroup(revokedFn)).code).toBe('ERR_UNKNOWN_SIGNAL')
+  } finally {
+    child.kill('SIGKILL')
+  }
+  const lyingLength = () => new Proxy(['x'], { get: (t, k) => (k === 'length' ? 2 ** 32 - 1 : t[k]) })
+  for (const c of [
+    ['echo', lyingLength()],
+    ['echo', [], { env: { A: lyingLength() } }],
+    ['echo', [], { stdio: lyingLength() }],
+  ]) {
+    expect(outcome(() => spindle.spawn(...c)).code).toBe('ERR_OUT_OF_RANGE')
+  }
+})
+
 describe('durations of 2^31 ms or more (issue 10 item 12)', () => {
   test('spawn: timeout 2^31 does not kill the child after 1 ms (child_process does, with a warning)', async () => {
     const r = await record(spindle.spawn, 'sh', ['-c', 'sleep 0.3; echo done'], { timeout: 2 ** 31 })

@@ -155,8 +155,13 @@ function unknownSignal(signal) {
   try {
     shown = format('%s', signal)
   } catch {
-    // inspect() itself throws for some values (a view of a detached buffer).
-    shown = Object.prototype.toString.call(signal)
+    // inspect() itself throws for some values (a view of a detached buffer,
+    // a revoked Proxy that is a function).
+    try {
+      shown = Object.prototype.toString.call(signal)
+    } catch {
+      shown = `<${typeof signal}>`
+    }
   }
   return withCode(new TypeError(`Unknown signal: ${shown}`), 'ERR_UNKNOWN_SIGNAL')
 }

@@ -146,6 +146,7 @@ function isArray(value, name) {
 function toStringArg(value, name) {
   if (typeof value === 'string') return value
   if (typeof value === 'symbol') throw invalidArgType(name, 'of type string', value)
+  if (isArray(value, name)) boundedLength(value, name) // `${array}` joins every entry
   try {
     return `${value}`
   } catch (cause) {
@@ -184,9 +185,21 @@ function ownElement(array, i, name) {
   return getOwn(array, i, name)
 }
 
+/**
+ * An array's length, read once; more entries than any spawn can take (the
+ * kernel refuses an argv beyond ARG_MAX long before) is ERR_OUT_OF_RANGE,
+ * so that a lying length (a Proxy) cannot make a loop run for ever.
+ */
+const MAX_ENTRIES = 2 ** 24
+function boundedLength(array, name) {
+  const length = getOwn(array, 'length', name)
+  if (!(length <= MAX_ENTRIES)) throw outOfRange(`${name}.length`, `<= ${MAX_ENTRIES}`, length)
+  return length
+}
+
 /** The arguments as child_process takes them: each stringified, NUL refused. */
 function normalizeArgs(args) {
-  const length = getOwn(args, 'length', 'args')
+  const length = boundedLength(args, 'args')
   const out = []
   for (let i = 0; i < length; i++) {
     const s = toStringArg(ownElement(args, i, 'args'), `args[${i}]`)
@@ -214,7 +227,7 @@ function normalizeStdio(stdio) {
     // child_process's own message and code for a bad stdio.
     throw invalidArgValue('stdio', stdio)
   }
-  const length = getOwn(stdio, 'length', 'options.stdio')
+  const length = boundedLength(stdio, 'options.stdio')
   const value = []
   for (let i = 0; i < length; i++) value.push(ownElement(stdio, i, 'options.stdio'))
   let native = length <= 3 ? [] : null
@@ -551,6 +564,42 @@ function isDetachedView(view) {
   }
 }
 
+const typedArrayByteOffset = intrinsicGetter(TypedArrayPrototype, 'byteOffset')
+const dataViewBuffer = intrinsicGetter(DataView.prototype, 'buffer')
+const dataViewByteOffset = intrinsicGetter(DataView.prototype, 'byteOffset')
+const BufferFrom = Buffer.from
+const ObjectHasOwn = Object.prototype.hasOwnProperty
+const BufferIsBuffer = Buffer.isBuffer
+
+/**
+ * A stdin chunk as Writable takes it, checked the way native code must see
+ * it: a TypedArray or DataView becomes a Buffer over the same memory, made
+ * from the intrinsic buffer/byteOffset/byteLength (an overridden
+ * `byteLength` cannot lie about the bytes to write); a view of a detached
+ * buffer, and any other object (a Proxy, revoked or not), is a coded
+ * TypeError. Strings, Buffers and primitives go to Writable as they are.
+ */
+function stdinChunk(chunk) {
+  if (chunk === null || (typeof chunk !== 'object' && typeof chunk !== 'function')) return chunk
+  if (ArrayBufferIsView(chunk)) {
+    if (isDetachedView(chunk)) {
+      throw invalidArgValue('chunk', chunk, 'must not be backed by a detached ArrayBuffer')
+    }
+    const R = Reflect.apply
+    if (R(typedArrayTag, chunk, []) !== undefined) {
+      if (BufferIsBuffer(chunk) && !R(ObjectHasOwn, chunk, ['byteLength']) &&
+          !R(ObjectHasOwn, chunk, ['byteOffset']) && !R(ObjectHasOwn, chunk, ['length'])) {
+        return chunk // the common case: a Buffer nobody tampered with
+      }
+      return BufferFrom(R(typedArrayBuffer, chunk, []), R(typedArrayByteOffset, chunk, []),
+        R(typedArrayByteLength, chunk, []))
+    }
+    return BufferFrom(R(dataViewBuffer, chunk, []), R(dataViewByteOffset, chunk, []),
+      R(dataViewByteLength, chunk, []))
+  }
+  throw invalidArgType('chunk', 'of type string or an instance of Buffer, TypedArray or DataView', chunk)
+}
+
 const kSpawn = Symbol('spindle.spawn')
 const kLiveness = Symbol('spindle.liveness')
 // Node 20.4+ defines Symbol.dispose; earlier ones get child_process's own polyfill symbol.
@@ -573,12 +622,11 @@ class ChildStdin extends Writable {
     this.#owner = owner
   }
   write(chunk, encoding, cb) {
-    // Writable would wrap a view of a detached buffer in a Buffer and throw
-    // the engine's uncoded TypeError; refuse it with a code instead.
-    if (ArrayBufferIsView(chunk) && isDetachedView(chunk)) {
-      throw invalidArgValue('chunk', chunk, 'must not be backed by a detached ArrayBuffer')
-    }
-    return super.write(chunk, encoding, cb)
+    return super.write(stdinChunk(chunk), encoding, cb)
+  }
+  end(chunk, encoding, cb) {
+    if (chunk != null && typeof chunk !== 'function') chunk = stdinChunk(chunk)
+    return super.end(chunk, encoding, cb)
   }
   get readable() {
     return false
