@@ -499,6 +499,29 @@ function delegateSpawn(opts, internal) {
       state.encoding = null
     }
   }
+  // spindle's coded errors for hostile signals and stdin chunks hold here
+  // too: checked first, then child_process's own methods run.
+  const nodeKill = child.kill
+  Object.defineProperty(child, 'kill', {
+    configurable: true,
+    writable: true,
+    value(sig) {
+      if (sig !== undefined && sig !== 0) convertToValidSignal(sig)
+      return Reflect.apply(nodeKill, child, [sig])
+    },
+  })
+  const stdin = child.stdin
+  if (stdin != null) {
+    const nodeWrite = stdin.write
+    const nodeEnd = stdin.end
+    stdin.write = function write(chunk, encoding, cb) {
+      return Reflect.apply(nodeWrite, this, [stdinChunk(chunk), encoding, cb])
+    }
+    stdin.end = function end(chunk, encoding, cb) {
+      if (chunk != null && typeof chunk !== 'function') chunk = stdinChunk(chunk)
+      return Reflect.apply(nodeEnd, this, [chunk, encoding, cb])
+    }
+  }
   const grouped = !!options.detached
   Object.defineProperty(child, 'killGroup', {
     configurable: true,
