@@ -70,7 +70,8 @@ const LEND_MIN = 64 * 1024
 const OUTPUT_CREDIT = 8 << 20
 const ACK_EVERY = 1 << 20
 
-const STDIO_CODES = { pipe: 0, inherit: 1, ignore: 2 }
+// Null prototype: 'constructor' or '__proto__' is not a stdio mode.
+const STDIO_CODES = { __proto__: null, pipe: 0, inherit: 1, ignore: 2 }
 // A null-prototype copy: a name is looked up among the real signals only,
 // never among properties inherited from Object.prototype.
 const signals = Object.assign(Object.create(null), osConstants.signals)
@@ -475,6 +476,9 @@ function delegateSpawn(opts, internal) {
     'windowsHide', 'windowsVerbatimArguments']) {
     if (o[key] !== undefined) options[key] = o[key]
   }
+  // -0 passes child_process's int32 check but fails its native one, which
+  // aborts the process (Node 20): give it +0.
+  for (const id of ['uid', 'gid']) if (options[id] != null) options[id] |= 0
   if (opts.cwd === undefined) delete options.cwd // '' means this process's cwd
   options.killSignal = opts.killSignal
   if (stdio !== undefined) options.stdio = stdio
