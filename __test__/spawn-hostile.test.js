@@ -318,6 +318,15 @@ test('a revoked function Proxy as a signal: ERR_UNKNOWN_SIGNAL; arrays with a ly
   }
 })
 
+test('exec input backed by a detached buffer throws before anything starts; a lying byteLength feeds the real bytes', async () => {
+  const dv = new DataView(new ArrayBuffer(4))
+  structuredClone(dv.buffer, { transfer: [dv.buffer] })
+  expect(outcome(() => spindle.exec('cat', [], { input: dv })).code).toBe('ERR_INVALID_ARG_VALUE')
+  const lying = Buffer.from('exact\n')
+  Object.defineProperty(lying, 'byteLength', { value: 2 ** 40 })
+  expect((await spindle.exec('cat', [], { input: lying })).stdout).toBe('exact\n')
+})
+
 describe('durations of 2^31 ms or more (issue 10 item 12)', () => {
   test('spawn: timeout 2^31 does not kill the child after 1 ms (child_process does, with a warning)', async () => {
     const r = await record(spindle.spawn, 'sh', ['-c', 'sleep 0.3; echo done'], { timeout: 2 ** 31 })

@@ -7,10 +7,12 @@ const { getOwn, snapshot } = require('./options')
 const {
   convertToValidSignal,
   isArray,
+  isDetachedView,
   isEngineTypeError,
   normalizeArgs,
   setLongTimeout,
   spawnWith,
+  stdinChunk,
   validateObjectArg,
   validateSignalArg,
 } = require('./spawn')
@@ -75,9 +77,16 @@ function normalizeExecOptions(options) {
     if (!(opts.maxBuffer >= 0)) throw invalidArgValue('options.maxBuffer', opts.maxBuffer, 'must be a non-negative number')
     maxBuffer = opts.maxBuffer
   }
-  const input = opts.input
+  let input = opts.input
   if (input !== undefined && typeof input !== 'string' && !ArrayBuffer.isView(input)) {
     throw invalidArgType('options.input', 'of type string or an instance of Buffer, TypedArray or DataView', input)
+  }
+  if (ArrayBuffer.isView(input)) {
+    // Checked before anything starts (a child fed nothing would wait for ever).
+    if (isDetachedView(input)) {
+      throw invalidArgValue('options.input', input, 'must not be backed by a detached ArrayBuffer')
+    }
+    input = stdinChunk(input) // the real bytes, whatever its own properties say
   }
   const timeout = opts.timeout === undefined ? 0 : validateInteger(opts.timeout, 'options.timeout', 0)
   let forceKillAfter = DEFAULT_FORCE_KILL_AFTER
@@ -226,7 +235,11 @@ function exec(file, args, options) {
     if (o.input !== undefined && child.stdin != null) {
       // The child may exit without reading its input: EPIPE then is not a failure.
       child.stdin.on('error', () => {})
-      child.stdin.end(o.input)
+      try {
+        child.stdin.end(o.input)
+      } catch (err) {
+        fail(err) // never leave a child waiting for input that will not come
+      }
     }
     if (o.timeout > 0) {
       timer = setLongTimeout(() => {
