@@ -327,6 +327,15 @@ test('exec input backed by a detached buffer throws before anything starts; a ly
   expect((await spindle.exec('cat', [], { input: lying })).stdout).toBe('exact\n')
 })
 
+test('an argument or env value nested too deep to become a string: a coded error, not a stack overflow', () => {
+  let deep = ['x']
+  for (let i = 0; i < 1e6; i++) deep = [deep]
+  for (const c of [['echo', ['a', deep]], ['echo', [], { env: { A: deep } }]]) {
+    const err = outcome(() => spindle.spawn(...c))
+    expect([err.name, err.code]).toEqual(['TypeError', 'ERR_INVALID_ARG_VALUE'])
+  }
+})
+
 describe('durations of 2^31 ms or more (issue 10 item 12)', () => {
   test('spawn: timeout 2^31 does not kill the child after 1 ms (child_process does, with a warning)', async () => {
     const r = await record(spindle.spawn, 'sh', ['-c', 'sleep 0.3; echo done'], { timeout: 2 ** 31 })

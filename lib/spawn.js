@@ -151,7 +151,9 @@ function toStringArg(value, name) {
   try {
     return `${value}`
   } catch (cause) {
-    if (isEngineTypeError(cause)) {
+    // An engine TypeError, or the stack overflow of joining an array nested
+    // thousands deep (an uncoded RangeError).
+    if (isEngineTypeError(cause) || (cause instanceof RangeError && cause.code === undefined)) {
       const err = invalidArgValue(name, value, 'cannot be converted to a string')
       err.cause = cause
       throw err
