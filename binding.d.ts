@@ -287,12 +287,13 @@ export declare function reactorPause(key: number, stream: number, paused: boolea
 export declare function reactorRelease(key: number): void
 
 /**
- * Spawns a child on this thread (`posix_spawn`: no page tables copied, so
- * tens of microseconds at any heap size) and hands it to the reactor, whose
- * events complete operation `id` of `port`. The pid is known when this
- * returns, as with child_process; a failure is returned, not reported.
+ * Starts spawning a child whose events complete operation `id` of `port`;
+ * returns the child's key, or `-errno` when the spawn fails before it is
+ * handed to the reactor: a `cwd` that is a file (ENOTDIR, which
+ * child_process throws) or no descriptors for the stdio sockets (EMFILE,
+ * ENFILE, which child_process reports as an `'error'` with no streams).
  */
-export declare function reactorSpawn(port: Port, id: number, options: NativeSpawnOptions): SpawnOutcome
+export declare function reactorSpawn(port: Port, id: number, options: NativeSpawnOptions): number
 
 export declare function reactorStats(): ReactorStats
 
@@ -317,20 +318,3 @@ export interface ReactorStats {
  * closed its stdin).
  */
 export declare function reactorWrite(key: number, data: Uint8Array, borrow: boolean): number
-
-/**
- * What `reactorSpawn` returns: the child's key and pid, or (key 0) the
- * errno of a spawn that failed before `spawn()` returns.
- */
-export interface SpawnOutcome {
-  /** The child's key for the other reactor functions; 0 when it failed. */
-  key: number
-  /** The child's pid; 0 when it failed. */
-  pid: number
-  /**
-   * 0, or the errno of the failure (ENOENT, EACCES, ENOTDIR, EMFILE...):
-   * `lib/spawn.js` reports it as child_process does (some as an
-   * `'error'` event, some thrown).
-   */
-  errno: number
-}

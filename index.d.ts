@@ -472,8 +472,14 @@ export const workerData: unknown
 export const current: TaskContext | null
 // ─── Reactor: child processes spawned on spindle's reactor thread ─────────
 
-/** How one standard stream of a child is set up. */
+/** How one standard stream of a child is set up (these run on spindle's reactor). */
 export type StdioMode = 'pipe' | 'inherit' | 'ignore'
+/**
+ * Every other `stdio` entry of `child_process.spawn`: `'ipc'`, `'overlapped'`, a descriptor
+ * number, a stream that has a descriptor. A spawn with any of them is handed to
+ * `node:child_process` (see {@link spawn}).
+ */
+export type StdioOther = 'ipc' | 'overlapped' | number | import('node:stream').Stream
 
 /**
  * Options of {@link spawn}; the same meanings as in `child_process.spawn`.
@@ -498,8 +504,21 @@ export interface SpawnOptions {
    * throws `ERR_INVALID_ARG_TYPE`.
    */
   env?: NodeJS.ProcessEnv | Record<string, string | undefined>
-  /** `'pipe'` (default), `'inherit'`, `'ignore'`, or one per stream: `[stdin, stdout, stderr]`. */
-  stdio?: StdioMode | [(StdioMode | 0 | null | undefined)?, (StdioMode | 1 | null | undefined)?, (StdioMode | 2 | null | undefined)?]
+  /**
+   * `'pipe'` (default), `'inherit'`, `'ignore'`, or one per descriptor:
+   * `[stdin, stdout, stderr, ...extra]`. Entries beyond `'pipe'`/`'inherit'`/
+   * `'ignore'`/`null` and a stream's own index, or more than three entries,
+   * go to `node:child_process`.
+   */
+  stdio?: StdioMode | 'overlapped' | Array<StdioMode | StdioOther | null | undefined>
+  /** Run as this user / group id (handed to `node:child_process`: `posix_spawn` cannot). */
+  uid?: number
+  gid?: number
+  /** With an `'ipc'` entry: `'json'` (default) or `'advanced'` (handed to `node:child_process`). */
+  serialization?: 'json' | 'advanced'
+  /** Windows only, as in `child_process`. */
+  windowsHide?: boolean
+  windowsVerbatimArguments?: boolean
   /** Start the child in a new session and process group (`setsid`), as Node does. */
   detached?: boolean
   /** Aborting kills the child with `killSignal` and emits an `AbortError` as `'error'`. */
@@ -529,7 +548,8 @@ export interface SpawnOptions {
  * `'exit'` fires when the process ends, even if a grandchild still holds its
  * stdout; `'close'` after `'exit'` and after stdout and stderr have ended.
  * Unlike Node, `pid` is set from the `'spawn'` event on: the process is
- * started on spindle's spawner thread, not synchronously on this one.
+ * started on spindle's spawner thread, not synchronously on this one (see
+ * the README for the measurement behind this).
  */
 export interface ChildProcess extends NodeJS.EventEmitter {
   /** The process id, from `'spawn'` on; `undefined` if it never started. */
@@ -620,7 +640,11 @@ export interface SpawnError extends Error {
  * Starts `command` on spindle's reactor: `posix_spawn` runs on a helper
  * thread, pipes are drained on the reactor thread, and every event reaches
  * this thread through the batched completion path — this thread never forks
- * and never waits for a child to start.
+ * and never waits for a child to start. What the
+ * reactor cannot do — `'ipc'` and the other {@link StdioOther} entries,
+ * `uid`/`gid`, platforms other than Linux, or everything under
+ * `SPINDLE_REACTOR=node` — is handed to `node:child_process`, and the
+ * child is then its `ChildProcess` (plus `killGroup`).
  *
  * @example
  * const child = spawn('ls', ['-lh', '/usr'])
@@ -629,15 +653,16 @@ export interface SpawnError extends Error {
  *
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` for bad
  *   arguments (synchronously); a missing or non-executable program is an
- *   `'error'` event (`ENOENT`, `EACCES`) followed by `'close'`.
- * @throws {Error} `ERR_SPINDLE_UNSUPPORTED` on platforms other than Linux.
+ *   `'error'` event (`ENOENT`, `EACCES`; `EMFILE` with no streams) followed
+ *   by `'close'`; other spawn failures (a `cwd` that is a file: `ENOTDIR`)
+ *   are thrown, as by child_process.
  */
 export function spawn(command: string, options?: SpawnOptions): ChildProcess
 export function spawn(command: string, args?: readonly string[], options?: SpawnOptions): ChildProcess
 
 /** Options of {@link exec}. */
 export interface ExecOptions<E extends 'buffer' | BufferEncoding = 'buffer' | BufferEncoding>
-  extends Omit<SpawnOptions, 'stdio' | 'timeout'> {
+  extends Omit<SpawnOptions, 'stdio' | 'timeout' | 'serialization' | 'windowsHide' | 'windowsVerbatimArguments'> {
   /** Fed to stdin, which is then closed. Without it stdin is `/dev/null`. */
   input?: string | ArrayBufferView
   /** `'utf8'` (default) or any Buffer encoding, decoded across chunk boundaries; `'buffer'` for Buffers. */

@@ -75,6 +75,48 @@ test('uid and gid (this process\'s own: no privileges needed)', async () => {
   expect(ours.close).toEqual(theirs.close)
 })
 
+test('a falsy stdio means pipe, as child_process', async () => {
+  for (const stdio of [0, false, '']) {
+    const [theirs, ours] = await Promise.all([
+      record(cp.spawn, 'echo', ['x'], { stdio }),
+      record(spindle.spawn, 'echo', ['x'], { stdio }),
+    ])
+    expect([stdio, ours.stdout.toString(), ours.close]).toEqual([stdio, theirs.stdout.toString(), theirs.close])
+    expect(ours.stdout.toString()).toBe('x\n')
+  }
+})
+
+test('uid/gid -0 is 0: no abort (child_process itself asserts on it), in its own process', async () => {
+  const r = await new Promise((resolve) => {
+    cp.execFile(process.execPath, ['-e', `
+      const child = require('.').spawn('id', ['-u'], { uid: ${process.getuid() === 0 ? '-0' : process.getuid()}, gid: -0 * ${process.getgid()} })
+      child.on('error', (e) => console.log('error', e.code))
+      child.on('close', (code) => console.log('close', code))
+    `], { cwd: root, timeout: 20000 }, (err, stdout) => resolve({ signal: err?.signal ?? null, stdout }))
+  })
+  expect(r.signal).toBe(null)
+  expect(r.stdout).toMatch(/^close /m)
+})
+
+test("stdio '__proto__' or 'constructor' is not a mode: child_process's error", () => {
+  for (const stdio of ['__proto__', 'constructor', ['__proto__'], ['pipe', 'constructor']]) {
+    const code = (fn) => {
+      try {
+        fn().kill('SIGKILL')
+        return 'no throw'
+      } catch (err) {
+        return err.code
+      }
+    }
+    expect([stdio, code(() => spindle.spawn('true', [], { stdio }))]).toEqual([stdio, code(() => cp.spawn('true', [], { stdio }))])
+  }
+})
+
+test('exec takes uid and gid too', async () => {
+  const res = await spindle.exec('sh', ['-c', 'id -u; id -g'], { uid: process.getuid(), gid: process.getgid() })
+  expect(res.stdout).toBe(`${process.getuid()}\n${process.getgid()}\n`)
+})
+
 test('bad uid and stdio values: the same errors as child_process', () => {
   const cases = [
     { uid: 'root' },
@@ -83,6 +125,8 @@ test('bad uid and stdio values: the same errors as child_process', () => {
     { stdio: 'bogus' },
     { stdio: ['ipc', 'ipc'] },
     { stdio: [{}] },
+    { stdio: 42 },
+    { stdio: {} },
   ]
   const outcome = (fn) => {
     try {

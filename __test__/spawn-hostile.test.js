@@ -161,6 +161,8 @@ describe('every argument error has a code (issue 10)', () => {
       ['echo', [], { uid: 'x' }],
       ['echo', [], { detached: sym }],
       ['echo', [], { windowsHide: 1 }],
+      ['echo', [], { signal: revoked }],
+      ['echo', [], { cwd: revoked }],
     ]
     for (const [i, c] of cases.entries()) {
       const theirs = outcome(() => cp.spawn(...c))
@@ -198,6 +200,7 @@ describe('every argument error has a code (issue 10)', () => {
       ['echo', [], { killSignal: nullProto }],
       ['echo', [], { cwd: sym }],
       ['echo', [], { shell: 'a\u0000b' }],
+      ['echo', [], { signal: revoked }],
     ]
     for (const [i, c] of cases.entries()) {
       const ours = outcome(() => spindle.exec(...c))
@@ -222,6 +225,115 @@ describe('every argument error has a code (issue 10)', () => {
     expect(codes.ours).toEqual(codes.node)
     expect(codes.ours[0]).toBe('TypeError ERR_UNKNOWN_SIGNAL Unknown signal: Symbol(s)')
   })
+})
+
+test('a view of a detached buffer as kill() signal or stdin chunk: coded errors (fuzz finds)', async () => {
+  const detached = (Ctor) => {
+    const v = new Ctor(4)
+    structuredClone(v.buffer, { transfer: [v.buffer] })
+    return v
+  }
+  const detachedDataView = () => {
+    const dv = new DataView(new ArrayBuffer(4))
+    structuredClone(dv.buffer, { transfer: [dv.buffer] })
+    return dv
+  }
+  const errs = []
+  await record(spindle.spawn, 'cat', [], undefined, (child) => {
+    try {
+      for (const v of [detached(Uint8Array), detached(Float64Array)]) {
+        const err = outcome(() => child.kill(v))
+        errs.push(`${err.name} ${err.code}`)
+      }
+      for (const v of [detached(Float64Array), detached(Uint8Array), detachedDataView(), new DataView(new ArrayBuffer(0))]) {
+        const err = outcome(() => child.stdin.write(v))
+        errs.push(err === 'no throw' ? err : `${err.name} ${err.code}`)
+      }
+    } finally {
+      child.stdin.end('ok')
+    }
+  })
+  expect(errs).toEqual([
+    'TypeError ERR_UNKNOWN_SIGNAL',
+    'TypeError ERR_UNKNOWN_SIGNAL',
+    'TypeError ERR_INVALID_ARG_VALUE',
+    'TypeError ERR_INVALID_ARG_VALUE',
+    'TypeError ERR_INVALID_ARG_VALUE',
+    'no throw', // an empty DataView over a live buffer
+  ])
+})
+
+test('stdin chunks are read through the intrinsics: lying lengths, Proxies and detached views are coded errors or the real bytes (fuzz finds)', async () => {
+  const { proxy: revoked, revoke } = Proxy.revocable(() => {}, {})
+  revoke()
+  const lying = Buffer.from('real bytes\n')
+  Object.defineProperty(lying, 'byteLength', { value: 2 ** 40 })
+  const offset = new Uint8Array(Buffer.from('xxoffset ok\n'))
+  Object.defineProperty(offset, 'byteOffset', { value: 64 })
+  const view = new Uint8Array(new Uint8Array(Buffer.from('yyview\n')).buffer, 2)
+  const outcomes = []
+  const r = await record(spindle.spawn, 'cat', [], undefined, (child) => {
+    try {
+      for (const chunk of [lying, offset.subarray(2), view, revoked, new Proxy([], {}), { length: 3 }]) {
+        const err = outcome(() => child.stdin.write(chunk))
+        outcomes.push(err === 'no throw' ? err : `${err.name} ${err.code}`)
+      }
+      const { proxy: revokedObject, revoke: revokeObject } = Proxy.revocable({}, {})
+      revokeObject()
+      const err = outcome(() => child.stdin.end(revokedObject))
+      outcomes.push(`${err.name} ${err.code}`)
+    } finally {
+      child.stdin.end()
+    }
+  })
+  expect(outcomes).toEqual([
+    'no throw',
+    'no throw',
+    'no throw',
+    'TypeError ERR_INVALID_ARG_TYPE',
+    'TypeError ERR_INVALID_ARG_TYPE',
+    'TypeError ERR_INVALID_ARG_TYPE',
+    'TypeError ERR_INVALID_ARG_TYPE',
+  ])
+  expect(r.stdout.toString()).toBe('real bytes\noffset ok\nview\n')
+})
+
+test('a revoked function Proxy as a signal: ERR_UNKNOWN_SIGNAL; arrays with a lying length: ERR_OUT_OF_RANGE, no endless loop', () => {
+  const { proxy: revokedFn, revoke } = Proxy.revocable(() => {}, {})
+  revoke()
+  const child = spindle.spawn('sleep', ['30'])
+  try {
+    expect(outcome(() => child.kill(revokedFn)).code).toBe('ERR_UNKNOWN_SIGNAL')
+    expect(outcome(() => child.killGroup(revokedFn)).code).toBe('ERR_UNKNOWN_SIGNAL')
+  } finally {
+    child.kill('SIGKILL')
+  }
+  const lyingLength = () => new Proxy(['x'], { get: (t, k) => (k === 'length' ? 2 ** 32 - 1 : t[k]) })
+  for (const c of [
+    ['echo', lyingLength()],
+    ['echo', [], { env: { A: lyingLength() } }],
+    ['echo', [], { stdio: lyingLength() }],
+  ]) {
+    expect(outcome(() => spindle.spawn(...c)).code).toBe('ERR_OUT_OF_RANGE')
+  }
+})
+
+test('exec input backed by a detached buffer throws before anything starts; a lying byteLength feeds the real bytes', async () => {
+  const dv = new DataView(new ArrayBuffer(4))
+  structuredClone(dv.buffer, { transfer: [dv.buffer] })
+  expect(outcome(() => spindle.exec('cat', [], { input: dv })).code).toBe('ERR_INVALID_ARG_VALUE')
+  const lying = Buffer.from('exact\n')
+  Object.defineProperty(lying, 'byteLength', { value: 2 ** 40 })
+  expect((await spindle.exec('cat', [], { input: lying })).stdout).toBe('exact\n')
+})
+
+test('an argument or env value nested too deep to become a string: a coded error, not a stack overflow', () => {
+  let deep = ['x']
+  for (let i = 0; i < 1e6; i++) deep = [deep]
+  for (const c of [['echo', ['a', deep]], ['echo', [], { env: { A: deep } }]]) {
+    const err = outcome(() => spindle.spawn(...c))
+    expect([err.name, err.code]).toEqual(['TypeError', 'ERR_INVALID_ARG_VALUE'])
+  }
 })
 
 describe('durations of 2^31 ms or more (issue 10 item 12)', () => {

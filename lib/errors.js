@@ -151,7 +151,19 @@ function errnoException(errno, syscall, extra) {
 function unknownSignal(signal) {
   // format, not a template: a Symbol or a null-prototype object must not
   // throw an uncoded TypeError while the error is being made.
-  return withCode(new TypeError(format('Unknown signal: %s', signal)), 'ERR_UNKNOWN_SIGNAL')
+  let shown
+  try {
+    shown = format('%s', signal)
+  } catch {
+    // inspect() itself throws for some values (a view of a detached buffer,
+    // a revoked Proxy that is a function).
+    try {
+      shown = Object.prototype.toString.call(signal)
+    } catch {
+      shown = `<${typeof signal}>`
+    }
+  }
+  return withCode(new TypeError(`Unknown signal: ${shown}`), 'ERR_UNKNOWN_SIGNAL')
 }
 
 /** The reactor is not available on this platform. */

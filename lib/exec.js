@@ -7,14 +7,17 @@ const { getOwn, snapshot } = require('./options')
 const {
   convertToValidSignal,
   isArray,
+  isDetachedView,
+  isEngineTypeError,
   normalizeArgs,
   setLongTimeout,
   spawnWith,
+  stdinChunk,
   validateObjectArg,
+  validateSignalArg,
 } = require('./spawn')
 const { AbortError, errorWithCode, invalidArgType, invalidArgValue, withCode } = require('./errors')
 const {
-  validateAbortSignal,
   validateBoolean,
   validateInteger,
   validateString,
@@ -28,6 +31,7 @@ const KNOWN = [
   'env',
   'extendEnv',
   'forceKillAfter',
+  'gid',
   'input',
   'killSignal',
   'killTree',
@@ -36,6 +40,7 @@ const KNOWN = [
   'shell',
   'signal',
   'timeout',
+  'uid',
 ]
 
 const DEFAULT_MAX_BUFFER = 100 * 1024 * 1024
@@ -72,9 +77,16 @@ function normalizeExecOptions(options) {
     if (!(opts.maxBuffer >= 0)) throw invalidArgValue('options.maxBuffer', opts.maxBuffer, 'must be a non-negative number')
     maxBuffer = opts.maxBuffer
   }
-  const input = opts.input
+  let input = opts.input
   if (input !== undefined && typeof input !== 'string' && !ArrayBuffer.isView(input)) {
     throw invalidArgType('options.input', 'of type string or an instance of Buffer, TypedArray or DataView', input)
+  }
+  if (ArrayBuffer.isView(input)) {
+    // Checked before anything starts (a child fed nothing would wait for ever).
+    if (isDetachedView(input)) {
+      throw invalidArgValue('options.input', input, 'must not be backed by a detached ArrayBuffer')
+    }
+    input = stdinChunk(input) // the real bytes, whatever its own properties say
   }
   const timeout = opts.timeout === undefined ? 0 : validateInteger(opts.timeout, 'options.timeout', 0)
   let forceKillAfter = DEFAULT_FORCE_KILL_AFTER
@@ -99,7 +111,7 @@ function normalizeExecOptions(options) {
     try {
       env = { ...process.env, ...opts.env }
     } catch (cause) {
-      if (!(cause instanceof TypeError) || cause.code !== undefined) throw cause
+      if (!isEngineTypeError(cause)) throw cause
       const err = invalidArgValue('options.env', opts.env, 'could not be read')
       err.cause = cause
       throw err
@@ -114,13 +126,15 @@ function normalizeExecOptions(options) {
     killSignal,
     killTree: flag('killTree', false),
     reject: flag('reject', true),
-    signal: validateAbortSignal(opts.signal, 'options.signal'),
+    signal: validateSignalArg(opts.signal, 'options.signal'),
     spawnOptions: {
       cwd: opts.cwd,
       env,
       argv0: opts.argv0,
       shell: opts.shell,
       detached: opts.detached,
+      uid: opts.uid,
+      gid: opts.gid,
       killSignal,
       stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     },
@@ -221,7 +235,11 @@ function exec(file, args, options) {
     if (o.input !== undefined && child.stdin != null) {
       // The child may exit without reading its input: EPIPE then is not a failure.
       child.stdin.on('error', () => {})
-      child.stdin.end(o.input)
+      try {
+        child.stdin.end(o.input)
+      } catch (err) {
+        fail(err) // never leave a child waiting for input that will not come
+      }
     }
     if (o.timeout > 0) {
       timer = setLongTimeout(() => {

@@ -8,13 +8,15 @@
 // The reactor's key for the child is a separate number used to send it
 // commands (write, end stdin, pause/resume a stream, kill, release).
 //
-// Semantics follow lib/internal/child_process.js in Node 20 where they can
-// be observed: 'spawn' first; 'error' + 'close' (code = -errno) when the
-// spawn fails; 'exit' when the process ends; 'close' after 'exit' and after
-// stdout and stderr have closed; stdin destroyed at exit; untouched output
-// streams resumed at exit so that unread output never holds 'close' back.
+// Semantics follow lib/internal/child_process.js where they can be
+// observed: 'spawn' first; 'error' + 'close' (code = -errno) when the spawn
+// fails; 'exit' when the process ends; 'close' after 'exit' and after stdout
+// and stderr have closed; stdin destroyed at exit; untouched output streams
+// resumed at exit so that unread output never holds 'close' back. What the
+// reactor cannot do is handed to node:child_process (delegateSpawn).
 // One difference: `pid` is known from the 'spawn' event on, not at once,
-// because the spawn happens on another thread.
+// because the spawn happens on another thread (posix_spawn on this thread
+// was measured: see README, "Differences").
 
 const { EventEmitter } = require('node:events')
 const { Readable, Writable } = require('node:stream')
@@ -68,7 +70,8 @@ const LEND_MIN = 64 * 1024
 const OUTPUT_CREDIT = 8 << 20
 const ACK_EVERY = 1 << 20
 
-const STDIO_CODES = { pipe: 0, inherit: 1, ignore: 2 }
+// Null prototype: 'constructor' or '__proto__' is not a stdio mode.
+const STDIO_CODES = { __proto__: null, pipe: 0, inherit: 1, ignore: 2 }
 // A null-prototype copy: a name is looked up among the real signals only,
 // never among properties inherited from Object.prototype.
 const signals = Object.assign(Object.create(null), osConstants.signals)
@@ -76,7 +79,7 @@ const signalNames = Object.create(null)
 for (const [name, num] of Object.entries(signals)) {
   if (signalNames[num] === undefined) signalNames[num] = name
 }
-const { ESRCH, EINVAL, ENOSYS, EMFILE, ENFILE, ENOENT, EACCES, EAGAIN } = osConstants.errno
+const { ESRCH, EINVAL, ENOSYS, EMFILE, ENFILE } = osConstants.errno
 
 /** A signal name or number → its number; throws ERR_UNKNOWN_SIGNAL. */
 function convertToValidSignal(signal) {
@@ -113,6 +116,15 @@ const ReflectGet = Reflect.get
 const StringCtor = String
 
 /**
+ * An uncoded TypeError: what the engine throws for a revoked Proxy or a
+ * value that cannot become a string. Checked by name, not instanceof: the
+ * error may come from another realm (a vm context, jest's sandbox).
+ */
+function isEngineTypeError(err) {
+  return err !== null && typeof err === 'object' && err.name === 'TypeError' && err.code === undefined
+}
+
+/**
  * `Array.isArray(value)`, with a revoked Proxy (whose IsArray throws an
  * engine TypeError) reported as ERR_INVALID_ARG_VALUE of `name`.
  */
@@ -135,10 +147,13 @@ function isArray(value, name) {
 function toStringArg(value, name) {
   if (typeof value === 'string') return value
   if (typeof value === 'symbol') throw invalidArgType(name, 'of type string', value)
+  if (isArray(value, name)) boundedLength(value, name) // `${array}` joins every entry
   try {
     return `${value}`
   } catch (cause) {
-    if (cause instanceof TypeError && cause.code === undefined) {
+    // An engine TypeError, or the stack overflow of joining an array nested
+    // thousands deep (an uncoded RangeError).
+    if (isEngineTypeError(cause) || (cause instanceof RangeError && cause.code === undefined)) {
       const err = invalidArgValue(name, value, 'cannot be converted to a string')
       err.cause = cause
       throw err
@@ -153,14 +168,41 @@ function validateObjectArg(value, name) {
   return validateObject(value, name)
 }
 
+/**
+ * validateAbortSignal, with an engine TypeError (a revoked Proxy) turned
+ * into ERR_INVALID_ARG_TYPE: child_process throws the uncoded one.
+ */
+function validateSignalArg(signal, name) {
+  try {
+    return validateAbortSignal(signal, name)
+  } catch (cause) {
+    if (!isEngineTypeError(cause)) throw cause
+    const err = invalidArgType(name, 'an instance of AbortSignal', signal)
+    err.cause = cause
+    throw err
+  }
+}
+
 /** Element `i` of an array, own properties only (a hole reads as undefined). */
 function ownElement(array, i, name) {
   return getOwn(array, i, name)
 }
 
+/**
+ * An array's length, read once; more entries than any spawn can take (the
+ * kernel refuses an argv beyond ARG_MAX long before) is ERR_OUT_OF_RANGE,
+ * so that a lying length (a Proxy) cannot make a loop run for ever.
+ */
+const MAX_ENTRIES = 2 ** 24
+function boundedLength(array, name) {
+  const length = getOwn(array, 'length', name)
+  if (!(length <= MAX_ENTRIES)) throw outOfRange(`${name}.length`, `<= ${MAX_ENTRIES}`, length)
+  return length
+}
+
 /** The arguments as child_process takes them: each stringified, NUL refused. */
 function normalizeArgs(args) {
-  const length = getOwn(args, 'length', 'args')
+  const length = boundedLength(args, 'args')
   const out = []
   for (let i = 0; i < length; i++) {
     const s = toStringArg(ownElement(args, i, 'args'), `args[${i}]`)
@@ -179,7 +221,8 @@ function normalizeArgs(args) {
  * once, own elements only.
  */
 function normalizeStdio(stdio) {
-  if (stdio === undefined || stdio === null) return { native: ['pipe', 'pipe', 'pipe'], value: stdio }
+  // As child_process (`options.stdio || 'pipe'`): any falsy value is 'pipe'.
+  if (!stdio) return { native: ['pipe', 'pipe', 'pipe'], value: undefined }
   if (typeof stdio === 'string') {
     return { native: STDIO_CODES[stdio] === undefined ? null : [stdio, stdio, stdio], value: stdio }
   }
@@ -187,7 +230,7 @@ function normalizeStdio(stdio) {
     // child_process's own message and code for a bad stdio.
     throw invalidArgValue('stdio', stdio)
   }
-  const length = getOwn(stdio, 'length', 'options.stdio')
+  const length = boundedLength(stdio, 'options.stdio')
   const value = []
   for (let i = 0; i < length; i++) value.push(ownElement(stdio, i, 'options.stdio'))
   let native = length <= 3 ? [] : null
@@ -231,7 +274,7 @@ function envPairsOf(env) {
       holder = ObjectGetPrototypeOf(holder)
     }
   } catch (cause) {
-    if (cause instanceof TypeError && cause.code === undefined) {
+    if (isEngineTypeError(cause)) {
       const err = invalidArgValue('options.env', env, 'could not be read')
       err.cause = cause
       throw err
@@ -303,10 +346,18 @@ function setLongTimeout(fn, ms) {
 }
 
 /** A URL, or what Node's own duck typing takes for one (a file: URL from another realm). */
-function isURL(value) {
-  if (value instanceof URL) return true
-  return value !== null && typeof value === 'object' && !Buffer.isBuffer(value) &&
-    Boolean(value.href) && Boolean(value.protocol) && value.auth === undefined && value.path === undefined
+function isURL(value, name) {
+  try {
+    if (value instanceof URL) return true
+    return value !== null && typeof value === 'object' && !Buffer.isBuffer(value) &&
+      Boolean(value.href) && Boolean(value.protocol) && value.auth === undefined && value.path === undefined
+  } catch (cause) {
+    // A revoked Proxy (or a trap that fails the engine's checks).
+    if (!isEngineTypeError(cause)) throw cause
+    const err = invalidArgType(name, 'of type string or an instance of Buffer or URL', value)
+    err.cause = cause
+    throw err
+  }
 }
 
 /** child_process's argument rules, producing what the reactor needs. */
@@ -338,7 +389,7 @@ function normalizeSpawnArguments(file, args, options) {
 
   let cwd = o.cwd
   if (cwd !== undefined && cwd !== null) {
-    if (isURL(cwd)) cwd = fileURLToPath(cwd)
+    if (isURL(cwd, 'options.cwd')) cwd = fileURLToPath(cwd)
     else if (Buffer.isBuffer(cwd)) cwd = cwd.toString()
     if (typeof cwd !== 'string') {
       throw invalidArgType('options.cwd', 'of type string or an instance of Buffer or URL', cwd)
@@ -362,7 +413,7 @@ function normalizeSpawnArguments(file, args, options) {
     validateBoolean(o.windowsVerbatimArguments, 'options.windowsVerbatimArguments')
   }
   validateSpawnTimeout(o.timeout)
-  const signal = validateAbortSignal(o.signal, 'options.signal')
+  const signal = validateSignalArg(o.signal, 'options.signal')
   const killSignal = sanitizeKillSignal(o.killSignal)
   const stdio = normalizeStdio(o.stdio)
 
@@ -427,6 +478,9 @@ function delegateSpawn(opts, internal) {
     'windowsHide', 'windowsVerbatimArguments']) {
     if (o[key] !== undefined) options[key] = o[key]
   }
+  // -0 passes child_process's int32 check but fails its native one, which
+  // aborts the process (Node 20): give it +0.
+  for (const id of ['uid', 'gid']) if (options[id] != null) options[id] |= 0
   if (opts.cwd === undefined) delete options.cwd // '' means this process's cwd
   options.killSignal = opts.killSignal
   if (stdio !== undefined) options.stdio = stdio
@@ -436,7 +490,7 @@ function delegateSpawn(opts, internal) {
   try {
     child = require('node:child_process').spawn(file, args, options)
   } catch (cause) {
-    if (!(cause instanceof TypeError) || cause.code !== undefined) throw cause
+    if (!isEngineTypeError(cause)) throw cause
     const err = invalidArgValue('options', o, 'could not be used')
     err.cause = cause
     throw err
@@ -449,6 +503,29 @@ function delegateSpawn(opts, internal) {
     if (state != null && state.encoding != null && state.decoder != null) {
       state.decoder = null
       state.encoding = null
+    }
+  }
+  // spindle's coded errors for hostile signals and stdin chunks hold here
+  // too: checked first, then child_process's own methods run.
+  const nodeKill = child.kill
+  Object.defineProperty(child, 'kill', {
+    configurable: true,
+    writable: true,
+    value(sig) {
+      if (sig !== undefined && sig !== 0) convertToValidSignal(sig)
+      return Reflect.apply(nodeKill, child, [sig])
+    },
+  })
+  const stdin = child.stdin
+  if (stdin != null) {
+    const nodeWrite = stdin.write
+    const nodeEnd = stdin.end
+    stdin.write = function write(chunk, encoding, cb) {
+      return Reflect.apply(nodeWrite, this, [stdinChunk(chunk), encoding, cb])
+    }
+    stdin.end = function end(chunk, encoding, cb) {
+      if (chunk != null && typeof chunk !== 'function') chunk = stdinChunk(chunk)
+      return Reflect.apply(nodeEnd, this, [chunk, encoding, cb])
     }
   }
   const grouped = !!options.detached
@@ -483,6 +560,75 @@ function delegateSpawn(opts, internal) {
   return child
 }
 
+const ArrayBufferIsView = ArrayBuffer.isView
+const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype)
+const intrinsicGetter = (proto, key) => Object.getOwnPropertyDescriptor(proto, key).get
+const typedArrayTag = intrinsicGetter(TypedArrayPrototype, Symbol.toStringTag)
+const typedArrayByteLength = intrinsicGetter(TypedArrayPrototype, 'byteLength')
+const typedArrayBuffer = intrinsicGetter(TypedArrayPrototype, 'buffer')
+const dataViewByteLength = intrinsicGetter(DataView.prototype, 'byteLength')
+
+/**
+ * Whether a TypedArray or DataView is backed by a detached buffer, asked of
+ * the intrinsic getters (never of the view's own, overridable properties).
+ * Costs one getter call for a view with bytes in it: only an empty one can
+ * be detached.
+ */
+function isDetachedView(view) {
+  const R = Reflect.apply
+  if (R(typedArrayTag, view, []) === undefined) {
+    try {
+      R(dataViewByteLength, view, []) // throws once its buffer is detached
+      return false
+    } catch {
+      return true
+    }
+  }
+  if (R(typedArrayByteLength, view, []) !== 0) return false
+  try {
+    new Uint8Array(R(typedArrayBuffer, view, []), 0, 0) // eslint-disable-line no-new
+    return false
+  } catch {
+    return true
+  }
+}
+
+const typedArrayByteOffset = intrinsicGetter(TypedArrayPrototype, 'byteOffset')
+const dataViewBuffer = intrinsicGetter(DataView.prototype, 'buffer')
+const dataViewByteOffset = intrinsicGetter(DataView.prototype, 'byteOffset')
+const BufferFrom = Buffer.from
+const ObjectHasOwn = Object.prototype.hasOwnProperty
+const BufferIsBuffer = Buffer.isBuffer
+
+/**
+ * A stdin chunk as Writable takes it, checked the way native code must see
+ * it: a TypedArray or DataView becomes a Buffer over the same memory, made
+ * from the intrinsic buffer/byteOffset/byteLength (an overridden
+ * `byteLength` cannot lie about the bytes to write); a view of a detached
+ * buffer, and any other object (a Proxy, revoked or not), is a coded
+ * TypeError. Strings, Buffers and primitives go to Writable as they are.
+ */
+function stdinChunk(chunk) {
+  if (chunk === null || (typeof chunk !== 'object' && typeof chunk !== 'function')) return chunk
+  if (ArrayBufferIsView(chunk)) {
+    if (isDetachedView(chunk)) {
+      throw invalidArgValue('chunk', chunk, 'must not be backed by a detached ArrayBuffer')
+    }
+    const R = Reflect.apply
+    if (R(typedArrayTag, chunk, []) !== undefined) {
+      if (BufferIsBuffer(chunk) && !R(ObjectHasOwn, chunk, ['byteLength']) &&
+          !R(ObjectHasOwn, chunk, ['byteOffset']) && !R(ObjectHasOwn, chunk, ['length'])) {
+        return chunk // the common case: a Buffer nobody tampered with
+      }
+      return BufferFrom(R(typedArrayBuffer, chunk, []), R(typedArrayByteOffset, chunk, []),
+        R(typedArrayByteLength, chunk, []))
+    }
+    return BufferFrom(R(dataViewBuffer, chunk, []), R(dataViewByteOffset, chunk, []),
+      R(dataViewByteLength, chunk, []))
+  }
+  throw invalidArgType('chunk', 'of type string or an instance of Buffer, TypedArray or DataView', chunk)
+}
+
 const kSpawn = Symbol('spindle.spawn')
 const kLiveness = Symbol('spindle.liveness')
 // Node 20.4+ defines Symbol.dispose; earlier ones get child_process's own polyfill symbol.
@@ -503,6 +649,13 @@ class ChildStdin extends Writable {
   constructor(owner, options) {
     super(options)
     this.#owner = owner
+  }
+  write(chunk, encoding, cb) {
+    return super.write(stdinChunk(chunk), encoding, cb)
+  }
+  end(chunk, encoding, cb) {
+    if (chunk != null && typeof chunk !== 'function') chunk = stdinChunk(chunk)
+    return super.end(chunk, encoding, cb)
   }
   get readable() {
     return false
@@ -626,12 +779,8 @@ class ChildProcess extends EventEmitter {
     }
 
     this.#id = native.open((status, value) => this.#onEvent(status, value))
-    let started
     try {
-      // posix_spawn runs here, on this thread (no page tables are copied:
-      // tens of microseconds at any heap size), so the pid is known when
-      // spawn() returns, as with child_process.
-      started = binding.reactorSpawn(native.getPort(), this.#id, {
+      this.#key = binding.reactorSpawn(native.getPort(), this.#id, {
         file: opts.file,
         argv: opts.argv,
         env: opts.envPairs,
@@ -645,24 +794,20 @@ class ChildProcess extends EventEmitter {
       native.close(this.#id)
       throw err
     }
-    if (started.errno === 0) {
-      this.#key = started.key
-      this.pid = started.pid
-    } else {
-      // Reported as child_process reports each errno: ENOENT, EACCES and
-      // EAGAIN as 'error' then 'close'; EMFILE and ENFILE the same but with
-      // no streams at all (stdin, stdout, stderr, stdio undefined); anything
-      // else (a cwd that is a file: ENOTDIR) thrown from spawn() itself.
-      const { errno } = started
-      if (errno !== ENOENT && errno !== EACCES && errno !== EAGAIN && errno !== EMFILE && errno !== ENFILE) {
+    if (this.#key < 0) {
+      const errno = -this.#key
+      this.#key = null
+      if (errno !== EMFILE && errno !== ENFILE) {
+        // Failed in a way child_process throws from spawn() itself (a cwd
+        // that is a file: ENOTDIR).
         this.#released = true
         native.close(this.#id)
         throw errnoException(errno, 'spawn')
       }
-      if (errno === EMFILE || errno === ENFILE) {
-        this.stdin = this.stdout = this.stderr = this.stdio = undefined
-        this.#closesNeeded = 1
-      }
+      // Out of descriptors, as child_process reports it: no streams at all
+      // (stdin, stdout, stderr and stdio undefined), then 'error' and 'close'.
+      this.stdin = this.stdout = this.stderr = this.stdio = undefined
+      this.#closesNeeded = 1
       process.nextTick(() => this.#spawnFailed(errno))
     }
 
@@ -789,6 +934,7 @@ class ChildProcess extends EventEmitter {
   #onEvent(_status, ev) {
     switch (ev[0]) {
       case SPAWNED: {
+        this.pid = ev[1]
         this.emit('spawn')
         const abort = this.#abortOnSpawn
         this.#abortOnSpawn = null
@@ -1018,11 +1164,15 @@ module.exports = {
   ChildProcess,
   convertToValidSignal,
   isArray,
+  isDetachedView,
+  isEngineTypeError,
   normalizeArgs,
   normalizeSpawnArguments,
   setLongTimeout,
   spawn,
   spawnWith,
+  stdinChunk,
   toStringArg,
   validateObjectArg,
+  validateSignalArg,
 }

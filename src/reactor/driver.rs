@@ -247,7 +247,6 @@ impl Driver {
                 req,
                 sink,
                 link,
-                started,
             } => {
                 self.children.insert(
                     key,
@@ -269,11 +268,6 @@ impl Driver {
                         released: false,
                     },
                 );
-                if let Some(started) = started {
-                    // Started on the JavaScript thread already.
-                    self.spawned(key, Ok(started));
-                    return;
-                }
                 if let Err(mpsc::SendError((key, mut req))) = self.spawner.send((key, req)) {
                     // No spawner thread: spawn here rather than fail.
                     let result = spawner::spawn_child(&mut req);

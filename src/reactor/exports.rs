@@ -102,59 +102,60 @@ fn key_of(key: f64) -> u64 {
     key as u64
 }
 
-/// What `reactorSpawn` returns: the child's key and pid, or (key 0) the
-/// errno of a spawn that failed before `spawn()` returns.
-#[napi(object)]
-pub struct SpawnOutcome {
-    /// The child's key for the other reactor functions; 0 when it failed.
-    pub key: f64,
-    /// The child's pid; 0 when it failed.
-    pub pid: i32,
-    /// 0, or the errno of the failure (ENOENT, EACCES, ENOTDIR, EMFILE...):
-    /// `lib/spawn.js` reports it as child_process does (some as an
-    /// `'error'` event, some thrown).
-    pub errno: i32,
+/// Whether child_process reports `errno` from a spawn asynchronously (an
+/// `'error'` event) rather than throwing it from `spawn()`.
+fn reported_async(errno: i32) -> bool {
+    matches!(
+        errno,
+        libc::EACCES | libc::EAGAIN | libc::EMFILE | libc::ENFILE | libc::ENOENT
+    )
 }
 
-/// Spawns a child on this thread (`posix_spawn`: no page tables copied, so
-/// tens of microseconds at any heap size) and hands it to the reactor, whose
-/// events complete operation `id` of `port`. The pid is known when this
-/// returns, as with child_process; a failure is returned, not reported.
+/// Starts spawning a child whose events complete operation `id` of `port`;
+/// returns the child's key, or `-errno` when the spawn fails before it is
+/// handed to the reactor: a `cwd` that is a file (ENOTDIR, which
+/// child_process throws) or no descriptors for the stdio sockets (EMFILE,
+/// ENFILE, which child_process reports as an `'error'` with no streams).
 #[napi(js_name = "reactorSpawn")]
-pub fn reactor_spawn(port: &Port, id: u32, options: NativeSpawnOptions) -> Result<SpawnOutcome> {
-    let req = request(options)?;
+pub fn reactor_spawn(port: &Port, id: u32, options: NativeSpawnOptions) -> Result<f64> {
+    let mut req = request(options)?;
+    if let Some(cwd) = &req.cwd {
+        // One stat on this thread (child_process does its chdir here too,
+        // in the forked child, before spawn() returns). Errors it reports
+        // asynchronously are left to the spawner, which checks again.
+        if let Err(errno) = super::sys::check_dir(cwd) {
+            if !reported_async(errno) {
+                return Ok(-f64::from(errno));
+            }
+        }
+    }
+    // The stdio sockets are made here: out of descriptors (EMFILE, ENFILE)
+    // must be known before spawn() returns, as child_process knows it.
+    match super::spawner::make_pipes(&req.stdio) {
+        Ok(pipes) => req.pipes = Some(pipes),
+        Err(e) => return Ok(-f64::from(e.raw_os_error().unwrap_or(libc::EIO))),
+    }
     let inner = port.inner().clone();
     let reactor = Reactor::global();
-    let sink = Box::new(move |ev: super::event::Event| {
-        if inner.is_closed() {
-            return false;
-        }
-        inner.complete(Completion {
-            id,
-            outcome: Outcome::Ok(ev.into_value()),
-        });
-        true
-    });
-    let (key, pid) = match reactor.spawn_here(req, sink) {
-        Ok(started) => started,
-        Err(errno) => {
-            return Ok(SpawnOutcome {
-                key: 0.0,
-                pid: 0,
-                errno,
-            })
-        }
-    };
+    let key = reactor.spawn(
+        req,
+        Box::new(move |ev| {
+            if inner.is_closed() {
+                return false;
+            }
+            inner.complete(Completion {
+                id,
+                outcome: Outcome::Ok(ev.into_value()),
+            });
+            true
+        }),
+    );
     if let Some(link) = reactor.stdin_link(key) {
         // Borrowed stdin chunks point into this environment's memory.
         let link: Arc<dyn Teardown> = link;
         port.inner().on_teardown(Arc::downgrade(&link));
     }
-    Ok(SpawnOutcome {
-        key: key as f64,
-        pid,
-        errno: 0,
-    })
+    Ok(key as f64)
 }
 
 /// Writes `data` to the child's stdin: as much as the pipe takes at once

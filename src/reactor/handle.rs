@@ -40,7 +40,7 @@ use mio::{Poll, Waker};
 use super::driver;
 use super::event::{Sink, Stream};
 use super::request::SpawnRequest;
-use super::spawner::{self, Spawned};
+use super::spawner::Spawned;
 use super::stdin::{Borrowed, Chunk, StdinLink, TryWrite};
 use super::sys;
 
@@ -98,9 +98,6 @@ pub(crate) enum Command {
         req: Box<SpawnRequest>,
         sink: Sink,
         link: Arc<StdinLink>,
-        /// Already started on the caller's thread ([`Reactor::spawn_here`]):
-        /// the reactor only takes it over. `None`: a spawner thread starts it.
-        started: Option<Spawned>,
     },
     Spawned {
         key: u64,
@@ -182,20 +179,9 @@ impl Shared {
                 drop(state);
                 let errno = e.raw_os_error().unwrap_or(libc::EAGAIN);
                 for cmd in cmds {
-                    if let Command::Spawn {
-                        key,
-                        mut sink,
-                        started,
-                        ..
-                    } = cmd
-                    {
+                    if let Command::Spawn { key, mut sink, .. } = cmd {
                         lock(&self.registry).remove(&key);
                         lock(&self.links).remove(&key);
-                        if let Some(started) = started {
-                            // Nobody could watch it: do not leave it unsupervised.
-                            let _ = started.ctl.signal(libc::SIGKILL, false);
-                            let _ = sys::reap_blocking(&started.ctl.pidfd);
-                        }
                         sink(super::event::Event::SpawnFailed { errno });
                     }
                 }
@@ -300,32 +286,8 @@ impl Reactor {
             req: Box::new(req),
             sink,
             link,
-            started: None,
         });
         key
-    }
-
-    /// Starts `req` on this thread (`posix_spawn`, which with glibc's
-    /// `CLONE_VFORK` copies no page tables: tens of microseconds whatever
-    /// this process's size), then hands the child to the reactor, which
-    /// reports `Spawned` and everything after it to `sink`. Returns the key
-    /// and the pid, or the errno of a spawn that failed (nothing is
-    /// registered then and `sink` is never called).
-    pub fn spawn_here(&self, mut req: SpawnRequest, sink: Sink) -> Result<(u64, libc::pid_t), i32> {
-        let started = spawner::spawn_child(&mut req)?;
-        let key = self.shared.next_key.fetch_add(1, Ordering::Relaxed);
-        let pid = started.ctl.pid;
-        lock(&self.shared.registry).insert(key, Slot::Running(started.ctl.clone()));
-        let link = StdinLink::new();
-        lock(&self.shared.links).insert(key, link.clone());
-        self.shared.submit(Command::Spawn {
-            key,
-            req: Box::new(req),
-            sink,
-            link,
-            started: Some(started),
-        });
-        Ok((key, pid))
     }
 
     /// Writes as much of `data` to the child's stdin as its pipe takes now,

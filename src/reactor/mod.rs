@@ -16,9 +16,11 @@
 //!
 //! # Threads and their states
 //!
-//! * **JavaScript threads** never fork, spawn or wait. They push commands
+//! * **JavaScript threads** never fork, spawn or wait. `spawn()` makes the
+//!   child's stdio sockets and checks its cwd in place (see the end of this
+//!   note for why the `posix_spawn` itself is not done there). They push commands
 //!   onto the reactor's queue (a `Mutex<Vec>` held for a push) and wake it;
-//!   two things run in place: `kill` (one `pidfd_send_signal`) and a stdin
+//!   two more things run in place: `kill` (one `pidfd_send_signal`) and a stdin
 //!   write while nothing is queued for that pipe (one non-blocking
 //!   `write(2)`, as libuv does; see `stdin.rs`).
 //! * **The reactor thread** is *stopped* until the first command, *running*
@@ -78,7 +80,22 @@
 //! does not expose it, so a raw kqueue registered in the mio loop), reaping
 //! with `waitpid(pid)` for that pid only, and `posix_spawn_file_actions_
 //! addchdir_np` (macOS 10.15+). Until then the napi exports are not built
-//! on other platforms and `lib/spawn.js` throws `ERR_SPINDLE_UNSUPPORTED`.
+//! on other platforms and `lib/spawn.js` hands every spawn to
+//! `node:child_process` (as it does everywhere for `'ipc'`, descriptor
+//! numbers, streams and `uid`/`gid`, which `posix_spawn` cannot do).
+//!
+//! # Why `posix_spawn` is not called on the JavaScript thread
+//!
+//! It would make `child.pid` synchronous, as in child_process, and it
+//! copies no page tables (`CLONE_VFORK`), so it costs the same at any heap
+//! size. But the calling thread sleeps until the child has exec'd, and when
+//! every core is busy the child waits for one: tried (one run of the spawn
+//! benchmark's small-process scenario, 2 cores at load 9–12), the worst
+//! event-loop delay was 847 ms (idle control process 12 ms, about 10 ms
+//! with the spawner thread in `bench/RESULTS.md`), and `spawn()` itself
+//! took 0.6–0.9 ms at the median. The stdio sockets and the cwd check do run on the
+//! calling thread (microseconds, no waiting on another process), so EMFILE
+//! and a cwd that is a file are known when `spawn()` returns.
 
 #[cfg(target_os = "linux")]
 mod driver;
