@@ -104,9 +104,39 @@ function outOfRange(name, range, value) {
 /** Node's AbortError: name 'AbortError', code 'ABORT_ERR', the signal's reason as cause. */
 class AbortError extends Error {
   constructor(message = 'The operation was aborted', options = undefined) {
-    super(message, options)
+    // As Node's: `options` must be an object. Its `cause` is read once, own
+    // property only (lib/options.js rules: a revoked Proxy gets a code).
+    if (options !== undefined && options !== null && typeof options !== 'object') {
+      throw invalidArgType('options', 'of type object', options)
+    }
+    const text = messageText(message)
+    let init
+    if (options !== undefined && options !== null) {
+      const { hasOwn, getOwn } = require('./options')
+      if (hasOwn(options, 'cause')) init = { cause: getOwn(options, 'cause') }
+    }
+    super(text, init)
     this.name = 'AbortError'
     this.code = 'ABORT_ERR'
+  }
+}
+
+// The message as a string, converted once. A Symbol, or a value whose
+// conversion fails inside the engine (an array holding a view over a
+// detached buffer, a revoked Proxy), gets a code; what a user's own
+// toString/valueOf throws on purpose passes through unchanged.
+function messageText(message) {
+  if (typeof message === 'string') return message
+  if (typeof message === 'symbol') throw invalidArgType('message', 'of type string', message)
+  try {
+    return `${message}`
+  } catch (cause) {
+    if (cause instanceof TypeError && cause.code === undefined) {
+      const err = invalidArgValue('message', message, 'could not be converted to a string')
+      err.cause = cause
+      throw err
+    }
+    throw cause
   }
 }
 

@@ -318,8 +318,14 @@ function call(slot, ctx, fn, arg) {
     fail(slot, err)
     return
   }
-  if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
-    result.then(
+  const then = thenOf(result)
+  if (then === FAILED) {
+    ctx.finish()
+    fail(slot, thenFailure)
+    return
+  }
+  if (then !== undefined) {
+    Reflect.apply(then, result, [
       (value) => {
         ctx.finish()
         succeed(slot, value)
@@ -330,10 +336,29 @@ function call(slot, ctx, fn, arg) {
         fail(slot, err)
         drain()
       },
-    )
+    ])
   } else {
     ctx.finish()
     succeed(slot, result)
+  }
+}
+
+const FAILED = Symbol('failed')
+let thenFailure
+/**
+ * A result's `then` method, read once (undefined when it has none). A result
+ * that cannot be read (a revoked Proxy, a Proxy whose trap throws) fails its
+ * task with ERR_SPINDLE_UNCLONEABLE and what was thrown as `cause`, as a
+ * result that the serializer cannot read does (lib/pool-values.js).
+ */
+function thenOf(result) {
+  if (result === null || typeof result !== 'object') return undefined
+  try {
+    const then = result.then
+    return typeof then === 'function' ? then : undefined
+  } catch (err) {
+    thenFailure = errorWithCode('The task\'s result could not be read', 'ERR_SPINDLE_UNCLONEABLE', { cause: err })
+    return FAILED
   }
 }
 
