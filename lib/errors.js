@@ -181,7 +181,24 @@ function errnoException(errno, syscall, extra) {
 function unknownSignal(signal) {
   // format, not a template: a Symbol or a null-prototype object must not
   // throw an uncoded TypeError while the error is being made.
-  return withCode(new TypeError(format('Unknown signal: %s', signal)), 'ERR_UNKNOWN_SIGNAL')
+  return withCode(new TypeError(`Unknown signal: ${showSignal(signal)}`), 'ERR_UNKNOWN_SIGNAL')
+}
+
+// How a bad signal is shown; never throws. format() (as Node's message) calls
+// the value's toString or inspect, which throw for a view over a detached
+// buffer or a Proxy over a TypedArray: then the value's type is shown.
+function showSignal(signal) {
+  try {
+    return format('%s', signal)
+  } catch {}
+  try {
+    return inspect(signal, { depth: 0, showProxy: true })
+  } catch {}
+  try {
+    return `[${Object.prototype.toString.call(signal).slice(8, -1)}]`
+  } catch {
+    return `[${typeof signal}]`
+  }
 }
 
 /** The reactor is not available on this platform. */

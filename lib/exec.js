@@ -3,7 +3,7 @@
 // output. Built on spawnWith (lib/spawn.js); see index.d.ts for the API.
 
 const { StringDecoder } = require('node:string_decoder')
-const { getOwn, snapshot } = require('./options')
+const { getOwn, snapshot, viewBytes } = require('./options')
 const {
   convertToValidSignal,
   isArray,
@@ -72,9 +72,14 @@ function normalizeExecOptions(options) {
     if (!(opts.maxBuffer >= 0)) throw invalidArgValue('options.maxBuffer', opts.maxBuffer, 'must be a non-negative number')
     maxBuffer = opts.maxBuffer
   }
-  const input = opts.input
-  if (input !== undefined && typeof input !== 'string' && !ArrayBuffer.isView(input)) {
-    throw invalidArgType('options.input', 'of type string or an instance of Buffer, TypedArray or DataView', input)
+  // A view is checked now, before anything is spawned (a view of a detached
+  // buffer is a coded error), and read through the engine's own getters.
+  let input = opts.input
+  if (input !== undefined && typeof input !== 'string') {
+    input = viewBytes(input, 'options.input')
+    if (input === null) {
+      throw invalidArgType('options.input', 'of type string or an instance of Buffer, TypedArray or DataView', opts.input)
+    }
   }
   const timeout = opts.timeout === undefined ? 0 : validateInteger(opts.timeout, 'options.timeout', 0)
   let forceKillAfter = DEFAULT_FORCE_KILL_AFTER
@@ -221,7 +226,11 @@ function exec(file, args, options) {
     if (o.input !== undefined && child.stdin != null) {
       // The child may exit without reading its input: EPIPE then is not a failure.
       child.stdin.on('error', () => {})
-      child.stdin.end(o.input)
+      try {
+        child.stdin.end(o.input)
+      } catch (err) {
+        fail(err) // the child is killed: never left running
+      }
     }
     if (o.timeout > 0) {
       timer = setLongTimeout(() => {

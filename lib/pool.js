@@ -11,7 +11,7 @@ const os = require('node:os')
 const path = require('node:path')
 const native = require('./native')
 const { abortError, errorWithCode, invalidArgType, invalidArgValue, outOfRange, withCode } = require('./errors')
-const { snapshot } = require('./options')
+const { readArray, snapshot, stringOf } = require('./options')
 const { deserializeError } = require('./task-errors')
 const values = require('./pool-values')
 const {
@@ -145,9 +145,12 @@ function coded(err) {
 
 /** A copy of an array option (argv, execArgv), read once. */
 function copyArray(value, name, strings) {
-  if (!Array.isArray(value)) throw invalidArgType(name, 'an instance of Array', value)
-  const out = Array.from(value)
+  // Read defensively (lib/options.js): a Proxy's length may lie, an element
+  // may be a revoked Proxy or nested too deep to become a string.
+  const out = readArray(value, name)
+  if (out === null) throw invalidArgType(name, 'an instance of Array', value)
   if (strings) out.forEach((v, i) => validateString(v, `${name}[${i}]`))
+  else out.forEach((v, i) => { out[i] = stringOf(v, `${name}[${i}]`) }) // as Worker does, once
   return out
 }
 

@@ -30,7 +30,7 @@ const {
   outOfRange,
   unknownSignal,
 } = require('./errors')
-const { getOwn, snapshot } = require('./options')
+const { arrayLength, getOwn, snapshot, viewBytes } = require('./options')
 const {
   validateAbortSignal,
   validateBoolean,
@@ -160,7 +160,7 @@ function ownElement(array, i, name) {
 
 /** The arguments as child_process takes them: each stringified, NUL refused. */
 function normalizeArgs(args) {
-  const length = getOwn(args, 'length', 'args')
+  const length = arrayLength(args, 'args') // read once, bounded: a Proxy may lie
   const out = []
   for (let i = 0; i < length; i++) {
     const s = toStringArg(ownElement(args, i, 'args'), `args[${i}]`)
@@ -187,7 +187,7 @@ function normalizeStdio(stdio) {
     // child_process's own message and code for a bad stdio.
     throw invalidArgValue('stdio', stdio)
   }
-  const length = getOwn(stdio, 'length', 'options.stdio')
+  const length = arrayLength(stdio, 'options.stdio') // read once, bounded: a Proxy may lie
   const value = []
   for (let i = 0; i < length; i++) value.push(ownElement(stdio, i, 'options.stdio'))
   let native = length <= 3 ? [] : null
@@ -338,8 +338,16 @@ function normalizeSpawnArguments(file, args, options) {
 
   let cwd = o.cwd
   if (cwd !== undefined && cwd !== null) {
-    if (isURL(cwd)) cwd = fileURLToPath(cwd)
-    else if (Buffer.isBuffer(cwd)) cwd = cwd.toString()
+    try {
+      if (isURL(cwd)) cwd = fileURLToPath(cwd)
+      else if (Buffer.isBuffer(cwd)) cwd = cwd.toString()
+    } catch (cause) {
+      // A revoked Proxy: `instanceof` throws the engine's uncoded TypeError.
+      if (!(cause instanceof TypeError) || cause.code !== undefined) throw cause
+      const err = invalidArgValue('options.cwd', cwd, 'could not be read')
+      err.cause = cause
+      throw err
+    }
     if (typeof cwd !== 'string') {
       throw invalidArgType('options.cwd', 'of type string or an instance of Buffer or URL', cwd)
     }
@@ -525,6 +533,17 @@ class ChildStdin extends Writable {
   }
   setKeepAlive() {
     return this
+  }
+  // A view is written from its own memory, read through the engine's getters
+  // (lib/options.js viewBytes): a lying `byteOffset` or `byteLength`, or a
+  // view of a detached buffer, is a coded error, not the engine's TypeError
+  // that Node's stream would throw while wrapping it.
+  write(chunk, encoding, cb) {
+    return super.write(viewBytes(chunk, 'chunk') ?? chunk, encoding, cb)
+  }
+  end(chunk, encoding, cb) {
+    if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') chunk = viewBytes(chunk, 'chunk') ?? chunk
+    return super.end(chunk, encoding, cb)
   }
   /** Ends the stream, then destroys it once everything is written. */
   destroySoon() {
