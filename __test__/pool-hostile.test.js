@@ -248,6 +248,120 @@ describe('a thrown value that cannot be cloned nor stringified (item 16)', () =>
   })
 })
 
+describe('a thrown value that cannot be sent faithfully (fuzz)', () => {
+  const uncloneable = [
+    ['arrow', 'function', '() => {}'],
+    ['class', 'class', 'class K {}'],
+    ['symbol', 'symbol', 'Symbol(Symbol.iterator)'],
+    ['thenable', 'Object, thenable', '[object Object]'],
+    ['detachedArrayBuffer', 'ArrayBuffer', '[object ArrayBuffer]'],
+    ['detachedView', 'Float64Array', undefined],
+    ['revokedProxy', 'revoked Proxy', undefined],
+  ]
+  test.each(uncloneable)('throwing %s rejects with ERR_SPINDLE_UNCLONEABLE naming its type', async (kind, type, text) => {
+    const pool = makePool({ filename: worker('throws-hostile.js'), maxThreads: 1 })
+    for (const name of ['throwValue', 'rejectValue']) {
+      const err = await rejection(pool.run(kind, { name }))
+      expect(err).toBeInstanceOf(Error)
+      expect(err.code).toBe('ERR_SPINDLE_UNCLONEABLE')
+      expect(err.message).toBe(`The task threw a value that could not be cloned (${type})${text === undefined ? '' : `: ${text}`}`)
+    }
+  })
+
+  test('it fails its own task only (concurrentTasksPerWorker: 2)', async () => {
+    const pool = makePool({ filename: worker('throws-hostile.js'), maxThreads: 1, concurrentTasksPerWorker: 2 })
+    const slow = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+    const bystander = slow.run(100, { name: 'slow' })
+    const results = await Promise.allSettled(['arrow', 'symbol', 'byteOffset'].map((k) => pool.run(k, { name: 'rejectValue' })))
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected'])
+    await expect(bystander).resolves.toEqual(expect.any(Number))
+  })
+
+  test.each(['byteLength', 'byteOffset', 'buffer'])("a view whose own %s lies arrives as a clone of its real bytes", async (kind) => {
+    const pool = makePool({ filename: worker('throws-hostile.js'), maxThreads: 1 })
+    const got = await rejection(pool.run(kind, { name: 'throwValue' }))
+    expect(Object.prototype.toString.call(got)).toBe('[object Uint8Array]')
+    expect(Array.from(got)).toEqual(Array.from({ length: 64 }, (_, i) => i))
+  })
+
+  test("an Error whose cause cannot be cloned keeps its own code; the cause becomes a coded error", async () => {
+    const pool = makePool({ filename: worker('throws-hostile.js'), maxThreads: 1 })
+    const err = await rejection(pool.run('errorWithFunctionCause', { name: 'throwValue' }))
+    expect(err.message).toBe('outer')
+    expect(err.code).toBe('E_OUTER')
+    expect(err.cause.code).toBe('ERR_SPINDLE_UNCLONEABLE')
+    expect(err.cause.message).toMatch(/\(function\): \(\) => 1$/)
+  })
+
+  test.each(['revokedProxy', 'revokedArray'])('returning a %s rejects with ERR_SPINDLE_UNCLONEABLE; the worker goes on', async (kind) => {
+    const pool = makePool({ filename: worker('throws-hostile.js'), maxThreads: 1 })
+    const err = await rejection(pool.run(kind, { name: 'returnValue' }))
+    expect(err.code).toBe('ERR_SPINDLE_UNCLONEABLE')
+    expect(err.cause.name).toBe('TypeError')
+    expect(Array.from(await pool.run('byteLength', { name: 'returnValue' }))).toHaveLength(64)
+  })
+})
+
+describe('views whose own properties lie cross as their real bytes (fuzz)', () => {
+  test.each(['byteLength', 'byteOffset', 'buffer'])('a returned view whose own %s lies', async (kind) => {
+    const pool = makePool({ filename: worker('throws-hostile.js'), maxThreads: 1 })
+    const got = await pool.run(kind, { name: 'returnValue' })
+    expect(Object.prototype.toString.call(got)).toBe('[object Uint8Array]')
+    expect(Array.from(got)).toEqual(Array.from({ length: 64 }, (_, i) => i))
+  })
+
+  test('an argument whose own buffer lies; a detached one behind a lying buffer is refused with a code', async () => {
+    const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 }) // its default export echoes
+    const rab = new ArrayBuffer(8, { maxByteLength: 16 })
+    const view = new Uint8Array(rab)
+    view.set([1, 2, 3, 4, 5, 6, 7, 8])
+    Object.defineProperty(view, 'buffer', { value: new ArrayBuffer(8) })
+    expect(Array.from(await pool.run(view))).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+    const detached = new Uint8Array(8)
+    structuredClone(detached.buffer, { transfer: [detached.buffer] })
+    Object.defineProperty(detached, 'buffer', { value: new ArrayBuffer(8) })
+    expect((await rejection(pool.run(detached))).code).toBe('ERR_SPINDLE_UNCLONEABLE')
+  })
+})
+
+describe('argv and execArgv are read defensively (fuzz)', () => {
+  const revokedProxy = () => { const r = Proxy.revocable({}, {}); r.revoke(); return r.proxy }
+  const deep = () => { let v = []; for (let i = 0; i < 20000; i++) v = [v]; return v }
+  test.each([
+    ['argv holding a revoked Proxy', () => ({ argv: [revokedProxy()] }), 'ERR_INVALID_ARG_VALUE'],
+    ['argv nested too deep to become a string', () => ({ argv: deep() }), 'ERR_INVALID_ARG_VALUE'],
+    ['argv: a revoked Proxy', () => ({ argv: revokedProxy() }), 'ERR_INVALID_ARG_VALUE'],
+    ['argv: a sparse array of length 2^32 - 1', () => ({ argv: Object.assign([], { length: 2 ** 32 - 1 }) }), 'ERR_OUT_OF_RANGE'],
+  ])('%s throws %s at construction', (_, opts, code) => {
+    for (const minThreads of [0, 1]) {
+      const err = thrown(() => new Pool({ filename: worker('basic.js'), minThreads, maxThreads: 1, ...opts() }))
+      expect(err.code).toBe(code)
+    }
+  })
+
+  test('argv entries become strings once, as Worker makes them', async () => {
+    let reads = 0
+    const entry = { toString() { reads++; return 'once' } }
+    const pool = makePool({ filename: worker('env.js'), maxThreads: 1, argv: [entry, 3] })
+    expect(reads).toBe(1)
+    expect((await pool.run(null)).argv).toEqual(['once', '3'])
+  })
+
+  test('an argv or execArgv whose length lies (a Proxy) is refused at once: no spin', () => {
+    const r = child(`
+      const lying = () => new Proxy(['x'], { get: (t, k) => (k === 'length' ? 2 ** 32 - 1 : t[k]) })
+      for (const key of ['argv', 'execArgv']) {
+        for (const minThreads of [0, 1]) {
+          try { new spindle.Pool({ filename: worker('basic.js'), minThreads, maxThreads: 1, [key]: lying() }); report('constructed') }
+          catch (e) { report(e.code) }
+        }
+      }
+    `)
+    expectClean(r)
+    expect(r.reports).toEqual(Array(4).fill('ERR_OUT_OF_RANGE'))
+  })
+})
+
 describe('every failure has a code', () => {
   const uncloneable = [
     ['a function', () => () => 1],

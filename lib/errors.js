@@ -3,6 +3,7 @@
 // a standard Error subclass with a `code` property.
 
 const { inspect } = require('node:util')
+const { isNativeError } = require('node:util').types
 
 function describeReceived(value) {
   // A revoked Proxy (or a throwing getter) must not turn a coded error into an uncoded one.
@@ -131,7 +132,7 @@ function messageText(message) {
   try {
     return `${message}`
   } catch (cause) {
-    if (cause instanceof TypeError && cause.code === undefined) {
+    if (isEngineError(cause, 'TypeError')) {
       const err = invalidArgValue('message', message, 'could not be converted to a string')
       err.cause = cause
       throw err
@@ -142,6 +143,21 @@ function messageText(message) {
 
 function abortError(signal) {
   return new AbortError(undefined, { cause: signal?.reason })
+}
+
+/**
+ * Whether `err` is an error the engine threw (a TypeError for a revoked Proxy
+ * or a detached buffer, a RangeError for a stack overflow) rather than one a
+ * user made with a code: a native error of one of `names`, without a code.
+ * By name, not instanceof: the engine makes it in the realm of the builtin
+ * that failed, which may be another context's (vm, jest).
+ */
+function isEngineError(err, ...names) {
+  try {
+    return isNativeError(err) && names.includes(err.name) && err.code === undefined
+  } catch {
+    return false
+  }
 }
 
 /** A generic error with a code, for failures that happen asynchronously. */
@@ -157,6 +173,7 @@ module.exports = {
   errorWithCode,
   invalidArgType,
   invalidArgValue,
+  isEngineError,
   outOfRange,
   withCode,
 }

@@ -8,7 +8,7 @@
 // captured when this module loads, so later changes to
 // `Object.prototype.hasOwnProperty` or `Reflect` do not reach us.
 
-const { invalidArgValue, outOfRange } = require('./errors')
+const { invalidArgValue, isEngineError, outOfRange } = require('./errors')
 
 const ObjectPrototypeHasOwnProperty = Object.prototype.hasOwnProperty
 const ReflectApply = Reflect.apply
@@ -79,7 +79,7 @@ function snapshot(obj, keys, name = 'options') {
 // TypeErrors that carry no code; anything else was thrown by user code and
 // is passed through as it is.
 function unreadable(name, obj, cause) {
-  if (cause instanceof TypeError && cause.code === undefined) {
+  if (isEngineError(cause, 'TypeError')) {
     const err = invalidArgValue(name, obj, 'could not be read')
     err.cause = cause
     return err
@@ -135,7 +135,7 @@ function stringOf(value, name) {
   try {
     return StringCtor(value)
   } catch (cause) {
-    if ((cause instanceof TypeError || cause instanceof RangeError) && cause.code === undefined) {
+    if (isEngineError(cause, 'TypeError', 'RangeError')) {
       const err = invalidArgValue(name, value, 'cannot be converted to a string')
       err.cause = cause
       throw err

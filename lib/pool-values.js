@@ -29,6 +29,7 @@
 const v8 = require('node:v8')
 const { errorWithCode, invalidArgType, invalidArgValue } = require('./errors')
 const { deserializeError } = require('./task-errors')
+const { viewBytes } = require('./options')
 
 /** The tag of [SIDE, serialized, ...views] (a type index never used for a binary value). */
 const SIDE = -1
@@ -50,12 +51,12 @@ class SideSerializer extends v8.DefaultSerializer {
   }
 
   _writeHostObject(view) {
-    if (isSharedArrayBuffer(view.buffer)) throw new SharedFound()
     const t = typeIndexOf(view)
     if (t <= 0) throw new this._getDataCloneError(`Unserializable host object: ${TAG.call(view)}`)
+    const bytes = viewBytes(view, 'value') // the view's own memory, whatever its properties say
+    if (isSharedArrayBuffer(bytes.buffer)) throw new SharedFound()
     this.writeUint32(t)
-    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
-    if (view.byteLength >= SIDE_MIN) {
+    if (bytes.byteLength >= SIDE_MIN) {
       this.writeUint32(BESIDE)
       this.writeUint32(this.side.length)
       this.side.push(bytes)
@@ -105,11 +106,16 @@ const TYPES = [
 ]
 const TAG = Object.prototype.toString
 
+// The type from the value's internal slots: an own Symbol.toStringTag may lie.
+const TA_TAG = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag).get
+const { isArrayBuffer: isArrayBufferSlot, isDataView } = require('node:util').types
+
 function typeIndexOf(value) {
-  if (Buffer.isBuffer(value)) return 13
-  if (value instanceof ArrayBuffer || TAG.call(value) === '[object ArrayBuffer]') return 0
+  if (isArrayBufferSlot(value)) return 0
   if (!ArrayBuffer.isView(value)) return -1
-  const name = TAG.call(value).slice(8, -1)
+  if (Buffer.isBuffer(value)) return 13
+  if (isDataView(value)) return 12
+  const name = Reflect.apply(TA_TAG, value, [])
   const i = TYPES.findIndex((t) => t.name === name)
   return i
 }
@@ -162,8 +168,9 @@ function encodeUnchecked(value) {
   const t = typeIndexOf(value)
   if (t === 0) return [0, new Uint8Array(value)]
   if (t > 0) {
-    if (isSharedArrayBuffer(value.buffer)) throw new SharedFound()
-    return [t, new Uint8Array(value.buffer, value.byteOffset, value.byteLength)]
+    const bytes = viewBytes(value, 'value') // the view's own memory, whatever its properties say
+    if (isSharedArrayBuffer(bytes.buffer)) throw new SharedFound()
+    return [t, bytes]
   }
   return serialize(value)
 }

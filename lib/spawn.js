@@ -27,6 +27,7 @@ const {
   errnoException,
   invalidArgType,
   invalidArgValue,
+  isEngineError,
   outOfRange,
   unknownSignal,
 } = require('./errors')
@@ -343,7 +344,7 @@ function normalizeSpawnArguments(file, args, options) {
       else if (Buffer.isBuffer(cwd)) cwd = cwd.toString()
     } catch (cause) {
       // A revoked Proxy: `instanceof` throws the engine's uncoded TypeError.
-      if (!(cause instanceof TypeError) || cause.code !== undefined) throw cause
+      if (!isEngineError(cause, 'TypeError')) throw cause
       const err = invalidArgValue('options.cwd', cwd, 'could not be read')
       err.cause = cause
       throw err
