@@ -324,6 +324,14 @@ describe('views whose own properties lie cross as their real bytes (fuzz)', () =
   })
 })
 
+test('a resizable ArrayBuffer crosses as structuredClone gives it: still resizable (fuzz)', async () => {
+  const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+  const rab = new ArrayBuffer(8, { maxByteLength: 32 })
+  new Uint8Array(rab).set([1, 2, 3])
+  const got = await pool.run(rab)
+  expect([got.resizable, got.maxByteLength, Array.from(new Uint8Array(got))]).toEqual([true, 32, [1, 2, 3, 0, 0, 0, 0, 0]])
+})
+
 describe('argv and execArgv are read defensively (fuzz)', () => {
   const revokedProxy = () => { const r = Proxy.revocable({}, {}); r.revoke(); return r.proxy }
   const deep = () => { let v = []; for (let i = 0; i < 20000; i++) v = [v]; return v }

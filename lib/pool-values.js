@@ -110,6 +110,8 @@ const TAG = Object.prototype.toString
 const TA_TAG = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag).get
 const { isArrayBuffer: isArrayBufferSlot, isDataView } = require('node:util').types
 
+const AB_RESIZABLE = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get ?? (() => false)
+
 function typeIndexOf(value) {
   if (isArrayBufferSlot(value)) return 0
   if (!ArrayBuffer.isView(value)) return -1
@@ -166,7 +168,8 @@ function encode(value, viaPort) {
 function encodeUnchecked(value) {
   if (isPrimitive(value)) return value
   const t = typeIndexOf(value)
-  if (t === 0) return [0, new Uint8Array(value)]
+  // A resizable ArrayBuffer stays resizable, as structuredClone keeps it: the serializer writes it.
+  if (t === 0) return Reflect.apply(AB_RESIZABLE, value, []) ? serialize(value) : [0, new Uint8Array(value)]
   if (t > 0) {
     const bytes = viewBytes(value, 'value') // the view's own memory, whatever its properties say
     if (isSharedArrayBuffer(bytes.buffer)) throw new SharedFound()
