@@ -332,6 +332,38 @@ test('a resizable ArrayBuffer crosses as structuredClone gives it: still resizab
   expect([got.resizable, got.maxByteLength, Array.from(new Uint8Array(got))]).toEqual([true, 32, [1, 2, 3, 0, 0, 0, 0, 0]])
 })
 
+describe('second fuzz pass (seed 3)', () => {
+  const revokedArray = () => { const r = Proxy.revocable([], {}); r.revoke(); return r.proxy }
+
+  test('close(a revoked Proxy) rejects with ERR_INVALID_ARG_VALUE', async () => {
+    const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+    expect((await rejection(pool.close(revokedArray()))).code).toBe('ERR_INVALID_ARG_VALUE')
+  })
+
+  test('a transferList that is a huge sparse array, or whose length lies, rejects with ERR_OUT_OF_RANGE', async () => {
+    const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+    const sparse = []
+    sparse.length = 2 ** 32 - 1
+    const lying = new Proxy([], { get: (t, k) => (k === 'length' ? 2 ** 32 - 1 : t[k]) })
+    for (const transferList of [sparse, lying]) {
+      expect((await rejection(pool.run(1, { transferList }))).code).toBe('ERR_OUT_OF_RANGE')
+    }
+  })
+
+  test('a stackSizeMb or codeRangeSizeMb past 1 TiB is refused with ERR_OUT_OF_RANGE (Worker would abort the process)', () => {
+    const r = child(`
+      for (const resourceLimits of [{ stackSizeMb: Number.MAX_VALUE }, { stackSizeMb: Infinity }, { codeRangeSizeMb: 2 ** 31 }]) {
+        for (const minThreads of [0, 1]) {
+          try { new spindle.Pool({ filename: worker('basic.js'), minThreads, maxThreads: 1, resourceLimits }); report('constructed') }
+          catch (e) { report(e.code) }
+        }
+      }
+    `)
+    expectClean(r)
+    expect(r.reports).toEqual(Array(6).fill('ERR_OUT_OF_RANGE'))
+  })
+})
+
 describe('argv and execArgv are read defensively (fuzz)', () => {
   const revokedProxy = () => { const r = Proxy.revocable({}, {}); r.revoke(); return r.proxy }
   const deep = () => { let v = []; for (let i = 0; i < 20000; i++) v = [v]; return v }

@@ -412,6 +412,32 @@ describe('hostile values found by the fuzz suite (__test__/fuzz)', () => {
     expect(codes).toEqual(Array(9).fill('ERR_UNKNOWN_SIGNAL'))
   })
 
+  test('args or env values that cannot become strings (nested too deep, too long): ERR_INVALID_ARG_VALUE', () => {
+    let deep = []
+    for (let i = 0; i < 20000; i++) deep = [deep]
+    const sparse = []
+    sparse.length = 2 ** 32 - 1
+    const codes = [
+      outcome(() => spindle.spawn('echo', ['a', 'b', deep])),
+      outcome(() => spindle.exec('echo', [deep])),
+      outcome(() => spindle.exec('echo', [], { env: { FUZZ_VAR: sparse } })),
+      outcome(() => spindle.spawn('echo', [], { env: { FUZZ_VAR: sparse } })),
+    ].map((e) => e.code)
+    expect(codes).toEqual(Array(4).fill('ERR_INVALID_ARG_VALUE'))
+  })
+
+  test('stdin.write/end with an object that is not a view (a revoked Proxy too): ERR_INVALID_ARG_TYPE, as Node', async () => {
+    const codes = []
+    await record(spindle.spawn, 'cat', [], undefined, (child) => {
+      for (const chunk of [revoke([]), {}, [1]]) {
+        codes.push(outcome(() => child.stdin.write(chunk)).code)
+        codes.push(outcome(() => child.stdin.end(chunk)).code)
+      }
+      child.stdin.end()
+    })
+    expect(codes).toEqual(Array(6).fill('ERR_INVALID_ARG_TYPE'))
+  })
+
   test('stdin.write/end with a detached view: ERR_INVALID_ARG_VALUE; a view whose own byteOffset lies writes its real bytes', async () => {
     const codes = []
     const r = await record(spindle.spawn, 'cat', [], undefined, (child) => {

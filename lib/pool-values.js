@@ -29,7 +29,7 @@
 const v8 = require('node:v8')
 const { errorWithCode, invalidArgType, invalidArgValue } = require('./errors')
 const { deserializeError } = require('./task-errors')
-const { viewBytes } = require('./options')
+const { readArray, viewBytes } = require('./options')
 
 /** The tag of [SIDE, serialized, ...views] (a type index never used for a binary value). */
 const SIDE = -1
@@ -238,8 +238,9 @@ function isArrayBuffer(x) {
  * an Array whose entries are transferable, none twice, no ArrayBuffer detached.
  */
 function checkTransferList(value) {
-  if (!Array.isArray(value)) throw invalidArgType('options.transferList', 'an instance of Array', value)
-  const list = Array.from(value)
+  // Read defensively (lib/options.js): a revoked Proxy, a length that lies or is huge.
+  const list = readArray(value, 'options.transferList')
+  if (list === null) throw invalidArgType('options.transferList', 'an instance of Array', value)
   const seen = new Set()
   for (let i = 0; i < list.length; i++) {
     const x = list[i]

@@ -24,6 +24,8 @@ const {
 } = require('./validate')
 
 const RUNTIME = path.join(__dirname, 'pool-worker.js')
+/** resourceLimits (in MB) above which Worker aborts the process (1 TiB: far past any real stack or code range). */
+const RESOURCE_LIMIT_MAX = { __proto__: null, stackSizeMb: 2 ** 20, codeRangeSizeMb: 2 ** 20 }
 const OPTIONS = [
   'filename', 'name', 'minThreads', 'maxThreads', 'idleTimeout', 'maxQueue',
   'concurrentTasksPerWorker', 'resourceLimits', 'env', 'argv', 'execArgv', 'workerData',
@@ -276,6 +278,11 @@ class Pool extends EventEmitter {
         if (resourceLimits[key] !== undefined) {
           if (typeof resourceLimits[key] !== 'number') {
             throw invalidArgType(`options.resourceLimits.${key}`, 'of type number', resourceLimits[key])
+          }
+          // Past these, Worker's own conversion to bytes overflows or V8
+          // cannot reserve the range: the process aborts instead of failing.
+          if (RESOURCE_LIMIT_MAX[key] !== undefined && resourceLimits[key] > RESOURCE_LIMIT_MAX[key]) {
+            throw outOfRange(`options.resourceLimits.${key}`, `<= ${RESOURCE_LIMIT_MAX[key]}`, resourceLimits[key])
           }
         } else delete resourceLimits[key]
       }

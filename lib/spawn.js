@@ -139,7 +139,8 @@ function toStringArg(value, name) {
   try {
     return `${value}`
   } catch (cause) {
-    if (cause instanceof TypeError && cause.code === undefined) {
+    // RangeError: an array nested too deep (stack overflow) or too long for a string.
+    if (isEngineError(cause, 'TypeError', 'RangeError')) {
       const err = invalidArgValue(name, value, 'cannot be converted to a string')
       err.cause = cause
       throw err
@@ -506,6 +507,20 @@ const SymbolDispose = Symbol.dispose ?? Symbol.for('nodejs.dispose')
  * `setNoDelay`/`setKeepAlive` (no-ops on a Unix socket, as in Node) and
  * `destroySoon`.
  */
+/**
+ * A chunk for stdin: a view as a Uint8Array over its own memory; any other
+ * object is refused here with the stream's own code and message, before
+ * Node's checks (`instanceof`) throw the engine's TypeError for a revoked Proxy.
+ */
+function stdinChunk(chunk) {
+  const bytes = viewBytes(chunk, 'chunk')
+  if (bytes !== null) return bytes
+  if ((typeof chunk === 'object' && chunk !== null) || typeof chunk === 'function') {
+    throw invalidArgType('chunk', 'of type string or an instance of Buffer, TypedArray, or DataView', chunk)
+  }
+  return chunk
+}
+
 class ChildStdin extends Writable {
   #owner
   #ref = true
@@ -540,10 +555,10 @@ class ChildStdin extends Writable {
   // view of a detached buffer, is a coded error, not the engine's TypeError
   // that Node's stream would throw while wrapping it.
   write(chunk, encoding, cb) {
-    return super.write(viewBytes(chunk, 'chunk') ?? chunk, encoding, cb)
+    return super.write(stdinChunk(chunk), encoding, cb)
   }
   end(chunk, encoding, cb) {
-    if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') chunk = viewBytes(chunk, 'chunk') ?? chunk
+    if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') chunk = stdinChunk(chunk)
     return super.end(chunk, encoding, cb)
   }
   /** Ends the stream, then destroys it once everything is written. */

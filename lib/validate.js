@@ -3,10 +3,12 @@
 // with a Node-style code.
 
 const { invalidArgType, invalidArgValue, outOfRange } = require('./errors')
+const { isArray } = require('./options')
 
 function validateObject(value, name, { optional = true } = {}) {
   if (value === undefined && optional) return {}
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+  // isArray: a revoked Proxy (whose IsArray throws) is a coded error too.
+  if (value === null || typeof value !== 'object' || isArray(value, name)) {
     throw invalidArgType(name, 'of type object', value)
   }
   return value
