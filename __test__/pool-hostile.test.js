@@ -335,6 +335,12 @@ test('a resizable ArrayBuffer crosses as structuredClone gives it: still resizab
 describe('second fuzz pass (seed 3)', () => {
   const revokedArray = () => { const r = Proxy.revocable([], {}); r.revoke(); return r.proxy }
 
+  test('ctx.run(arg, { signal: a revoked Proxy }) inside a task throws ERR_INVALID_ARG_TYPE', async () => {
+    const pool = makePool({ filename: require('node:path').join(__dirname, 'fuzz', 'worker.js'), maxThreads: 1 })
+    const r = await pool.run({ method: 'run', pos: '1.signal', value: 'proxy:revokedArray' }, { name: 'nested' })
+    expect([r.outcome, r.error.code]).toEqual(['threw', 'ERR_INVALID_ARG_TYPE'])
+  })
+
   test('close(a revoked Proxy) rejects with ERR_INVALID_ARG_VALUE', async () => {
     const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
     expect((await rejection(pool.close(revokedArray()))).code).toBe('ERR_INVALID_ARG_VALUE')

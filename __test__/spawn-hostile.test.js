@@ -438,6 +438,15 @@ describe('hostile values found by the fuzz suite (__test__/fuzz)', () => {
     expect(codes).toEqual(Array(6).fill('ERR_INVALID_ARG_TYPE'))
   })
 
+  test("stdio '__proto__' or 'constructor' is not a mode: the same code as child_process", () => {
+    for (const stdio of ['__proto__', 'constructor', ['__proto__'], ['pipe', 'constructor']]) {
+      const ours = outcome(() => spindle.spawn('echo', [], { stdio }))
+      const theirs = outcome(() => cp.spawn('echo', [], { stdio }))
+      expect([stdio, ours.code]).toEqual([stdio, theirs.code])
+      expect(typeof ours.code).toBe('string')
+    }
+  })
+
   test('stdin.write/end with a detached view: ERR_INVALID_ARG_VALUE; a view whose own byteOffset lies writes its real bytes', async () => {
     const codes = []
     const r = await record(spindle.spawn, 'cat', [], undefined, (child) => {

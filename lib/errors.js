@@ -132,7 +132,8 @@ function messageText(message) {
   try {
     return `${message}`
   } catch (cause) {
-    if (isEngineError(cause, 'TypeError')) {
+    // RangeError: too long for a string (a huge sparse array), or nested too deep.
+    if (isEngineError(cause, 'TypeError', 'RangeError')) {
       const err = invalidArgValue('message', message, 'could not be converted to a string')
       err.cause = cause
       throw err

@@ -69,7 +69,8 @@ const LEND_MIN = 64 * 1024
 const OUTPUT_CREDIT = 8 << 20
 const ACK_EVERY = 1 << 20
 
-const STDIO_CODES = { pipe: 0, inherit: 1, ignore: 2 }
+// Null prototype: 'constructor' or '__proto__' is not a stdio mode.
+const STDIO_CODES = { __proto__: null, pipe: 0, inherit: 1, ignore: 2 }
 // A null-prototype copy: a name is looked up among the real signals only,
 // never among properties inherited from Object.prototype.
 const signals = Object.assign(Object.create(null), osConstants.signals)
