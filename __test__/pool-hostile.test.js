@@ -248,6 +248,166 @@ describe('a thrown value that cannot be cloned nor stringified (item 16)', () =>
   })
 })
 
+describe('a thrown value that cannot be sent faithfully (fuzz)', () => {
+  const uncloneable = [
+    ['arrow', 'function', '() => {}'],
+    ['class', 'class', 'class K {}'],
+    ['symbol', 'symbol', 'Symbol(Symbol.iterator)'],
+    ['thenable', 'Object, thenable', '[object Object]'],
+    ['detachedArrayBuffer', 'ArrayBuffer', '[object ArrayBuffer]'],
+    ['detachedView', 'Float64Array', '[object Float64Array]'],
+    ['revokedProxy', 'revoked Proxy', undefined],
+  ]
+  test.each(uncloneable)('throwing %s rejects with ERR_SPINDLE_UNCLONEABLE naming its type', async (kind, type, text) => {
+    const pool = makePool({ filename: worker('throws-hostile.js'), maxThreads: 1 })
+    for (const name of ['throwValue', 'rejectValue']) {
+      const err = await rejection(pool.run(kind, { name }))
+      expect(err).toBeInstanceOf(Error)
+      expect(err.code).toBe('ERR_SPINDLE_UNCLONEABLE')
+      expect(err.message).toBe(`The task threw a value that could not be cloned (${type})${text === undefined ? '' : `: ${text}`}`)
+    }
+  })
+
+  test('it fails its own task only (concurrentTasksPerWorker: 2)', async () => {
+    const pool = makePool({ filename: worker('throws-hostile.js'), maxThreads: 1, concurrentTasksPerWorker: 2 })
+    const slow = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+    const bystander = slow.run(100, { name: 'slow' })
+    const results = await Promise.allSettled(['arrow', 'symbol', 'byteOffset'].map((k) => pool.run(k, { name: 'rejectValue' })))
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected'])
+    await expect(bystander).resolves.toEqual(expect.any(Number))
+  })
+
+  test.each(['byteLength', 'byteOffset', 'buffer'])("a view whose own %s lies arrives as a clone of its real bytes", async (kind) => {
+    const pool = makePool({ filename: worker('throws-hostile.js'), maxThreads: 1 })
+    const got = await rejection(pool.run(kind, { name: 'throwValue' }))
+    expect(Object.prototype.toString.call(got)).toBe('[object Uint8Array]')
+    expect(Array.from(got)).toEqual(Array.from({ length: 64 }, (_, i) => i))
+  })
+
+  test("an Error whose cause cannot be cloned keeps its own code; the cause becomes a coded error", async () => {
+    const pool = makePool({ filename: worker('throws-hostile.js'), maxThreads: 1 })
+    const err = await rejection(pool.run('errorWithFunctionCause', { name: 'throwValue' }))
+    expect(err.message).toBe('outer')
+    expect(err.code).toBe('E_OUTER')
+    expect(err.cause.code).toBe('ERR_SPINDLE_UNCLONEABLE')
+    expect(err.cause.message).toMatch(/\(function\): \(\) => 1$/)
+  })
+
+  test.each(['revokedProxy', 'revokedArray'])('returning a %s rejects with ERR_SPINDLE_UNCLONEABLE; the worker goes on', async (kind) => {
+    const pool = makePool({ filename: worker('throws-hostile.js'), maxThreads: 1 })
+    const err = await rejection(pool.run(kind, { name: 'returnValue' }))
+    expect(err.code).toBe('ERR_SPINDLE_UNCLONEABLE')
+    expect(err.cause.name).toBe('TypeError')
+    expect(Array.from(await pool.run('byteLength', { name: 'returnValue' }))).toHaveLength(64)
+  })
+})
+
+describe('views whose own properties lie cross as their real bytes (fuzz)', () => {
+  test.each(['byteLength', 'byteOffset', 'buffer'])('a returned view whose own %s lies', async (kind) => {
+    const pool = makePool({ filename: worker('throws-hostile.js'), maxThreads: 1 })
+    const got = await pool.run(kind, { name: 'returnValue' })
+    expect(Object.prototype.toString.call(got)).toBe('[object Uint8Array]')
+    expect(Array.from(got)).toEqual(Array.from({ length: 64 }, (_, i) => i))
+  })
+
+  test('an argument whose own buffer lies; a detached one behind a lying buffer is refused with a code', async () => {
+    const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 }) // its default export echoes
+    const rab = new ArrayBuffer(8, { maxByteLength: 16 })
+    const view = new Uint8Array(rab)
+    view.set([1, 2, 3, 4, 5, 6, 7, 8])
+    Object.defineProperty(view, 'buffer', { value: new ArrayBuffer(8) })
+    expect(Array.from(await pool.run(view))).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+    const detached = new Uint8Array(8)
+    structuredClone(detached.buffer, { transfer: [detached.buffer] })
+    Object.defineProperty(detached, 'buffer', { value: new ArrayBuffer(8) })
+    expect((await rejection(pool.run(detached))).code).toBe('ERR_SPINDLE_UNCLONEABLE')
+  })
+})
+
+test('a resizable ArrayBuffer crosses as structuredClone gives it: still resizable (fuzz)', async () => {
+  const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+  const rab = new ArrayBuffer(8, { maxByteLength: 32 })
+  new Uint8Array(rab).set([1, 2, 3])
+  const got = await pool.run(rab)
+  expect([got.resizable, got.maxByteLength, Array.from(new Uint8Array(got))]).toEqual([true, 32, [1, 2, 3, 0, 0, 0, 0, 0]])
+})
+
+describe('second fuzz pass (seed 3)', () => {
+  const revokedArray = () => { const r = Proxy.revocable([], {}); r.revoke(); return r.proxy }
+
+  test('ctx.run(arg, { signal: a revoked Proxy }) inside a task rejects with ERR_INVALID_ARG_TYPE (a promise API rejects)', async () => {
+    const pool = makePool({ filename: require('node:path').join(__dirname, 'fuzz', 'worker.js'), maxThreads: 1 })
+    const r = await pool.run({ method: 'run', pos: '1.signal', value: 'proxy:revokedArray' }, { name: 'nested' })
+    expect([r.outcome, r.error.code]).toEqual(['rejected', 'ERR_INVALID_ARG_TYPE'])
+  })
+
+  test('close(a revoked Proxy) rejects with ERR_INVALID_ARG_VALUE', async () => {
+    const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+    expect((await rejection(pool.close(revokedArray()))).code).toBe('ERR_INVALID_ARG_VALUE')
+  })
+
+  test('a transferList that is a huge sparse array, or whose length lies, rejects with ERR_OUT_OF_RANGE', async () => {
+    const pool = makePool({ filename: worker('hostile.js'), maxThreads: 1 })
+    const sparse = []
+    sparse.length = 2 ** 32 - 1
+    const lying = new Proxy([], { get: (t, k) => (k === 'length' ? 2 ** 32 - 1 : t[k]) })
+    for (const transferList of [sparse, lying]) {
+      expect((await rejection(pool.run(1, { transferList }))).code).toBe('ERR_OUT_OF_RANGE')
+    }
+  })
+
+  test('a stackSizeMb or codeRangeSizeMb past 1 TiB is refused with ERR_OUT_OF_RANGE (Worker would abort the process)', () => {
+    const r = child(`
+      for (const resourceLimits of [{ stackSizeMb: Number.MAX_VALUE }, { stackSizeMb: Infinity }, { codeRangeSizeMb: 2 ** 31 }]) {
+        for (const minThreads of [0, 1]) {
+          try { new spindle.Pool({ filename: worker('basic.js'), minThreads, maxThreads: 1, resourceLimits }); report('constructed') }
+          catch (e) { report(e.code) }
+        }
+      }
+    `)
+    expectClean(r)
+    expect(r.reports).toEqual(Array(6).fill('ERR_OUT_OF_RANGE'))
+  })
+})
+
+describe('argv and execArgv are read defensively (fuzz)', () => {
+  const revokedProxy = () => { const r = Proxy.revocable({}, {}); r.revoke(); return r.proxy }
+  const deep = () => { let v = []; for (let i = 0; i < 20000; i++) v = [v]; return v }
+  test.each([
+    ['argv holding a revoked Proxy', () => ({ argv: [revokedProxy()] }), 'ERR_INVALID_ARG_VALUE'],
+    ['argv nested too deep to become a string', () => ({ argv: deep() }), 'ERR_INVALID_ARG_VALUE'],
+    ['argv: a revoked Proxy', () => ({ argv: revokedProxy() }), 'ERR_INVALID_ARG_VALUE'],
+    ['argv: a sparse array of length 2^32 - 1', () => ({ argv: Object.assign([], { length: 2 ** 32 - 1 }) }), 'ERR_OUT_OF_RANGE'],
+  ])('%s throws %s at construction', (_, opts, code) => {
+    for (const minThreads of [0, 1]) {
+      const err = thrown(() => new Pool({ filename: worker('basic.js'), minThreads, maxThreads: 1, ...opts() }))
+      expect(err.code).toBe(code)
+    }
+  })
+
+  test('argv entries become strings once, as Worker makes them', async () => {
+    let reads = 0
+    const entry = { toString() { reads++; return 'once' } }
+    const pool = makePool({ filename: worker('env.js'), maxThreads: 1, argv: [entry, 3] })
+    expect(reads).toBe(1)
+    expect((await pool.run(null)).argv).toEqual(['once', '3'])
+  })
+
+  test('an argv or execArgv whose length lies (a Proxy) is refused at once: no spin', () => {
+    const r = child(`
+      const lying = () => new Proxy(['x'], { get: (t, k) => (k === 'length' ? 2 ** 32 - 1 : t[k]) })
+      for (const key of ['argv', 'execArgv']) {
+        for (const minThreads of [0, 1]) {
+          try { new spindle.Pool({ filename: worker('basic.js'), minThreads, maxThreads: 1, [key]: lying() }); report('constructed') }
+          catch (e) { report(e.code) }
+        }
+      }
+    `)
+    expectClean(r)
+    expect(r.reports).toEqual(Array(4).fill('ERR_OUT_OF_RANGE'))
+  })
+})
+
 describe('every failure has a code', () => {
   const uncloneable = [
     ['a function', () => () => 1],
@@ -402,7 +562,7 @@ describe('more fuzz findings', () => {
     expect(Buffer.from(err).toString()).toBe('hi')
   })
 
-  test.each([['revoked', 'rejected ERR_INVALID_ARG_VALUE'], ['revokedSignal', 'rejected ERR_INVALID_ARG_VALUE']])(
+  test.each([['revoked', 'rejected ERR_INVALID_ARG_VALUE'], ['revokedSignal', 'rejected ERR_INVALID_ARG_TYPE']])(
     'ctx.run with options %s rejects with a code', async (kind, expected) => {
       const pool = makePool({ filename: worker('hostile.js'), maxThreads: 2 })
       await expect(pool.run(kind, { name: 'ctxRunWith' })).resolves.toBe(expected)

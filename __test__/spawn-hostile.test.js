@@ -459,3 +459,121 @@ describe('relative PATH entries (issue 10, also seen)', () => {
     expect(pids).toBeLessThan(500)
   })
 })
+
+describe('hostile values found by the fuzz suite (__test__/fuzz)', () => {
+  const revoke = (target) => { const r = Proxy.revocable(target, {}); r.revoke(); return r.proxy }
+  const detached = (view) => { structuredClone(view.buffer, { transfer: [view.buffer] }); return view }
+  const detachedDataView = () => { const b = new ArrayBuffer(64); const d = new DataView(b); structuredClone(b, { transfer: [b] }); return d }
+
+  test('a revoked Proxy as cwd: ERR_INVALID_ARG_TYPE from spawn and exec, before anything starts', () => {
+    for (const cwd of [revoke({}), revoke([])]) {
+      for (const fn of [spindle.spawn, spindle.exec]) {
+        const err = outcome(() => fn('echo', [], { cwd }))
+        expect([err.name, err.code]).toEqual(['TypeError', 'ERR_INVALID_ARG_TYPE'])
+      }
+    }
+  })
+
+  test('stdio or args whose length lies (a Proxy answering 2^32 - 1) are refused at once: no spin', async () => {
+    const r = await node(`
+      const spindle = require('.')
+      const lying = () => new Proxy(['pipe'], { get: (t, k) => (k === 'length' ? 2 ** 32 - 1 : t[k]) })
+      const codes = []
+      for (const call of [
+        () => spindle.spawn('echo', [], { stdio: lying() }),
+        () => spindle.spawn('echo', lying()),
+        () => spindle.exec('echo', lying()),
+      ]) {
+        try { call(); codes.push('no throw') } catch (e) { codes.push(e.code) }
+      }
+      console.log(JSON.stringify(codes))
+    `)
+    expect(r.stderr).toBe('')
+    expect(JSON.parse(r.stdout)).toEqual(['ERR_OUT_OF_RANGE', 'ERR_OUT_OF_RANGE', 'ERR_OUT_OF_RANGE'])
+  })
+
+  test('exec with a detached view as input throws a code before spawning; the process exits by itself', async () => {
+    const r = await node(`
+      const spindle = require('.')
+      const f = new Float64Array(64)
+      structuredClone(f.buffer, { transfer: [f.buffer] })
+      try { spindle.exec('cat', [], { input: f }).catch((e) => console.log('rejected', e.code)); console.log('no throw') }
+      catch (e) { console.log(e.code) }
+    `)
+    expect(r.signal).toBe(null) // not killed by the 60 s timeout: nothing was left running
+    expect(r.code).toBe(0)
+    expect(r.stdout).toBe('ERR_INVALID_ARG_VALUE\n')
+  })
+
+  test('exec input whose own byteOffset lies is sent as its real bytes', async () => {
+    const input = Uint8Array.from(Buffer.from('real bytes'))
+    Object.defineProperty(input, 'byteOffset', { value: 2 ** 31 })
+    expect((await spindle.exec('cat', [], { input })).stdout).toBe('real bytes')
+  })
+
+  test('kill/killGroup with views over detached buffers or a Proxy over a TypedArray: ERR_UNKNOWN_SIGNAL', async () => {
+    const bad = () => [detached(new Uint8Array(8)), detachedDataView(), new Proxy(new Uint8Array(16), {})]
+    const codes = []
+    await record(spindle.spawn, 'sleep', ['30'], undefined, (child) => {
+      for (const method of ['kill', 'killGroup']) {
+        for (const sig of bad()) codes.push(outcome(() => child[method](sig)).code)
+      }
+      child.kill('SIGKILL')
+    })
+    for (const sig of bad()) codes.push(outcome(() => new spindle.ChildProcess().kill(sig)).code)
+    expect(codes).toEqual(Array(9).fill('ERR_UNKNOWN_SIGNAL'))
+  })
+
+  test('args or env values that cannot become strings: nested too deep ERR_INVALID_ARG_VALUE, too long ERR_OUT_OF_RANGE', () => {
+    let deep = []
+    for (let i = 0; i < 20000; i++) deep = [deep]
+    const sparse = []
+    sparse.length = 2 ** 32 - 1
+    const codes = [
+      outcome(() => spindle.spawn('echo', ['a', 'b', deep])),
+      outcome(() => spindle.exec('echo', [deep])),
+      outcome(() => spindle.exec('echo', [], { env: { FUZZ_VAR: sparse } })),
+      outcome(() => spindle.spawn('echo', [], { env: { FUZZ_VAR: sparse } })),
+    ].map((e) => e.code)
+    expect(codes).toEqual(['ERR_INVALID_ARG_VALUE', 'ERR_INVALID_ARG_VALUE', 'ERR_OUT_OF_RANGE', 'ERR_OUT_OF_RANGE'])
+  })
+
+  test('stdin.write/end with an object that is not a view (a revoked Proxy too): ERR_INVALID_ARG_TYPE, as Node', async () => {
+    const codes = []
+    await record(spindle.spawn, 'cat', [], undefined, (child) => {
+      for (const chunk of [revoke([]), {}, [1]]) {
+        codes.push(outcome(() => child.stdin.write(chunk)).code)
+        codes.push(outcome(() => child.stdin.end(chunk)).code)
+      }
+      child.stdin.end()
+    })
+    expect(codes).toEqual(Array(6).fill('ERR_INVALID_ARG_TYPE'))
+  })
+
+  test("stdio '__proto__' or 'constructor' is not a mode: the same code as child_process", () => {
+    for (const stdio of ['__proto__', 'constructor', ['__proto__'], ['pipe', 'constructor']]) {
+      const ours = outcome(() => spindle.spawn('echo', [], { stdio }))
+      const theirs = outcome(() => cp.spawn('echo', [], { stdio }))
+      expect([stdio, ours.code]).toEqual([stdio, theirs.code])
+      expect(typeof ours.code).toBe('string')
+    }
+  })
+
+  test('stdin.write/end with a detached view: ERR_INVALID_ARG_VALUE; a view whose own byteOffset lies writes its real bytes', async () => {
+    const codes = []
+    const r = await record(spindle.spawn, 'cat', [], undefined, (child) => {
+      for (const view of [detached(new Float64Array(8)), detachedDataView()]) {
+        codes.push(outcome(() => child.stdin.write(view)).code)
+        codes.push(outcome(() => child.stdin.end(view)).code)
+      }
+      const lying = Uint8Array.from(Buffer.from('written'))
+      Object.defineProperty(lying, 'byteOffset', { value: 2 ** 31 })
+      Object.defineProperty(lying, 'byteLength', { value: 2 ** 40 })
+      child.stdin.write(lying)
+      child.stdin.end(lying)
+    })
+    expect(codes).toEqual(Array(4).fill('ERR_INVALID_ARG_VALUE'))
+    expect(r.stdout.toString()).toBe('writtenwritten')
+    expect(r.close).toEqual([0, null])
+  })
+})

@@ -3,6 +3,7 @@
 // a standard Error subclass with a `code` property.
 
 const { inspect } = require('node:util')
+const { isNativeError } = require('node:util').types
 
 function describeReceived(value) {
   // A revoked Proxy (or a throwing getter) must not turn a coded error into an uncoded one.
@@ -104,14 +105,60 @@ function outOfRange(name, range, value) {
 /** Node's AbortError: name 'AbortError', code 'ABORT_ERR', the signal's reason as cause. */
 class AbortError extends Error {
   constructor(message = 'The operation was aborted', options = undefined) {
-    super(message, options)
+    // As Node's: `options` must be an object. Its `cause` is read once, own
+    // property only (lib/options.js rules: a revoked Proxy gets a code).
+    if (options !== undefined && options !== null && typeof options !== 'object') {
+      throw invalidArgType('options', 'of type object', options)
+    }
+    const text = messageText(message)
+    let init
+    if (options !== undefined && options !== null) {
+      const { hasOwn, getOwn } = require('./options')
+      if (hasOwn(options, 'cause')) init = { cause: getOwn(options, 'cause') }
+    }
+    super(text, init)
     this.name = 'AbortError'
     this.code = 'ABORT_ERR'
   }
 }
 
+// The message as a string, converted once. A Symbol, or a value whose
+// conversion fails inside the engine (an array holding a view over a
+// detached buffer, a revoked Proxy), gets a code; what a user's own
+// toString/valueOf throws on purpose passes through unchanged.
+function messageText(message) {
+  if (typeof message === 'string') return message
+  if (typeof message === 'symbol') throw invalidArgType('message', 'of type string', message)
+  try {
+    return `${message}`
+  } catch (cause) {
+    // RangeError: too long for a string (a huge sparse array), or nested too deep.
+    if (isEngineError(cause, 'TypeError', 'RangeError')) {
+      const err = invalidArgValue('message', message, 'could not be converted to a string')
+      err.cause = cause
+      throw err
+    }
+    throw cause
+  }
+}
+
 function abortError(signal) {
   return new AbortError(undefined, { cause: signal?.reason })
+}
+
+/**
+ * Whether `err` is an error the engine threw (a TypeError for a revoked Proxy
+ * or a detached buffer, a RangeError for a stack overflow) rather than one a
+ * user made with a code: a native error of one of `names`, without a code.
+ * By name, not instanceof: the engine makes it in the realm of the builtin
+ * that failed, which may be another context's (vm, jest).
+ */
+function isEngineError(err, ...names) {
+  try {
+    return isNativeError(err) && names.includes(err.name) && err.code === undefined
+  } catch {
+    return false
+  }
 }
 
 /** A generic error with a code, for failures that happen asynchronously. */
@@ -127,6 +174,7 @@ module.exports = {
   errorWithCode,
   invalidArgType,
   invalidArgValue,
+  isEngineError,
   outOfRange,
   withCode,
 }
@@ -151,19 +199,24 @@ function errnoException(errno, syscall, extra) {
 function unknownSignal(signal) {
   // format, not a template: a Symbol or a null-prototype object must not
   // throw an uncoded TypeError while the error is being made.
-  let shown
+  return withCode(new TypeError(`Unknown signal: ${showSignal(signal)}`), 'ERR_UNKNOWN_SIGNAL')
+}
+
+// How a bad signal is shown; never throws. format() (as Node's message) calls
+// the value's toString or inspect, which throw for a view over a detached
+// buffer or a Proxy over a TypedArray: then the value's type is shown.
+function showSignal(signal) {
   try {
-    shown = format('%s', signal)
+    return format('%s', signal)
+  } catch {}
+  try {
+    return inspect(signal, { depth: 0, showProxy: true })
+  } catch {}
+  try {
+    return `[${Object.prototype.toString.call(signal).slice(8, -1)}]`
   } catch {
-    // inspect() itself throws for some values (a view of a detached buffer,
-    // a revoked Proxy that is a function).
-    try {
-      shown = Object.prototype.toString.call(signal)
-    } catch {
-      shown = `<${typeof signal}>`
-    }
+    return `[${typeof signal}]`
   }
-  return withCode(new TypeError(`Unknown signal: ${shown}`), 'ERR_UNKNOWN_SIGNAL')
 }
 
 /** The reactor is not available on this platform. */

@@ -8,10 +8,27 @@
 // captured when this module loads, so later changes to
 // `Object.prototype.hasOwnProperty` or `Reflect` do not reach us.
 
-const { invalidArgValue } = require('./errors')
+const { invalidArgValue, isEngineError, outOfRange } = require('./errors')
 
 const ObjectPrototypeHasOwnProperty = Object.prototype.hasOwnProperty
 const ReflectApply = Reflect.apply
+const ArrayIsArray = Array.isArray
+const NumberIsInteger = Number.isInteger
+const StringCtor = String
+
+const { isDataView, isTypedArray } = require('node:util').types
+const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype)
+const getterOf = (proto, key) => Object.getOwnPropertyDescriptor(proto, key).get
+const TA_BUFFER = getterOf(TypedArrayPrototype, 'buffer')
+const TA_OFFSET = getterOf(TypedArrayPrototype, 'byteOffset')
+const TA_LENGTH = getterOf(TypedArrayPrototype, 'byteLength')
+const DV_BUFFER = getterOf(DataView.prototype, 'buffer')
+const DV_OFFSET = getterOf(DataView.prototype, 'byteOffset')
+const DV_LENGTH = getterOf(DataView.prototype, 'byteLength')
+const Uint8ArrayCtor = Uint8Array
+
+/** The most elements an array option may claim (a Proxy's `length` may lie: 2^32 - 1). */
+const MAX_ARRAY_LENGTH = 1 << 20
 
 /**
  * Whether `obj` has `key` as an own property. A revoked Proxy (or a Proxy
@@ -62,7 +79,7 @@ function snapshot(obj, keys, name = 'options') {
 // TypeErrors that carry no code; anything else was thrown by user code and
 // is passed through as it is.
 function unreadable(name, obj, cause) {
-  if (cause instanceof TypeError && cause.code === undefined) {
+  if (isEngineError(cause, 'TypeError')) {
     const err = invalidArgValue(name, obj, 'could not be read')
     err.cause = cause
     return err
@@ -70,4 +87,82 @@ function unreadable(name, obj, cause) {
   return cause
 }
 
-module.exports = { getOwn, hasOwn, snapshot }
+/** `Array.isArray(value)`; a revoked Proxy (whose IsArray throws) is ERR_INVALID_ARG_VALUE. */
+function isArray(value, name) {
+  try {
+    return ArrayIsArray(value)
+  } catch (cause) {
+    throw unreadable(name, value, cause)
+  }
+}
+
+/**
+ * The `length` of an array, read once, own property: a non-negative integer
+ * up to `max`, else ERR_OUT_OF_RANGE (a Proxy over an array may answer any
+ * length, and a loop up to it would spin).
+ */
+function arrayLength(array, name, max = MAX_ARRAY_LENGTH) {
+  const length = getOwn(array, 'length', name)
+  if (typeof length !== 'number' || !NumberIsInteger(length) || length < 0 || length > max) {
+    throw outOfRange(`${name}.length`, `an integer >= 0 && <= ${max}`, length)
+  }
+  return length
+}
+
+/**
+ * A plain copy of an array, read defensively: `Array.isArray` on the value
+ * itself, its length read once and bounded, each element read once, own
+ * properties only (a hole or an inherited index reads as undefined).
+ * Returns null when `value` is not an array.
+ */
+function readArray(value, name, max = MAX_ARRAY_LENGTH) {
+  if (!isArray(value, name)) return null
+  const length = arrayLength(value, name, max)
+  const out = []
+  for (let i = 0; i < length; i++) out.push(getOwn(value, i, name))
+  return out
+}
+
+/**
+ * `String(value)`, as Node turns argv entries into strings, once. A value
+ * the engine cannot convert (a revoked Proxy, a null-prototype object, an
+ * array nested too deep: Maximum call stack size exceeded, an array holding
+ * a view over a detached buffer) is ERR_INVALID_ARG_VALUE with the engine's
+ * error as `cause`; what a user's own toString throws passes through.
+ */
+function stringOf(value, name) {
+  if (typeof value === 'string') return value
+  try {
+    return StringCtor(value)
+  } catch (cause) {
+    if (isEngineError(cause, 'TypeError', 'RangeError')) {
+      const err = invalidArgValue(name, value, 'cannot be converted to a string')
+      err.cause = cause
+      throw err
+    }
+    throw cause
+  }
+}
+
+/**
+ * A fresh Uint8Array over the memory of a TypedArray, Buffer or DataView, made
+ * from the view's internal slots through the engine's own getters: its own
+ * `buffer`, `byteOffset` or `byteLength` properties (which may lie) are never
+ * read, and a Proxy is not a view. A view over a detached buffer is
+ * ERR_INVALID_ARG_VALUE. Returns null when `value` is not a view.
+ */
+function viewBytes(value, name) {
+  const typed = isTypedArray(value)
+  if (!typed && !isDataView(value)) return null
+  try {
+    return typed
+      ? new Uint8ArrayCtor(ReflectApply(TA_BUFFER, value, []), ReflectApply(TA_OFFSET, value, []), ReflectApply(TA_LENGTH, value, []))
+      : new Uint8ArrayCtor(ReflectApply(DV_BUFFER, value, []), ReflectApply(DV_OFFSET, value, []), ReflectApply(DV_LENGTH, value, []))
+  } catch (cause) {
+    const err = invalidArgValue(name, value, 'is a view of a detached ArrayBuffer')
+    err.cause = cause
+    throw err
+  }
+}
+
+module.exports = { MAX_ARRAY_LENGTH, arrayLength, getOwn, hasOwn, isArray, readArray, snapshot, stringOf, viewBytes }

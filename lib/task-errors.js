@@ -10,12 +10,58 @@ const BUILTIN = { Error, TypeError, RangeError, SyntaxError, ReferenceError, Eva
 
 /**
  * A short description that never runs user code at length: String() of a
- * primitive, the tag of an object (String() of an array with a lying length
- * would join for ever).
+ * primitive, a function's source (Function.prototype.toString, no user code),
+ * the tag of an object (String() of an array with a lying length would join
+ * for ever). Never throws: a revoked Proxy has no description.
  */
 function describe(value) {
-  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return String(value)
-  return Object.prototype.toString.call(value)
+  try {
+    if (typeof value === 'symbol') return value.toString()
+    if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return String(value)
+    if (typeof value === 'function') {
+      const source = Function.prototype.toString.call(value)
+      return source.length > 200 ? `${source.slice(0, 200)}...` : source
+    }
+    return Object.prototype.toString.call(value)
+  } catch {
+    return undefined
+  }
+}
+
+/** The type of a thrown value, for a message; never throws. */
+function describeType(value) {
+  if (value === null) return 'null'
+  const type = typeof value
+  if (type === 'function') {
+    let source = ''
+    try {
+      source = Function.prototype.toString.call(value)
+    } catch {}
+    return /^class\b/.test(source) ? 'class' : 'function'
+  }
+  if (type !== 'object') return type
+  let tag
+  try {
+    tag = Object.prototype.toString.call(value).slice(8, -1)
+  } catch {
+    return 'revoked Proxy'
+  }
+  let thenable = false
+  try {
+    thenable = typeof value.then === 'function'
+  } catch {}
+  return thenable ? `${tag}, thenable` : tag
+}
+
+/** An ERR_SPINDLE_UNCLONEABLE record that says what the task threw: its type and, when cheap, its text. */
+function uncloneableRecord(value) {
+  const text = describe(value)
+  return {
+    name: 'Error',
+    message: `The task threw a value that could not be cloned (${describeType(value)})${text === undefined ? '' : `: ${text}`}`,
+    stack: undefined,
+    props: { code: 'ERR_SPINDLE_UNCLONEABLE' },
+  }
 }
 
 function toRecord(err, depth = 0) {
@@ -37,7 +83,16 @@ function toRecord(err, depth = 0) {
       record.props[key] = describe(err[key])
     }
   }
-  if ('cause' in err && depth < 8) record.cause = toRecord(err.cause, depth + 1)
+  if ('cause' in err && depth < 8) {
+    // A cause that cannot travel does not cost the error its own code.
+    const cause = err.cause
+    try {
+      record.cause = toRecord(cause, depth + 1)
+      require('./pool-values').serializeInline(record.cause)
+    } catch {
+      record.cause = uncloneableRecord(cause)
+    }
+  }
   return record
 }
 
@@ -55,12 +110,7 @@ function serializeError(err) {
   try {
     // Not cloneable (a Symbol, a Proxy, a detached view...): a coded error
     // that says what it was.
-    return v8.serialize({
-      name: 'Error',
-      message: `The task threw a value that could not be cloned: ${describe(err)}`,
-      stack: undefined,
-      props: { code: 'ERR_SPINDLE_UNCLONEABLE' },
-    })
+    return v8.serialize(uncloneableRecord(err))
   } catch {}
   return v8.serialize({
     name: 'Error',

@@ -2,11 +2,13 @@
 // Argument checks shared by every public function. Each throws synchronously
 // with a Node-style code.
 
-const { invalidArgType, invalidArgValue, outOfRange } = require('./errors')
+const { invalidArgType, invalidArgValue, isEngineError, outOfRange } = require('./errors')
+const { isArray } = require('./options')
 
 function validateObject(value, name, { optional = true } = {}) {
   if (value === undefined && optional) return {}
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+  // isArray: a revoked Proxy (whose IsArray throws) is a coded error too.
+  if (value === null || typeof value !== 'object' || isArray(value, name)) {
     throw invalidArgType(name, 'of type object', value)
   }
   return value
@@ -38,11 +40,19 @@ function validateAbortSignal(signal, name) {
   if (signal === undefined) return undefined
   // Duck-typed like Node's own check, but both listener methods are needed:
   // the listener is removed when the operation settles.
-  if (signal === null || typeof signal !== 'object' || !('aborted' in signal) ||
-      typeof signal.addEventListener !== 'function' ||
-      typeof signal.removeEventListener !== 'function') {
-    throw invalidArgType(name, 'an instance of AbortSignal', signal)
+  let ok
+  try {
+    ok = signal !== null && typeof signal === 'object' && 'aborted' in signal &&
+      typeof signal.addEventListener === 'function' &&
+      typeof signal.removeEventListener === 'function'
+  } catch (cause) {
+    // A revoked Proxy: the engine's uncoded TypeError; a user's trap: its own error.
+    if (!isEngineError(cause, 'TypeError')) throw cause
+    const err = invalidArgType(name, 'an instance of AbortSignal', signal)
+    err.cause = cause
+    throw err
   }
+  if (!ok) throw invalidArgType(name, 'an instance of AbortSignal', signal)
   return signal
 }
 

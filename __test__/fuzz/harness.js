@@ -35,6 +35,7 @@ function shuffle(list, rand) {
 
 /** Whether `value` can be tried at `position` of `site`. */
 function applicable(site, position, value) {
+  if (site.excludes && (site.excludes[position.path] || []).includes(value.id)) return false
   if (site.workerSide && !site.nested) return !value.getter // made and returned/thrown in the worker
   const nestedPath = position.path.includes('.')
   if (value.getter && !nestedPath) return false
