@@ -57,6 +57,11 @@ export declare class NativePool {
   requeueWorker(threadId: number): number
   /** Refuses further submissions and wakes every parked worker. */
   close(): void
+  /**
+   * The thread ids of the workers running at least one task now
+   * (piscina's `idleThreads` is the live workers not among them).
+   */
+  busyWorkers(): Array<number>
   /** `workers`: the live worker count, for utilization. */
   stats(workers: number): NativePoolStats
 }

@@ -419,6 +419,8 @@ export class Pool<Arg = any, Result = any> extends EventEmitter {
   stats(): PoolStats
   /** The live `Worker` objects. */
   readonly threads: import('node:worker_threads').Worker[]
+  /** How many live workers are running no task now (piscina's `idleThreads`). */
+  readonly idleThreads: number
   /**
    * Finishes queued and running tasks, then stops the workers. `force`:
    * queued tasks reject with `ERR_SPINDLE_POOL_CLOSED`, only running ones

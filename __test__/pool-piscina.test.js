@@ -317,3 +317,20 @@ describe('differential: the same options and calls on piscina and on spindle', (
     expect(ours).toEqual(theirs)
   })
 })
+
+describe('idleThreads', () => {
+  test('counts the live workers running no task, as piscina does', async () => {
+    const pool = makePool({ filename: FILE, minThreads: 2, maxThreads: 2 })
+    await Promise.all([pool.run(null, { name: 'threadId' }), pool.run(null, { name: 'threadId' })])
+    await waitFor(() => pool.threads.length === 2)
+    expect(pool.idleThreads).toBe(2)
+    const flag = new Int32Array(new SharedArrayBuffer(8))
+    const held = pool.run(flag, { name: 'holdUntil' })
+    await waitFor(() => Atomics.load(flag, 1) === 1)
+    expect(pool.idleThreads).toBe(1)
+    Atomics.store(flag, 0, 1)
+    Atomics.notify(flag, 0)
+    await held
+    expect(pool.idleThreads).toBe(2)
+  })
+})

@@ -808,6 +808,14 @@ class Pool extends EventEmitter {
     return [...this.#workers.values()].map((w) => w.worker)
   }
 
+  /** Live workers running no task now (piscina's idleThreads). */
+  get idleThreads() {
+    const busy = new Set(this.#native.busyWorkers())
+    let idle = 0
+    for (const threadId of this.#workers.keys()) if (!busy.has(threadId)) idle += 1
+    return idle
+  }
+
   #maybeClosed() {
     if (this.#closing && this.#pending.size === 0 && this.#closeWaiters.length > 0) {
       const waiters = this.#closeWaiters

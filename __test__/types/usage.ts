@@ -42,6 +42,7 @@ async function poolUsage(): Promise<void> {
   const sq: number = await pool.run({ a: 7, b: 0 }, { name: 'square', signal: ac.signal })
   const st = pool.stats()
   const n: number = st.threads + st.queued + st.running + st.completed + st.failed + st.stolen
+  const idle: number = pool.idleThreads
   pool.on('drain', () => {})
   await pool.close()
   await pool.destroy()

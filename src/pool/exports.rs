@@ -252,6 +252,13 @@ impl NativePool {
         self.core.sched.close();
     }
 
+    /// The thread ids of the workers running at least one task now
+    /// (piscina's `idleThreads` is the live workers not among them).
+    #[napi]
+    pub fn busy_workers(&self) -> Vec<u32> {
+        self.core.busy_workers()
+    }
+
     /// `workers`: the live worker count, for utilization.
     #[napi]
     pub fn stats(&self, workers: u32) -> NativePoolStats {

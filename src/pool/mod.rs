@@ -495,6 +495,14 @@ impl PoolCore {
         self.lock().values().filter(|e| e.worker.is_some()).count()
     }
 
+    /// The thread ids of the workers running at least one task now.
+    pub fn busy_workers(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self.lock().values().filter_map(|e| e.worker).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// Counts the bytes copied to carry `value` (see `bytes_copied`).
     pub fn count_copy(&self, value: &Value) {
         let n = match value {
