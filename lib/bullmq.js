@@ -37,7 +37,7 @@ const { fileURLToPath } = require('node:url')
 const { Pool } = require('./pool')
 const { pack } = require('./bullmq-task')
 const { getOwn, snapshot } = require('./options')
-const { abortError, errorWithCode, invalidArgType, invalidArgValue } = require('./errors')
+const { abortError, errorWithCode, invalidArgType, invalidArgValue, outOfRange } = require('./errors')
 const { deserializeError, serializeError } = require('./task-errors')
 const { validateAbortSignal, validateFunction, validateInteger, validateString } = require('./validate')
 
@@ -202,6 +202,7 @@ async function serve(options) {
   // The pool runs the wrapper (lib/bullmq-task.js), which runs the user's module.
   const poolOptions = { filename: TASK_WRAPPER }
   for (const key of POOL_OPTIONS) if (key in o && key !== 'filename' && key !== 'name') poolOptions[key] = o[key]
+  checkWorkerNumbers(workerOptions)
   const pool = new Pool(poolOptions)
   let server
   try {
@@ -218,6 +219,29 @@ async function serve(options) {
     throw err
   }
   return server
+}
+
+// BullMQ's Worker checks these only after its constructor has opened a Redis
+// connection, which then leaks (retrying and logging for ever) when the check
+// throws. So they are checked here first, with a code.
+const WORKER_NUMBERS = [
+  ['maxStalledCount', 0, true],
+  ['maxStartedAttempts', 0, true],
+  ['stalledInterval', 0, false],
+  ['drainDelay', 0, false],
+  ['concurrency', 0, false],
+]
+
+function checkWorkerNumbers(workerOptions) {
+  for (const [key, min, inclusive] of WORKER_NUMBERS) {
+    const v = workerOptions[key]
+    if (v === undefined) continue
+    const name = `options.worker.${key}`
+    if (typeof v !== 'number') throw invalidArgType(name, 'of type number', v)
+    if (!(inclusive ? v >= min : v > min) || (key === 'concurrency' && !Number.isFinite(v))) {
+      throw outOfRange(name, inclusive ? `>= ${min}` : `> ${min}${key === 'concurrency' ? ' and finite' : ''}`, v)
+    }
+  }
 }
 
 function normalizeFilename(filename) {
