@@ -73,12 +73,21 @@ describe('a worker that fails to start (item 5)', () => {
   test('resourceLimits too small to start: run() rejects with the cause', () => {
     const r = child(`
       const pool = new spindle.Pool({ filename: worker('basic.js'), minThreads: 0, maxThreads: 1,
-        resourceLimits: { maxOldGenerationSizeMb: 1, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 1 } })
+        resourceLimits: { maxOldGenerationSizeMb: 4, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 1 } })
       const err = await pool.run(4, { name: 'square' }).then(() => null, (e) => e)
       report({ code: err && err.code, cause: err && err.cause && err.cause.code })
     `)
     expectClean(r)
     expect(r.reports[0]).toEqual({ code: 'ERR_SPINDLE_WORKER_START_FAILED', cause: 'ERR_WORKER_OUT_OF_MEMORY' })
+  })
+})
+
+describe('an old generation too small for any Node to start a thread in', () => {
+  test('is refused with ERR_OUT_OF_RANGE (Node 22+ would abort the whole process)', () => {
+    for (const mb of [0, 1, 2, 3.5]) {
+      const err = thrown(() => new Pool({ filename: worker('basic.js'), resourceLimits: { maxOldGenerationSizeMb: mb } }))
+      expect(err.code).toBe('ERR_OUT_OF_RANGE')
+    }
   })
 })
 

@@ -49,6 +49,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 /** A worker that fails to start is tried again after 10, 20, 40 … ms, at most this often in a row. */
 const START_ATTEMPTS = 6
 const START_BACKOFF_MS = 10
+const MIN_OLD_GENERATION_MB = 4
 const RESOURCE_LIMITS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb']
 
 /**
@@ -296,6 +297,13 @@ class Pool extends EventEmitter {
           // Huge values make V8 abort the whole process when the thread starts.
           const max = key === 'stackSizeMb' ? 1024 : 1e9
           if (!(v >= 0 && v <= max)) throw outOfRange(name, `>= 0 && <= ${max}`, v)
+          // On Node 22 and later an old generation under about 3 MB (0
+          // included) aborts the whole process (V8's fatal "GC during
+          // deserialization" while the thread starts) instead of failing the
+          // Worker with ERR_WORKER_OUT_OF_MEMORY.
+          if (key === 'maxOldGenerationSizeMb' && v < MIN_OLD_GENERATION_MB) {
+            throw outOfRange(name, `>= ${MIN_OLD_GENERATION_MB}`, v)
+          }
         } else delete resourceLimits[key]
       }
       resourceLimits = { ...resourceLimits }
