@@ -316,7 +316,9 @@ function validateSpawnTimeout(timeout) {
   try {
     require('node:child_process').spawn(process.execPath, [], { timeout, stdio: '\u0000spindle-invalid' })
   } catch (err) {
-    if (err instanceof Error && typeof err.code === 'string' && err.code !== 'ERR_INVALID_ARG_VALUE') {
+    // isNativeError, not instanceof: Node's error comes from its own realm,
+    // which is not this module's under jest or vm.
+    if (require('node:util').types.isNativeError(err) && typeof err.code === 'string' && err.code !== 'ERR_INVALID_ARG_VALUE') {
       nodeError = err
     }
   }
