@@ -303,26 +303,32 @@ const SPAWN_OPTION_KEYS = [
 ]
 
 /**
- * `options.timeout` as the running Node checks it. The check has changed
- * between Node versions (Node 26 gives ERR_INVALID_ARG_TYPE for a
- * non-number, earlier versions ERR_OUT_OF_RANGE), so a value this check
- * refuses is handed to child_process's own validation, which throws the
- * running Node's error before it creates anything (an invalid `stdio`, checked
- * after the timeout, guarantees nothing is spawned if it does not).
+ * The error the running Node's own child_process gives for `options[key] =
+ * value`, or `fallback()` when it accepts the value. The checks changed
+ * between Node versions (Node 26: a non-number `timeout` is
+ * ERR_INVALID_ARG_TYPE, a fractional `gid` ERR_OUT_OF_RANGE; earlier versions
+ * the other way round), so a value spindle refuses is handed to
+ * child_process's own validation, which throws before it creates anything: an
+ * invalid `stdio`, checked after these options and before the native spawn,
+ * guarantees nothing is spawned when Node accepts the value.
  */
-function validateSpawnTimeout(timeout) {
-  if (timeout == null || (Number.isInteger(timeout) && timeout >= 0)) return
-  let nodeError = null
+function nodeArgumentError(key, value, fallback) {
   try {
-    require('node:child_process').spawn(process.execPath, [], { timeout, stdio: '\u0000spindle-invalid' })
+    require('node:child_process').spawn(process.execPath, [], { [key]: value, stdio: '\u0000spindle-invalid' })
   } catch (err) {
     // isNativeError, not instanceof: Node's error comes from its own realm,
     // which is not this module's under jest or vm.
     if (require('node:util').types.isNativeError(err) && typeof err.code === 'string' && err.code !== 'ERR_INVALID_ARG_VALUE') {
-      nodeError = err
+      return err
     }
   }
-  throw nodeError ?? outOfRange('timeout', 'an unsigned integer', timeout)
+  return fallback()
+}
+
+/** `options.timeout` as the running Node checks it (see nodeArgumentError). */
+function validateSpawnTimeout(timeout) {
+  if (timeout == null || (Number.isInteger(timeout) && timeout >= 0)) return
+  throw nodeArgumentError('timeout', timeout, () => outOfRange('timeout', 'an unsigned integer', timeout))
 }
 
 /** Node's timers take at most this many milliseconds (longer ones fire after 1 ms). */
@@ -383,7 +389,7 @@ function normalizeSpawnArguments(file, args, options) {
   const o = snapshot(options, SPAWN_OPTION_KEYS)
   for (const id of ['uid', 'gid']) {
     if (o[id] != null && !(Number.isInteger(o[id]) && o[id] >= -(2 ** 31) && o[id] < 2 ** 31)) {
-      throw invalidArgType(`options.${id}`, 'int32', o[id])
+      throw nodeArgumentError(id, o[id], () => invalidArgType(`options.${id}`, 'int32', o[id]))
     }
   }
   const givenFile = file
