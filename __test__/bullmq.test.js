@@ -262,9 +262,11 @@ describe('cancellation', () => {
     expect(err.cause.message).toBe('the user left')
     // The serving process aborted it (the task blocks for a minute otherwise),
     // failed the job without a retry, and runs the next one on a new thread.
+    // The job is read again until the snapshot itself shows the failure: a
+    // snapshot taken just before BullMQ wrote it has no failedReason yet.
     const job = await waitFor(async () => {
       const j = await cancelRemote.queue.getJob('hang-1')
-      return (await j.getState()) === 'failed' && j
+      return j && typeof j.failedReason === 'string' && j.failedReason !== '' && (await j.getState()) === 'failed' && j
     })
     expect(job.failedReason).toMatch(/^cancelled/)
     expect(job.attemptsMade).toBe(1)
