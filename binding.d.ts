@@ -292,13 +292,13 @@ export declare function reactorPause(key: number, stream: number, paused: boolea
 export declare function reactorRelease(key: number): void
 
 /**
- * Starts spawning a child whose events complete operation `id` of `port`;
- * returns the child's key, or `-errno` when the spawn fails before it is
- * handed to the reactor: a `cwd` that is a file (ENOTDIR, which
- * child_process throws) or no descriptors for the stdio sockets (EMFILE,
- * ENFILE, which child_process reports as an `'error'` with no streams).
+ * Starts a child on this thread and hands it to the reactor, whose events
+ * complete operation `id` of `port`. The child is cloned here
+ * (`launch.rs`: no page tables copied and no waiting for its exec, so
+ * tens of microseconds at any heap size), so the pid is known when this
+ * returns, as with child_process; `'spawn'` follows once it has exec'd.
  */
-export declare function reactorSpawn(port: Port, id: number, options: NativeSpawnOptions): number
+export declare function reactorSpawn(port: Port, id: number, options: NativeSpawnOptions): SpawnStarted
 
 export declare function reactorStats(): ReactorStats
 
@@ -323,3 +323,20 @@ export interface ReactorStats {
  * closed its stdin).
  */
 export declare function reactorWrite(key: number, data: Uint8Array, borrow: boolean): number
+
+/**
+ * What `reactorSpawn` returns: the child's key and pid, or the errno of a
+ * spawn that failed before `spawn()` returns.
+ */
+export interface SpawnStarted {
+  /** The child's key for the other reactor functions; 0 when it failed. */
+  key: number
+  /** The child's pid; 0 when it failed. */
+  pid: number
+  /**
+   * 0, or why the spawn failed (ENOENT, EACCES, ENOTDIR, EMFILE, EAGAIN,
+   * ...): `lib/spawn.js` reports each as child_process does (some as an
+   * `'error'` event, some thrown).
+   */
+  errno: number
+}

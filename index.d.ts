@@ -549,12 +549,11 @@ export interface SpawnOptions {
  *
  * `'exit'` fires when the process ends, even if a grandchild still holds its
  * stdout; `'close'` after `'exit'` and after stdout and stderr have ended.
- * Unlike Node, `pid` is set from the `'spawn'` event on: the process is
- * started on spindle's spawner thread, not synchronously on this one (see
- * the README for the measurement behind this).
+ * As with Node, `pid` is set when `spawn()` returns (the process exists;
+ * `'spawn'` follows once it has exec'd).
  */
 export interface ChildProcess extends NodeJS.EventEmitter {
-  /** The process id, from `'spawn'` on; `undefined` if it never started. */
+  /** The process id, set when `spawn()` returns; `undefined` if it never started. */
   readonly pid: number | undefined
   /** Exit code once exited (negative errno after a failed spawn), else `null`. */
   readonly exitCode: number | null

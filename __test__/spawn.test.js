@@ -4,6 +4,8 @@
 const cp = require('node:child_process')
 const { thrown } = require('./helpers/thrown')
 const path = require('node:path')
+const fs = require('node:fs')
+const os = require('node:os')
 const spindle = require('..')
 const { binding } = require('../lib/native')
 const { isDead, record, sleep, waitFor } = require('./helpers/children')
@@ -45,15 +47,86 @@ test('a grandchild holding stdout does not hold back exit; close waits for EOF',
   expect(r.exit).toEqual([0, null])
 })
 
-test('pid is set from the spawn event on (the spawn runs on a spawner thread)', async () => {
+test('pid is set when spawn() returns, as with child_process (issue 12); undefined after a failed spawn', async () => {
   const child = spindle.spawn('sleep', ['30'])
-  expect(child.pid).toBeUndefined()
-  await new Promise((r) => child.once('spawn', r))
+  const node = cp.spawn('sleep', ['30'])
+  expect(typeof child.pid).toBe(typeof node.pid)
   expect(child.pid).toBeGreaterThan(0)
+  // Synchronously: the process exists already (it may still be exec'ing).
+  expect(require('node:fs').existsSync(`/proc/${child.pid}`)).toBe(true)
+  const pid = child.pid
+  await new Promise((r) => child.once('spawn', r))
+  expect(child.pid).toBe(pid)
   const stat = require('node:fs').readFileSync(`/proc/${child.pid}/stat`, 'utf8')
   expect(stat).toContain('(sleep)')
   child.kill()
+  node.kill()
   await new Promise((r) => child.once('close', r))
+  const missing = spindle.spawn('/nonexistent/spindle-missing')
+  expect(missing.pid).toBe(cp.spawn('/nonexistent/spindle-missing').on('error', () => {}).pid)
+  expect(await new Promise((r) => missing.once('error', r))).toMatchObject({ code: 'ENOENT' })
+})
+
+test('kill() right after spawn() reaches the child even before it has exec\'d', async () => {
+  const child = spindle.spawn('sleep', ['30'])
+  expect(child.kill('SIGKILL')).toBe(true)
+  const [code, signal] = await new Promise((r) => child.once('exit', (c, s) => r([c, s])))
+  expect([code, signal]).toEqual([null, 'SIGKILL'])
+})
+
+test('a file the kernel does not recognise runs through /bin/sh, as with child_process (execvp)', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spindle-noexec-'))
+  const file = path.join(dir, 'script')
+  // No #! line: execve gives ENOEXEC and execvp hands the file to /bin/sh.
+  fs.writeFileSync(file, 'echo "from sh $1"\nexit 3\n', { mode: 0o755 })
+  const run = (spawn) => new Promise((resolve) => {
+    const child = spawn(file, ['arg'])
+    const seen = { events: [], out: '' }
+    child.stdout.on('data', (d) => { seen.out += d })
+    child.on('spawn', () => seen.events.push('spawn'))
+    child.on('error', (e) => seen.events.push(`error ${e.code}`))
+    child.on('close', (code) => {
+      seen.events.push(`close ${code}`)
+      resolve(seen)
+    })
+  })
+  const ours = await run(spindle.spawn)
+  expect(ours).toEqual(await run(cp.spawn))
+  expect(ours.out).toBe('from sh arg\n')
+  fs.rmSync(dir, { recursive: true })
+})
+
+test('arguments too big for exec throw E2BIG from spawn(), as child_process does', () => {
+  const huge = ['x'.repeat(200000)]
+  const many = Array.from({ length: 5000 }, () => 'y'.repeat(1000))
+  for (const args of [huge, many]) {
+    expect(() => cp.spawn('/bin/true', args)).toThrow(expect.objectContaining({ code: 'E2BIG' }))
+    expect(() => spindle.spawn('/bin/true', args)).toThrow(expect.objectContaining({ code: 'E2BIG', syscall: 'spawn' }))
+  }
+})
+
+test('an exec failure no check can foresee (ETXTBSY) arrives as error + close, and pid is reset', async () => {
+  // Documented difference: child_process throws it from spawn(); spindle has
+  // returned the pid by the time the child's execve fails.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spindle-txtbsy-'))
+  const file = path.join(dir, 'busy')
+  fs.copyFileSync('/bin/true', file)
+  fs.chmodSync(file, 0o755)
+  const fd = fs.openSync(file, 'r+')
+  try {
+    expect(() => cp.spawn(file)).toThrow(expect.objectContaining({ code: 'ETXTBSY' }))
+    const child = spindle.spawn(file)
+    expect(child.pid).toBeGreaterThan(0)
+    const events = []
+    child.on('spawn', () => events.push('spawn'))
+    child.on('error', (e) => events.push(`error ${e.code} ${e.syscall}`))
+    await new Promise((r) => child.on('close', (code) => { events.push(`close ${code}`); r() }))
+    expect(events).toEqual([`error ETXTBSY spawn ${file}`, `close ${-os.constants.errno.ETXTBSY}`])
+    expect(child.pid).toBeUndefined()
+  } finally {
+    fs.closeSync(fd)
+    fs.rmSync(dir, { recursive: true })
+  }
 })
 
 test('stdout backpressure: a paused stream holds the child back, resuming gets every byte', async () => {

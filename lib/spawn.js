@@ -14,9 +14,9 @@
 // and stderr have closed; stdin destroyed at exit; untouched output streams
 // resumed at exit so that unread output never holds 'close' back. What the
 // reactor cannot do is handed to node:child_process (delegateSpawn).
-// One difference: `pid` is known from the 'spawn' event on, not at once,
-// because the spawn happens on another thread (posix_spawn on this thread
-// was measured: see README, "Differences").
+// The child is cloned on this thread (src/reactor/launch.rs), so `pid` is
+// set when spawn() returns; its exec is awaited on a spawner thread, which
+// then reports 'spawn' (or the exec's error).
 
 const { EventEmitter } = require('node:events')
 const { Readable, Writable } = require('node:stream')
@@ -79,7 +79,7 @@ const signalNames = Object.create(null)
 for (const [name, num] of Object.entries(signals)) {
   if (signalNames[num] === undefined) signalNames[num] = name
 }
-const { ESRCH, EINVAL, ENOSYS, EMFILE, ENFILE } = osConstants.errno
+const { ESRCH, EINVAL, ENOSYS, EMFILE, ENFILE, ENOENT, EACCES, EAGAIN } = osConstants.errno
 
 /** A signal name or number → its number; throws ERR_UNKNOWN_SIGNAL. */
 function convertToValidSignal(signal) {
@@ -787,8 +787,12 @@ class ChildProcess extends EventEmitter {
     }
 
     this.#id = native.open((status, value) => this.#onEvent(status, value))
+    let started
     try {
-      this.#key = binding.reactorSpawn(native.getPort(), this.#id, {
+      // The child is cloned here, on this thread (no page tables copied and
+      // no waiting for its exec: tens of microseconds at any heap size), so
+      // the pid is known when spawn() returns, as with child_process.
+      started = binding.reactorSpawn(native.getPort(), this.#id, {
         file: opts.file,
         argv: opts.argv,
         env: opts.envPairs,
@@ -802,20 +806,24 @@ class ChildProcess extends EventEmitter {
       native.close(this.#id)
       throw err
     }
-    if (this.#key < 0) {
-      const errno = -this.#key
-      this.#key = null
-      if (errno !== EMFILE && errno !== ENFILE) {
-        // Failed in a way child_process throws from spawn() itself (a cwd
-        // that is a file: ENOTDIR).
+    if (started.errno === 0) {
+      this.#key = started.key
+      this.pid = started.pid
+    } else {
+      // Reported as child_process reports each errno: ENOENT, EACCES and
+      // EAGAIN as 'error' then 'close'; EMFILE and ENFILE the same but with
+      // no streams at all (stdin, stdout, stderr, stdio undefined); anything
+      // else (a cwd that is a file: ENOTDIR) thrown from spawn() itself.
+      const { errno } = started
+      if (errno !== ENOENT && errno !== EACCES && errno !== EAGAIN && errno !== EMFILE && errno !== ENFILE) {
         this.#released = true
         native.close(this.#id)
         throw errnoException(errno, 'spawn')
       }
-      // Out of descriptors, as child_process reports it: no streams at all
-      // (stdin, stdout, stderr and stdio undefined), then 'error' and 'close'.
-      this.stdin = this.stdout = this.stderr = this.stdio = undefined
-      this.#closesNeeded = 1
+      if (errno === EMFILE || errno === ENFILE) {
+        this.stdin = this.stdout = this.stderr = this.stdio = undefined
+        this.#closesNeeded = 1
+      }
       process.nextTick(() => this.#spawnFailed(errno))
     }
 
@@ -942,7 +950,6 @@ class ChildProcess extends EventEmitter {
   #onEvent(_status, ev) {
     switch (ev[0]) {
       case SPAWNED: {
-        this.pid = ev[1]
         this.emit('spawn')
         const abort = this.#abortOnSpawn
         this.#abortOnSpawn = null
@@ -1014,6 +1021,10 @@ class ChildProcess extends EventEmitter {
   }
 
   #spawnFailed(errno) {
+    // As with child_process, a child that never ran has no pid (an exec
+    // failure the checks before the clone could not foresee comes here
+    // after spawn() returned one).
+    this.pid = undefined
     this.#failed = true
     this.exitCode = -errno
     this.#cleanupTimers()

@@ -1,6 +1,6 @@
 //! The reactor without Node: real processes, spawned and reaped on the
 //! reactor thread, events collected through a channel sink.
-#![cfg(target_os = "linux")]
+#![cfg(reactor)]
 
 use std::ffi::CString;
 use std::sync::mpsc::{channel, Receiver};

@@ -58,8 +58,7 @@ use mio::{Events, Interest, Poll, Registry, Token};
 
 use super::event::{Event, Sink, Stream};
 use super::handle::{lock, ChildCtl, Command, Shared};
-use super::request::SpawnRequest;
-use super::spawner::{self, Spawned};
+use super::spawner::{self, Job, Spawned};
 use super::stdin::{Chunk, StdinLink};
 use super::sys::{self, ExitStatus};
 
@@ -156,7 +155,7 @@ struct Driver {
     poll: Poll,
     children: HashMap<u64, Child>,
     ready: VecDeque<(u64, Stream)>,
-    spawner: mpsc::Sender<(u64, Box<SpawnRequest>)>,
+    spawner: mpsc::Sender<(u64, Job)>,
     /// Where output is read before it is copied into an event.
     scratch: Vec<u8>,
 }
@@ -244,7 +243,8 @@ impl Driver {
         match cmd {
             Command::Spawn {
                 key,
-                req,
+                job,
+                credit,
                 sink,
                 link,
             } => {
@@ -263,14 +263,14 @@ impl Driver {
                         hot: [false; 3],
                         close_early: [false; 3],
                         unacked: [0; 3],
-                        credit: req.output_credit.unwrap_or(usize::MAX),
+                        credit,
                         exited: false,
                         released: false,
                     },
                 );
-                if let Err(mpsc::SendError((key, mut req))) = self.spawner.send((key, req)) {
+                if let Err(mpsc::SendError((key, job))) = self.spawner.send((key, job)) {
                     // No spawner thread: spawn here rather than fail.
-                    let result = spawner::spawn_child(&mut req);
+                    let result = job.run();
                     if let Ok(s) = &result {
                         self.shared.attach(key, &s.ctl);
                     }

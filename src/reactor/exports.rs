@@ -73,7 +73,7 @@ fn request(o: NativeSpawnOptions) -> Result<SpawnRequest> {
                 .into_iter()
                 .map(|e| cstr(e, "env"))
                 .collect::<Result<_>>()?,
-            None => current_env(),
+            None => super::spawner::current_env(),
         }),
         cwd: o.cwd.map(|c| cstr(c, "cwd")).transpose()?,
         stdio,
@@ -84,61 +84,61 @@ fn request(o: NativeSpawnOptions) -> Result<SpawnRequest> {
     })
 }
 
-/// A snapshot of this process's environment as `KEY=VALUE` entries.
-fn current_env() -> Vec<CString> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| {
-            let mut entry = k.into_encoded_bytes();
-            entry.push(b'=');
-            entry.extend_from_slice(v.as_encoded_bytes());
-            // The environment cannot hold a NUL; skip rather than fail.
-            CString::new(entry).ok()
-        })
-        .collect()
-}
-
 /// Keys cross to JavaScript as doubles (exact up to 2^53).
 fn key_of(key: f64) -> u64 {
     key as u64
 }
 
-/// Whether child_process reports `errno` from a spawn asynchronously (an
-/// `'error'` event) rather than throwing it from `spawn()`.
-fn reported_async(errno: i32) -> bool {
-    matches!(
-        errno,
-        libc::EACCES | libc::EAGAIN | libc::EMFILE | libc::ENFILE | libc::ENOENT
-    )
+/// What `reactorSpawn` returns: the child's key and pid, or the errno of a
+/// spawn that failed before `spawn()` returns.
+#[napi(object)]
+pub struct SpawnStarted {
+    /// The child's key for the other reactor functions; 0 when it failed.
+    pub key: f64,
+    /// The child's pid; 0 when it failed.
+    pub pid: i32,
+    /// 0, or why the spawn failed (ENOENT, EACCES, ENOTDIR, EMFILE, EAGAIN,
+    /// ...): `lib/spawn.js` reports each as child_process does (some as an
+    /// `'error'` event, some thrown).
+    pub errno: i32,
 }
 
-/// Starts spawning a child whose events complete operation `id` of `port`;
-/// returns the child's key, or `-errno` when the spawn fails before it is
-/// handed to the reactor: a `cwd` that is a file (ENOTDIR, which
-/// child_process throws) or no descriptors for the stdio sockets (EMFILE,
-/// ENFILE, which child_process reports as an `'error'` with no streams).
+/// Starts a child on this thread and hands it to the reactor, whose events
+/// complete operation `id` of `port`. The child is cloned here
+/// (`launch.rs`: no page tables copied and no waiting for its exec, so
+/// tens of microseconds at any heap size), so the pid is known when this
+/// returns, as with child_process; `'spawn'` follows once it has exec'd.
 #[napi(js_name = "reactorSpawn")]
-pub fn reactor_spawn(port: &Port, id: u32, options: NativeSpawnOptions) -> Result<f64> {
+pub fn reactor_spawn(port: &Port, id: u32, options: NativeSpawnOptions) -> Result<SpawnStarted> {
     let mut req = request(options)?;
+    let failed = |errno: i32| SpawnStarted {
+        key: 0.0,
+        pid: 0,
+        errno,
+    };
     if let Some(cwd) = &req.cwd {
-        // One stat on this thread (child_process does its chdir here too,
-        // in the forked child, before spawn() returns). Errors it reports
-        // asynchronously are left to the spawner, which checks again.
+        // Checked before the stdio sockets, as child_process's chdir fails
+        // before anything else.
         if let Err(errno) = super::sys::check_dir(cwd) {
-            if !reported_async(errno) {
-                return Ok(-f64::from(errno));
-            }
+            return Ok(failed(errno));
         }
     }
     // The stdio sockets are made here: out of descriptors (EMFILE, ENFILE)
     // must be known before spawn() returns, as child_process knows it.
     match super::spawner::make_pipes(&req.stdio) {
         Ok(pipes) => req.pipes = Some(pipes),
-        Err(e) => return Ok(-f64::from(e.raw_os_error().unwrap_or(libc::EIO))),
+        Err(e) => return Ok(failed(e.raw_os_error().unwrap_or(libc::EIO))),
     }
+    let started = match super::spawner::start_child(&mut req) {
+        Ok(started) => started,
+        Err(errno) => return Ok(failed(errno)),
+    };
+    let pid = started.ctl.pid;
     let inner = port.inner().clone();
     let reactor = Reactor::global();
-    let key = reactor.spawn(
-        req,
+    let key = reactor.adopt(
+        started,
+        req.output_credit,
         Box::new(move |ev| {
             if inner.is_closed() {
                 return false;
@@ -155,7 +155,11 @@ pub fn reactor_spawn(port: &Port, id: u32, options: NativeSpawnOptions) -> Resul
         let link: Arc<dyn Teardown> = link;
         port.inner().on_teardown(Arc::downgrade(&link));
     }
-    Ok(key as f64)
+    Ok(SpawnStarted {
+        key: key as f64,
+        pid,
+        errno: 0,
+    })
 }
 
 /// Writes `data` to the child's stdin: as much as the pipe takes at once

@@ -40,7 +40,7 @@ use mio::{Poll, Waker};
 use super::driver;
 use super::event::{Sink, Stream};
 use super::request::SpawnRequest;
-use super::spawner::Spawned;
+use super::spawner::{Job, Spawned, Started};
 use super::stdin::{Borrowed, Chunk, StdinLink, TryWrite};
 use super::sys;
 
@@ -95,7 +95,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) enum Command {
     Spawn {
         key: u64,
-        req: Box<SpawnRequest>,
+        job: Job,
+        /// The request's `output_credit` (`usize::MAX`: none).
+        credit: usize,
         sink: Sink,
         link: Arc<StdinLink>,
     },
@@ -179,9 +181,14 @@ impl Shared {
                 drop(state);
                 let errno = e.raw_os_error().unwrap_or(libc::EAGAIN);
                 for cmd in cmds {
-                    if let Command::Spawn { key, mut sink, .. } = cmd {
+                    if let Command::Spawn {
+                        key, mut sink, job, ..
+                    } = cmd
+                    {
                         lock(&self.registry).remove(&key);
                         lock(&self.links).remove(&key);
+                        // Nobody could watch it: do not leave it unsupervised.
+                        job.abandon();
                         sink(super::event::Event::SpawnFailed { errno });
                     }
                 }
@@ -229,7 +236,7 @@ impl Shared {
 /// # Example
 ///
 /// ```
-/// # #[cfg(target_os = "linux")] {
+/// # #[cfg(reactor)] {
 /// use spindle::reactor::{Event, Reactor, SpawnRequest, Stream};
 /// let (tx, rx) = std::sync::mpsc::channel();
 /// let reactor = Reactor::new(std::time::Duration::from_millis(100));
@@ -277,13 +284,38 @@ impl Reactor {
     /// Starts spawning `req`; every event of the child goes to `sink`.
     /// Returns the child's key for the other methods.
     pub fn spawn(&self, req: SpawnRequest, sink: Sink) -> u64 {
+        let credit = req.output_credit.unwrap_or(usize::MAX);
+        self.submit_spawn(
+            Slot::Pending(Vec::new()),
+            Job::Spawn(Box::new(req)),
+            credit,
+            sink,
+        )
+    }
+
+    /// Hands the reactor a child already started on this thread
+    /// ([`spawner::start_child`](super::spawner::start_child)): a spawner
+    /// thread waits for its exec, then `Spawned` and everything after it
+    /// go to `sink`. It can be signalled at once.
+    pub(crate) fn adopt(&self, started: Started, credit: Option<usize>, sink: Sink) -> u64 {
+        let slot = Slot::Running(started.ctl.clone());
+        self.submit_spawn(
+            slot,
+            Job::Finish(started),
+            credit.unwrap_or(usize::MAX),
+            sink,
+        )
+    }
+
+    fn submit_spawn(&self, slot: Slot, job: Job, credit: usize, sink: Sink) -> u64 {
         let key = self.shared.next_key.fetch_add(1, Ordering::Relaxed);
-        lock(&self.shared.registry).insert(key, Slot::Pending(Vec::new()));
+        lock(&self.shared.registry).insert(key, slot);
         let link = StdinLink::new();
         lock(&self.shared.links).insert(key, link.clone());
         self.shared.submit(Command::Spawn {
             key,
-            req: Box::new(req),
+            job,
+            credit,
             sink,
             link,
         });

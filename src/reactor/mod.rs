@@ -6,8 +6,11 @@
 //! * `request` — what to spawn (napi-free).
 //! * `resolve` — finding the program in the *child's* PATH (napi-free).
 //! * `event`   — what the reactor reports about a child (napi-free).
-//! * `sys`     — every OS call: stdio sockets, `posix_spawn`, pidfds, `waitid`.
-//! * `spawner` — the helper threads that run `posix_spawn`.
+//! * `sys`     — OS calls: stdio sockets, pidfds, `waitid`, signals.
+//! * `launch`  — starting a child: `clone(CLONE_VM)` without waiting, its
+//!   setup in raw system calls, the exec status pipe.
+//! * `spawner` — program search, starting a child, and the spawner threads
+//!   that wait for each child's exec.
 //! * `stdin`   — writing to a child's stdin straight from the caller's thread
 //!   while nothing is queued (the handshake with the reactor is there).
 //! * `driver`  — the reactor thread: mio loop and per-child state.
@@ -16,9 +19,11 @@
 //!
 //! # Threads and their states
 //!
-//! * **JavaScript threads** never fork, spawn or wait. `spawn()` makes the
-//!   child's stdio sockets and checks its cwd in place (see the end of this
-//!   note for why the `posix_spawn` itself is not done there). They push commands
+//! * **JavaScript threads** start each child in place and never wait for
+//!   it: `spawn()` makes the stdio sockets, checks the cwd, resolves the
+//!   program and clones the child (`launch.rs`: `CLONE_VM` without
+//!   `CLONE_VFORK`, so tens of microseconds at any heap size and the pid
+//!   known at once, as with child_process). They push commands
 //!   onto the reactor's queue (a `Mutex<Vec>` held for a push) and wake it;
 //!   two more things run in place: `kill` (one `pidfd_send_signal`) and a stdin
 //!   write while nothing is queued for that pipe (one non-blocking
@@ -27,17 +32,17 @@
 //!   while it has children or commands, and stops again after
 //!   [`handle::IDLE_TIMEOUT`] with neither. The start/stop handshake is done
 //!   under the queue's mutex (see `handle.rs`): a command is never stranded.
-//! * **The spawner threads** (two) live as long as the reactor thread and run
-//!   each `posix_spawn` (glibc uses `clone(CLONE_VM|CLONE_VFORK)`: no page
-//!   tables copied, whatever the parent's size), so a slow exec stalls no
-//!   I/O, and one slow exec does not hold up every other spawn.
+//! * **The spawner threads** (two) live as long as the reactor thread. Each
+//!   waits for one child's exec at a time (reading its status pipe to EOF),
+//!   then frees what the child read and reports `Spawned`; a child started
+//!   through the Rust API ([`Reactor::spawn`]) is also cloned there.
 //!
-//! Both reactor threads start with every signal blocked: they never run a
+//! The reactor and spawner threads start with every signal blocked: they never run a
 //! signal handler (libuv owns SIGCHLD). Writes to stdin sockets pass
 //! `MSG_NOSIGNAL`, so a reader that is gone gives `EPIPE`, never SIGPIPE,
 //! on any thread. Children start with an empty signal
-//! mask and default dispositions for every signal (`POSIX_SPAWN_SETSIGMASK`,
-//! `POSIX_SPAWN_SETSIGDEF`), so Node's ignored SIGPIPE/SIGXFSZ do not leak.
+//! mask and default dispositions for every signal (set in the child before
+//! `execve`), so Node's ignored SIGPIPE/SIGXFSZ do not leak.
 //!
 //! # Memory ordering
 //!
@@ -51,7 +56,8 @@
 //!
 //! # Exits and reaping
 //!
-//! Each child gets a pidfd right after `posix_spawn`, registered with mio;
+//! Each child gets a pidfd right after its clone, registered with mio once
+//! it has exec'd;
 //! it becomes readable when the child ends, and the child is reaped with
 //! `waitid(P_PIDFD, fd, WEXITED|WNOHANG)` — only that child. Nothing here
 //! calls `waitpid(-1)`, so `child_process` keeps working beside it, and
@@ -78,45 +84,43 @@
 //! implemented. The intended macOS fallback keeps the same structure with
 //! `kqueue` `EVFILT_PROC`/`NOTE_EXIT` per pid in place of the pidfd (mio
 //! does not expose it, so a raw kqueue registered in the mio loop), reaping
-//! with `waitpid(pid)` for that pid only, and `posix_spawn_file_actions_
-//! addchdir_np` (macOS 10.15+). Until then the napi exports are not built
-//! on other platforms and `lib/spawn.js` hands every spawn to
-//! `node:child_process` (as it does everywhere for `'ipc'`, descriptor
-//! numbers, streams and `uid`/`gid`, which `posix_spawn` cannot do).
+//! with `waitpid(pid)` for that pid only, and `posix_spawn` (macOS has no
+//! `clone`). Until then the napi exports are not built on other platforms
+//! (nor on Linux other than x86_64 and aarch64: `launch.rs` makes its
+//! system calls in inline assembly; `cfg(reactor)`, set by `build.rs`) and
+//! `lib/spawn.js` hands every spawn to `node:child_process` (as it does
+//! everywhere for `'ipc'`, descriptor numbers, streams and `uid`/`gid`).
 //!
-//! # Why `posix_spawn` is not called on the JavaScript thread
+//! # Why the clone is not a `posix_spawn`
 //!
-//! It would make `child.pid` synchronous, as in child_process, and it
-//! copies no page tables (`CLONE_VFORK`), so it costs the same at any heap
-//! size. But the calling thread sleeps until the child has exec'd, and when
-//! every core is busy the child waits for one: tried (one run of the spawn
-//! benchmark's small-process scenario, 2 cores at load 9–12), the worst
-//! event-loop delay was 847 ms (idle control process 12 ms, about 10 ms
-//! with the spawner thread in `bench/RESULTS.md`), and `spawn()` itself
-//! took 0.6–0.9 ms at the median. The stdio sockets and the cwd check do run on the
-//! calling thread (microseconds, no waiting on another process), so EMFILE
-//! and a cwd that is a file are known when `spawn()` returns.
+//! `posix_spawn` on the JavaScript thread would also make `child.pid`
+//! synchronous, but it sleeps until the child has exec'd, and when every
+//! core is busy the child waits for one: tried (spawn benchmark, 2 cores at
+//! load 9–12), the worst event-loop delay was 847 ms. `launch.rs` returns
+//! as soon as the child exists; the wait moved to the spawner threads.
 
-#[cfg(target_os = "linux")]
+#[cfg(reactor)]
 mod driver;
 pub mod event;
-#[cfg(target_os = "linux")]
+#[cfg(reactor)]
 pub mod exports;
-#[cfg(target_os = "linux")]
+#[cfg(reactor)]
 mod handle;
+#[cfg(reactor)]
+mod launch;
 pub mod request;
 #[cfg(unix)]
 pub mod resolve;
-#[cfg(target_os = "linux")]
+#[cfg(reactor)]
 mod spawner;
-#[cfg(target_os = "linux")]
+#[cfg(reactor)]
 pub mod stdin;
-#[cfg(target_os = "linux")]
+#[cfg(reactor)]
 pub mod sys;
 
 pub use event::{Event, Sink, Stream};
-#[cfg(target_os = "linux")]
+#[cfg(reactor)]
 pub use handle::{ChildCtl, Reactor, IDLE_TIMEOUT};
 pub use request::{SpawnRequest, Stdio};
-#[cfg(target_os = "linux")]
+#[cfg(reactor)]
 pub use stdin::{StdinLink, TryWrite};

@@ -1,10 +1,11 @@
 //! Finding the program to run, as `execvp` would, but against the PATH of the
 //! child's environment (napi-free, no OS calls except in the caller).
 //!
-//! `posix_spawnp` searches the *parent's* PATH, and `std::process::Command`
-//! falls back to `fork` when a custom environment meets a bare program name.
-//! Resolving here keeps every spawn on plain `posix_spawn`, with the same
-//! rules as libuv: a name containing `/` is used as is (relative to the
+//! `execvp` and `posix_spawnp` search the *parent's* PATH, and
+//! `std::process::Command` falls back to `fork` when a custom environment
+//! meets a bare program name. Resolving here gives the child a list of
+//! paths to `execve` in turn (see `launch.rs`), with the same rules as
+//! libuv: a name containing `/` is used as is (relative to the
 //! child's cwd, since the chdir happens before the exec); otherwise each PATH
 //! entry is tried in order, an empty entry meaning the current directory, and
 //! without a PATH the default `/usr/bin:/bin`.

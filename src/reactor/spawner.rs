@@ -1,23 +1,27 @@
-//! The spawner thread: runs `posix_spawn` off both the JavaScript thread and
-//! the reactor thread, so a slow spawn (a large binary on a slow disk, a
-//! stalled `exec`) never delays other children's I/O.
+//! Starting children: finding the program, cloning the child
+//! ([`start_child`], cheap enough for the JavaScript thread), and the
+//! spawner threads that wait for each child's exec ([`finish`]) so that
+//! neither the JavaScript thread nor the reactor thread ever does.
 //!
-//! The spawner threads ([`THREADS`]) receive requests over one channel from
+//! The spawner threads ([`THREADS`]) receive [`Job`]s over one channel from
 //! the reactor thread and answer through the reactor's command queue with a
 //! [`Command::Spawned`]. They are started by the reactor thread (inheriting
 //! its fully blocked signal mask) and end when the reactor thread drops the
-//! sending half of the channel. Spawns of different children may complete
-//! out of order; each child's own commands wait in its `Spawning` state.
+//! sending half of the channel. Execs of different children may complete
+//! out of order; each child's own commands wait in the driver until its
+//! `Spawned` arrives.
 
+use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 
 use super::handle::{lock, ChildCtl, Command, Shared};
+use super::launch::{self, Launched, Plan};
 use super::request::{SpawnRequest, Stdio, StdioPipes};
 use super::resolve::{self, Next};
-use super::sys::{self, ChildFd, Group, SpawnSpec};
+use super::sys::{self, ChildFd, Group};
 
 /// A started child: its control block and the parent's ends of its pipes.
 pub(crate) struct Spawned {
@@ -70,9 +74,10 @@ pub(crate) fn make_pipes(stdio: &[Stdio; 3]) -> std::io::Result<StdioPipes> {
     Ok(pipes)
 }
 
-/// Finds the program and starts it. Returns the pid, or the errno that
-/// `child_process` would report (ENOENT, EACCES, …).
-fn start(req: &SpawnRequest, stdio: [ChildFd; 3]) -> Result<libc::pid_t, i32> {
+/// Finds the program and launches it (see `launch.rs`): returns once the
+/// child exists, or with the errno that `child_process` would report
+/// (ENOENT, EACCES, a cwd it cannot enter, ...) when no candidate can run.
+fn start(req: &mut SpawnRequest, stdio: [ChildFd; 3]) -> Result<Launched, i32> {
     let parent_path;
     let path: Option<&[u8]> = match &req.env {
         Some(env) => resolve::path_of_env(env),
@@ -97,49 +102,78 @@ fn start(req: &SpawnRequest, stdio: [ChildFd; 3]) -> Result<libc::pid_t, i32> {
         sys::check_dir(cwd)?;
     }
     let mut denied = false;
-    for candidate in &candidates {
-        if searching {
-            // Skip entries that plainly are not there without paying for a
-            // spawn attempt; the spawn below still has the last word. A
-            // relative entry (`.`, `bin`, an empty one) is looked up where
-            // the child will resolve it, in its cwd, as libuv's execvp does
-            // after its chdir: so a PATH full of relative entries costs one
-            // access(2) each here, not one posix_spawn each.
-            let probe = resolve::in_dir(req.cwd.as_deref(), candidate);
-            if let Err(e) = sys::access_exec(probe.as_deref().unwrap_or(candidate)) {
-                match resolve::classify(e) {
-                    Next::Continue => continue,
-                    Next::Denied => {
-                        denied = true;
-                        continue;
-                    }
-                    Next::Stop => return Err(e),
+    let mut viable = Vec::new();
+    for candidate in candidates {
+        // Leave out entries that plainly are not there, so that the usual
+        // failures (ENOENT, EACCES) are known before a child exists, as
+        // child_process knows them. A relative entry (`.`, `bin`, an empty
+        // one) is looked up where the child will resolve it, in its cwd, as
+        // libuv's execvp does after its chdir. The child's execve still has
+        // the last word.
+        let probe = resolve::in_dir(req.cwd.as_deref(), &candidate);
+        if let Err(e) = sys::access_exec(probe.as_deref().unwrap_or(&candidate)) {
+            if !searching {
+                return Err(e);
+            }
+            match resolve::classify(e) {
+                Next::Continue => continue,
+                Next::Denied => {
+                    denied = true;
+                    continue;
                 }
+                Next::Stop => return Err(e),
             }
         }
-        let spec = SpawnSpec {
-            path: candidate,
-            argv: &req.argv,
-            envp: req.env.as_deref(),
-            cwd: req.cwd.as_deref(),
-            stdio,
-            group,
-        };
-        match sys::spawn(&spec) {
-            Ok(pid) => return Ok(pid),
-            Err(e) if !searching => return Err(e),
-            Err(e) => match resolve::classify(e) {
-                Next::Continue => {}
-                Next::Denied => denied = true,
-                Next::Stop => return Err(e),
-            },
-        }
+        viable.push(candidate);
     }
-    Err(if denied { libc::EACCES } else { libc::ENOENT })
+    if viable.is_empty() {
+        return Err(if denied { libc::EACCES } else { libc::ENOENT });
+    }
+    let env = match req.env.take() {
+        Some(env) => env,
+        None => current_env(),
+    };
+    if launch::too_big(&viable[0], &req.argv, &env) {
+        return Err(libc::E2BIG);
+    }
+    let plan = Plan::new(
+        viable,
+        searching,
+        std::mem::take(&mut req.argv),
+        env,
+        req.cwd.clone(),
+        stdio,
+        group,
+    );
+    launch::launch(plan)
 }
 
-/// Spawns one child: pipes (unless made already), posix_spawn, pidfd.
-pub(crate) fn spawn_child(req: &mut SpawnRequest) -> Result<Spawned, i32> {
+/// This process's environment as `KEY=VALUE` entries (for requests made
+/// without one: the child never reads `environ` itself).
+pub(crate) fn current_env() -> Vec<CString> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut entry = k.into_encoded_bytes();
+            entry.push(b'=');
+            entry.extend_from_slice(v.as_encoded_bytes());
+            // The environment cannot hold a NUL; skip rather than fail.
+            CString::new(entry).ok()
+        })
+        .collect()
+}
+
+/// A child that has been cloned (its pid known) and may not have exec'd
+/// yet, with its control block and the parent's ends of its pipes.
+pub(crate) struct Started {
+    launched: Launched,
+    pub ctl: Arc<ChildCtl>,
+    pipes: [Option<OwnedFd>; 3],
+}
+
+/// Starts one child: pipes (unless made already), clone, pidfd. Cheap
+/// enough for the JavaScript thread (no waiting on the child); the exec's
+/// outcome is left to [`finish`].
+pub(crate) fn start_child(req: &mut SpawnRequest) -> Result<Started, i32> {
     let mut pipes = match req.pipes.take() {
         Some(pipes) => pipes,
         None => make_pipes(&req.stdio).map_err(errno_of)?,
@@ -161,32 +195,81 @@ pub(crate) fn spawn_child(req: &mut SpawnRequest) -> Result<Spawned, i32> {
             ),
         };
     }
-    let pid = start(req, stdio)?;
-    // The child has its copies; ours must go so that EOF can happen.
+    let launched = start(req, stdio)?;
+    // The child has its copies (its descriptor table was copied at clone);
+    // ours must go so that EOF can happen.
     drop(std::mem::take(&mut pipes.child));
-    let pidfd = match sys::pidfd_open(pid) {
+    let pidfd = match sys::pidfd_open(launched.pid) {
         Ok(fd) => fd,
         Err(e) => {
             // Without a pidfd we could not learn of its exit without
             // waitpid-polling; do not leave it running unsupervised.
-            sys::kill_and_reap(pid);
+            sys::kill_and_reap(launched.pid);
             return Err(errno_of(e));
         }
     };
-    let [stdin, stdout, stderr] = pipes.parent;
+    Ok(Started {
+        ctl: Arc::new(ChildCtl::new(
+            launched.pid,
+            pidfd,
+            req.detached || req.new_group,
+        )),
+        launched,
+        pipes: pipes.parent,
+    })
+}
+
+/// Waits until a started child has exec'd. On failure (an exec error the
+/// probes could not foresee: ENOEXEC, E2BIG, ...) the child, which exits at
+/// once, is reaped and the errno returned.
+pub(crate) fn finish(mut started: Started) -> Result<Spawned, i32> {
+    if let Err(errno) = started.launched.wait() {
+        let _ = sys::reap_blocking(&started.ctl.pidfd);
+        *lock(&started.ctl.reaped) = true;
+        return Err(errno);
+    }
+    let [stdin, stdout, stderr] = started.pipes;
     Ok(Spawned {
-        ctl: Arc::new(ChildCtl::new(pid, pidfd, req.detached || req.new_group)),
+        ctl: started.ctl,
         stdin,
         stdout,
         stderr,
     })
 }
 
-/// The spawn requests, shared by the spawner threads.
-pub(crate) type Requests = Arc<Mutex<Receiver<(u64, Box<SpawnRequest>)>>>;
+/// What a spawner thread is asked to do.
+pub(crate) enum Job {
+    /// Start the child and wait for its exec (the Rust API's path).
+    Spawn(Box<SpawnRequest>),
+    /// Wait for the exec of a child started on the caller's thread.
+    Finish(Started),
+}
+
+impl Job {
+    /// Runs the job to the end: the child runs, or the spawn failed.
+    pub fn run(self) -> Result<Spawned, i32> {
+        match self {
+            Job::Spawn(mut req) => finish(start_child(&mut req)?),
+            Job::Finish(started) => finish(started),
+        }
+    }
+
+    /// Gives the job up: a child already started is killed and reaped.
+    pub fn abandon(self) {
+        if let Job::Finish(mut started) = self {
+            let _ = started.ctl.signal(libc::SIGKILL, false);
+            let _ = started.launched.wait();
+            let _ = sys::reap_blocking(&started.ctl.pidfd);
+            *lock(&started.ctl.reaped) = true;
+        }
+    }
+}
+
+/// The spawn jobs, shared by the spawner threads.
+pub(crate) type Requests = Arc<Mutex<Receiver<(u64, Job)>>>;
 
 /// How many spawner threads run beside the reactor thread. Two let one
-/// `posix_spawn` proceed while another waits for its child's `exec`.
+/// slow exec (a large binary on a slow disk) not hold up every other.
 pub(crate) const THREADS: usize = 2;
 
 /// A spawner thread's body. The threads share one channel; the lock is held
@@ -194,10 +277,10 @@ pub(crate) const THREADS: usize = 2;
 pub(crate) fn run(shared: Arc<Shared>, requests: Requests) {
     loop {
         let next = lock(&requests).recv();
-        let Ok((key, mut req)) = next else {
+        let Ok((key, job)) = next else {
             return;
         };
-        let result = spawn_child(&mut req);
+        let result = job.run();
         if let Ok(spawned) = &result {
             shared.attach(key, &spawned.ctl);
         }

@@ -6,7 +6,7 @@
 //! child spawned concurrently — by the reactor or by `child_process` on the
 //! main thread — never inherits one.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -245,178 +245,11 @@ pub enum ChildFd {
 pub enum Group {
     /// The parent's group.
     Inherit,
-    /// A new group led by the child (`POSIX_SPAWN_SETPGROUP`, pgid 0).
+    /// A new group led by the child (`setpgid(0, 0)`).
     New,
-    /// A new session and group led by the child (`POSIX_SPAWN_SETSID`), as
+    /// A new session and group led by the child (`setsid()`), as
     /// Node's `detached` does with `setsid()`.
     Session,
-}
-
-/// Everything one `posix_spawn` call needs, as C strings.
-pub struct SpawnSpec<'a> {
-    pub path: &'a CStr,
-    pub argv: &'a [CString],
-    /// `None`: the parent's `environ`.
-    pub envp: Option<&'a [CString]>,
-    pub cwd: Option<&'a CStr>,
-    pub stdio: [ChildFd; 3],
-    pub group: Group,
-}
-
-struct Attr(Box<MaybeUninit<libc::posix_spawnattr_t>>);
-
-impl Attr {
-    fn new() -> Result<Attr, i32> {
-        let mut a = Box::new(MaybeUninit::uninit());
-        // SAFETY: initialises the boxed attribute object in place.
-        match unsafe { libc::posix_spawnattr_init(a.as_mut_ptr()) } {
-            0 => Ok(Attr(a)),
-            e => Err(e),
-        }
-    }
-    fn ptr(&mut self) -> *mut libc::posix_spawnattr_t {
-        self.0.as_mut_ptr()
-    }
-}
-
-impl Drop for Attr {
-    fn drop(&mut self) {
-        // SAFETY: initialised in `new`, destroyed once here.
-        unsafe { libc::posix_spawnattr_destroy(self.0.as_mut_ptr()) };
-    }
-}
-
-struct Actions(Box<MaybeUninit<libc::posix_spawn_file_actions_t>>);
-
-impl Actions {
-    fn new() -> Result<Actions, i32> {
-        let mut a = Box::new(MaybeUninit::uninit());
-        // SAFETY: initialises the boxed file-actions object in place.
-        match unsafe { libc::posix_spawn_file_actions_init(a.as_mut_ptr()) } {
-            0 => Ok(Actions(a)),
-            e => Err(e),
-        }
-    }
-    fn ptr(&mut self) -> *mut libc::posix_spawn_file_actions_t {
-        self.0.as_mut_ptr()
-    }
-}
-
-impl Drop for Actions {
-    fn drop(&mut self) {
-        // SAFETY: initialised in `new`, destroyed once here.
-        unsafe { libc::posix_spawn_file_actions_destroy(self.0.as_mut_ptr()) };
-    }
-}
-
-fn check(ret: libc::c_int) -> Result<(), i32> {
-    if ret == 0 {
-        Ok(())
-    } else {
-        Err(ret)
-    }
-}
-
-extern "C" {
-    static environ: *const *mut libc::c_char;
-}
-
-/// `posix_spawn` with a clean signal state: an empty signal mask and the
-/// default disposition for every signal (Node ignores SIGPIPE and SIGXFSZ;
-/// the child must not inherit that). Returns the pid or the errno.
-pub fn spawn(spec: &SpawnSpec<'_>) -> Result<libc::pid_t, i32> {
-    let mut attr = Attr::new()?;
-    let mut actions = Actions::new()?;
-    let mut flags = (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
-    match spec.group {
-        Group::Inherit => {}
-        Group::New => flags |= libc::POSIX_SPAWN_SETPGROUP as libc::c_short,
-        Group::Session => flags |= libc::POSIX_SPAWN_SETSID,
-    }
-    let mut empty = MaybeUninit::<libc::sigset_t>::uninit();
-    let mut all = MaybeUninit::<libc::sigset_t>::uninit();
-    // SAFETY: the attribute object is initialised; the sigsets are
-    // initialised by sigemptyset/sigfillset before they are read, and a
-    // sigset_t is at least 64 bits wide (the unaligned write needs no more).
-    unsafe {
-        libc::sigemptyset(empty.as_mut_ptr());
-        libc::sigfillset(all.as_mut_ptr());
-        // glibc's sigfillset leaves out its two internal signals (32, 33),
-        // and its posix_spawn then sets them to SIG_IGN in the child, which
-        // survives exec. Set every bit of the first word (signals 1–64) by
-        // hand so they are reset to SIG_DFL like all the others.
-        let words = all.as_mut_ptr().cast::<u64>();
-        words.write_unaligned(u64::MAX);
-        check(libc::posix_spawnattr_setsigmask(attr.ptr(), empty.as_ptr()))?;
-        check(libc::posix_spawnattr_setsigdefault(
-            attr.ptr(),
-            all.as_ptr(),
-        ))?;
-        if spec.group == Group::New {
-            check(libc::posix_spawnattr_setpgroup(attr.ptr(), 0))?;
-        }
-        check(libc::posix_spawnattr_setflags(attr.ptr(), flags))?;
-    }
-    if let Some(cwd) = spec.cwd {
-        // SAFETY: initialised actions; `cwd` is NUL-terminated and outlives
-        // the spawn (glibc copies it anyway).
-        check(unsafe { libc::posix_spawn_file_actions_addchdir_np(actions.ptr(), cwd.as_ptr()) })?;
-    }
-    for (target, how) in spec.stdio.iter().enumerate() {
-        let target = target as libc::c_int;
-        // SAFETY: initialised actions; the path literal is NUL-terminated.
-        let ret = unsafe {
-            match *how {
-                ChildFd::Inherit => 0,
-                ChildFd::Null => {
-                    let mode = if target == 0 {
-                        libc::O_RDONLY
-                    } else {
-                        libc::O_WRONLY
-                    };
-                    libc::posix_spawn_file_actions_addopen(
-                        actions.ptr(),
-                        target,
-                        c"/dev/null".as_ptr(),
-                        mode,
-                        0,
-                    )
-                }
-                ChildFd::Dup(fd) => {
-                    libc::posix_spawn_file_actions_adddup2(actions.ptr(), fd, target)
-                }
-            }
-        };
-        check(ret)?;
-    }
-    let mut argv: Vec<*mut libc::c_char> = spec.argv.iter().map(|a| a.as_ptr() as *mut _).collect();
-    argv.push(ptr::null_mut());
-    let envp_vec: Option<Vec<*mut libc::c_char>> = spec.envp.map(|env| {
-        let mut v: Vec<*mut libc::c_char> = env.iter().map(|e| e.as_ptr() as *mut _).collect();
-        v.push(ptr::null_mut());
-        v
-    });
-    let envp = match &envp_vec {
-        Some(v) => v.as_ptr(),
-        // SAFETY: reading the C runtime's `environ` pointer; posix_spawn only
-        // reads the array. Nothing in spindle calls setenv concurrently.
-        None => unsafe { environ },
-    };
-    let mut pid: libc::pid_t = 0;
-    // SAFETY: every pointer is valid for the call: NUL-terminated strings,
-    // NULL-terminated argv/envp arrays that outlive it, initialised attrs.
-    let ret = unsafe {
-        libc::posix_spawn(
-            &mut pid,
-            spec.path.as_ptr(),
-            actions.ptr(),
-            attr.ptr(),
-            argv.as_ptr(),
-            envp,
-        )
-    };
-    check(ret)?;
-    Ok(pid)
 }
 
 /// Reads once from `fd` into `buf`; returns how many bytes came (0: EOF).
