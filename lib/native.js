@@ -1,29 +1,21 @@
 'use strict'
 // The JavaScript end of the completion path.
 //
-// One Port per JavaScript environment (this module is evaluated once per
-// environment: the main thread and each worker thread). Every asynchronous
-// operation gets an id and a handler in `entries`; the Rust side delivers
-// completions in batches to `onBatch`, one call per wake of the event loop.
+// One CompletionPort per JavaScript environment (this module is evaluated
+// once per environment: the main thread and each worker thread, and exports
+// that environment's instance). Every asynchronous operation gets an id and a
+// handler; the Rust side delivers completions in batches to `deliver`, one
+// call per wake of the event loop.
 //
-// Liveness: the port's threadsafe function is referenced exactly while at
-// least one *referenced* operation is open, so the process stays alive while
+// Liveness: the native Port's threadsafe function is referenced exactly while
+// at least one *referenced* operation is open or a poll window is open (the
+// window's own immediate or timer holds the loop anyway, so an operation that
+// follows at once costs no ref/unref pair). So the process stays alive while
 // work is outstanding and may exit as soon as none is. An operation opened
 // with `{ ref: false }` (or later `setRef(id, false)`, like `child.unref()`)
 // still gets its completions but does not hold the loop open.
 
 const binding = require('../binding.js')
-
-let port = null
-let nextId = 1
-let refs = 0
-/** id → { handler, ref } */
-const entries = new Map()
-
-function getPort() {
-  if (port === null) port = new binding.Port(onBatch)
-  return port
-}
 
 // Time slicing. One wake can bring many completions (16 child exits, a
 // thousand task results); their handlers, and the microtasks they queue,
@@ -32,62 +24,6 @@ function getPort() {
 // timers and I/O run in between. Later batches queue behind the rest.
 const SLICE_MS = 0.5
 const CHECK_EVERY = 8 // completions between two looks at the clock
-let backlog = [] // [flat, start] pairs not yet delivered
-let resumeQueued = false
-
-function onBatch(flat) {
-  if (backlog.length > 0) {
-    backlog.push([flat, 0])
-    return
-  }
-  deliver(flat, 0, performance.now())
-}
-
-function resume() {
-  resumeQueued = false
-  const t0 = performance.now()
-  while (backlog.length > 0) {
-    const [flat, start] = backlog.shift()
-    if (!deliver(flat, start, t0)) return
-  }
-}
-
-/** Delivers flat[start..]; false when the slice ran out (the rest is queued). */
-function deliver(flat, start, t0) {
-  let firstError = null
-  let n = 0
-  for (let i = start; i < flat.length; i += 3) {
-    if (++n % CHECK_EVERY === 0 && performance.now() - t0 > SLICE_MS) {
-      backlog.unshift([flat, i])
-      if (!resumeQueued) {
-        resumeQueued = true
-        setImmediate(resume)
-      }
-      reportLater(firstError)
-      return false
-    }
-    const id = flat[i]
-    const entry = entries.get(id)
-    if (entry === undefined) continue // settled early (cancelled before start)
-    try {
-      entry.handler(flat[i + 1], flat[i + 2], id)
-    } catch (err) {
-      // A user callback threw (an event listener, say). Deliver the rest of
-      // the batch first, then report the first error as uncaught.
-      if (firstError === null) firstError = err
-    }
-  }
-  reportLater(firstError)
-  return true
-}
-
-function reportLater(err) {
-  if (err !== null) {
-    process.nextTick(() => {
-      throw err
-    })
-  }
-}
 
 // Polling. A wake of a sleeping event loop costs tens of microseconds on a
 // virtual machine (an eventfd write, an IPI to a halted vCPU, a turn of the
@@ -106,138 +42,236 @@ function reportLater(err) {
 // Producers skip the wake meanwhile; when the window ends the loop sleeps
 // and producers wake it again (the hand-over without a lost completion is
 // argued in src/bridge/queue.rs, "Polling").
+const IDLE = 0
 const TURN = 1
 const TICK = 2
-let pollMode = 0
-let pollUntil = 0
-let pollHandle = null
-// While polling, the loop is held by the poll's own immediate or timer, so
-// the port's unref (when the last operation closes) waits for the poll to
-// end; a task that follows at once then costs no ref/unref pair.
-let unrefWhenPollEnds = false
-
-function pollFor(micros) {
-  startPolling(TURN, micros)
-}
-
-function coalesceFor(micros) {
-  startPolling(TICK, micros)
-}
-
-function startPolling(mode, micros) {
-  if (refs === 0) return // nothing outstanding holds the loop: never poll for it
-  const until = performance.now() + micros / 1000
-  if (until > pollUntil) pollUntil = until
-  if (pollMode === 0) {
-    getPort().beginPolling()
-    pollMode = mode
-    schedulePoll()
-  } else if (mode === TURN && pollMode === TICK) {
-    if (pollHandle !== null) clearTimeout(pollHandle)
-    pollMode = TURN
-    schedulePoll()
-  }
-}
-
-function schedulePoll() {
-  pollHandle = pollMode === TURN ? setImmediate(pollTurn) : setTimeout(pollTurn, 1)
-}
-
-function pollTurn() {
-  pollHandle = null
-  const flat = port.poll()
-  if (flat !== null) onBatch(flat) // may extend the window or switch to TURN
-  if (pollHandle !== null) return // switched, and already scheduled
-  if (performance.now() < pollUntil) {
-    schedulePoll()
-    return
-  }
-  pollMode = 0
-  const rest = port.endPolling()
-  if (unrefWhenPollEnds) {
-    unrefWhenPollEnds = false
-    if (refs === 0) port.unref()
-  }
-  if (rest !== null) onBatch(rest)
-}
-
-function addRef(delta) {
-  const before = refs
-  refs += delta
-  if (before === 0 && refs > 0) {
-    if (unrefWhenPollEnds) unrefWhenPollEnds = false // still referenced
-    else getPort().ref()
-  } else if (before > 0 && refs === 0) {
-    if (pollMode !== 0) unrefWhenPollEnds = true
-    else getPort().unref()
-  }
-}
-
-/**
- * Registers `handler(status, value)` for a new operation and returns its id.
- * status: 0 = ok, 1 = error (value is an Error), 2 = aborted. The handler may
- * be called many times (a stream of chunks) until `close(id)`.
- */
-function open(handler, { ref = true } = {}) {
-  return openEntry({ handler, ref })
-}
-
-/**
- * Like `open`, for callers that keep per-operation state in the entry itself
- * (`entry.handler(status, value, id)` is called with the entry as `this`);
- * saves a closure per operation on hot paths such as `pool.run`.
- */
-function openEntry(entry) {
-  if (port === null) getPort()
-  const id = nextId
-  nextId = nextId >= 0xfffffffe ? 1 : nextId + 1
-  entries.set(id, entry)
-  if (entry.ref) addRef(1)
-  return id
-}
-
-/** Forgets operation `id`; unrefs the loop when nothing referenced is outstanding. */
-function close(id) {
-  const entry = entries.get(id)
-  if (entry === undefined) return
-  entries.delete(id)
-  if (entry.ref) addRef(-1)
-}
-
-/** Whether operation `id` keeps the event loop alive (like `handle.ref()`/`unref()`). */
-function setRef(id, ref) {
-  const entry = entries.get(id)
-  if (entry === undefined || entry.ref === ref) return
-  entry.ref = ref
-  addRef(ref ? 1 : -1)
-}
 
 const CANCEL_TOO_LATE = 0
 const CANCEL_BEFORE_START = 1
 const CANCEL_WHILE_RUNNING = 2
 
-function cancel(id) {
-  return port === null ? CANCEL_TOO_LATE : port.cancel(id)
+class CompletionPort {
+  /** The native Port, made on first use (a process that never needs one never makes one). */
+  #port = null
+  #nextId = 1
+  /** id → entry `{ handler, ref, ... }` */
+  #entries = new Map()
+  /** How many open entries are referenced. */
+  #refs = 0
+  /** Whether the native Port is referenced now (it is made unreferenced). */
+  #referenced = false
+
+  /** [flat, start] pairs not yet delivered (time slicing). */
+  #backlog = []
+  #resumeQueued = false
+
+  #pollMode = IDLE
+  #pollUntil = 0
+  #pollHandle = null
+
+  // Bound once: the native Port, setImmediate and setTimeout call these.
+  #onBatch = (flat) => this.deliver(flat)
+  #resume = () => this.#resumeBacklog()
+  #pollTurn = () => this.#turn()
+
+  /** The native Port of this environment. */
+  getPort() {
+    if (this.#port === null) this.#port = new binding.Port(this.#onBatch)
+    return this.#port
+  }
+
+  /**
+   * Registers `handler(status, value)` for a new operation and returns its id.
+   * status: 0 = ok, 1 = error (value is an Error), 2 = aborted. The handler may
+   * be called many times (a stream of chunks) until `close(id)`.
+   */
+  open(handler, { ref = true } = {}) {
+    return this.openEntry({ handler, ref })
+  }
+
+  /**
+   * Like `open`, for callers that keep per-operation state in the entry itself
+   * (`entry.handler(status, value, id)` is called with the entry as `this`);
+   * saves a closure per operation on hot paths such as `pool.run`.
+   */
+  openEntry(entry) {
+    if (this.#port === null) this.getPort()
+    const id = this.#nextId
+    this.#nextId = id >= 0xfffffffe ? 1 : id + 1
+    this.#entries.set(id, entry)
+    if (entry.ref) this.#addRef(1)
+    return id
+  }
+
+  /** Forgets operation `id`; unrefs the loop when nothing referenced is outstanding. */
+  close(id) {
+    const entry = this.#entries.get(id)
+    if (entry === undefined) return
+    this.#entries.delete(id)
+    if (entry.ref) this.#addRef(-1)
+  }
+
+  /** Whether operation `id` keeps the event loop alive (like `handle.ref()`/`unref()`). */
+  setRef(id, ref) {
+    const entry = this.#entries.get(id)
+    if (entry === undefined || entry.ref === ref) return
+    entry.ref = ref
+    this.#addRef(ref ? 1 : -1)
+  }
+
+  /** CANCEL_TOO_LATE, CANCEL_BEFORE_START or CANCEL_WHILE_RUNNING (see src/bridge/job.rs). */
+  cancel(id) {
+    return this.#port === null ? CANCEL_TOO_LATE : this.#port.cancel(id)
+  }
+
+  /** Counters of the completion path (see `internals()` in index.d.ts). */
+  counters() {
+    const c = this.getPort().counters()
+    return { ...c, outstanding: this.#entries.size, referenced: this.#refs }
+  }
+
+  // ─── Liveness ───────────────────────────────────────────────────────────
+
+  #addRef(delta) {
+    const before = this.#refs
+    this.#refs += delta
+    if ((before === 0) !== (this.#refs === 0)) this.#updateRef()
+  }
+
+  /** Refs or unrefs the native Port so that it holds the loop exactly while it must. */
+  #updateRef() {
+    const wanted = this.#refs > 0 || this.#pollMode !== IDLE
+    if (wanted === this.#referenced) return
+    this.#referenced = wanted
+    if (wanted) this.getPort().ref()
+    else this.getPort().unref()
+  }
+
+  // ─── Delivery in time slices ────────────────────────────────────────────
+
+  /** Delivers a batch `[id, status, value, id, status, value, ...]`, or queues it behind the backlog. */
+  deliver(flat) {
+    if (this.#backlog.length > 0) {
+      this.#backlog.push([flat, 0])
+      return
+    }
+    this.#deliverFrom(flat, 0, performance.now())
+  }
+
+  #resumeBacklog() {
+    this.#resumeQueued = false
+    const t0 = performance.now()
+    while (this.#backlog.length > 0) {
+      const [flat, start] = this.#backlog.shift()
+      if (!this.#deliverFrom(flat, start, t0)) return
+    }
+  }
+
+  /** Delivers flat[start..]; false when the slice ran out (the rest is queued). */
+  #deliverFrom(flat, start, t0) {
+    const entries = this.#entries
+    let firstError = null
+    let n = 0
+    for (let i = start; i < flat.length; i += 3) {
+      if (++n % CHECK_EVERY === 0 && performance.now() - t0 > SLICE_MS) {
+        this.#backlog.unshift([flat, i])
+        if (!this.#resumeQueued) {
+          this.#resumeQueued = true
+          setImmediate(this.#resume)
+        }
+        reportLater(firstError)
+        return false
+      }
+      const id = flat[i]
+      const entry = entries.get(id)
+      if (entry === undefined) continue // settled early (cancelled before start)
+      try {
+        entry.handler(flat[i + 1], flat[i + 2], id)
+      } catch (err) {
+        // A user callback threw (an event listener, say). Deliver the rest of
+        // the batch first, then report the first error as uncaught.
+        if (firstError === null) firstError = err
+      }
+    }
+    reportLater(firstError)
+    return true
+  }
+
+  // ─── Polling ────────────────────────────────────────────────────────────
+
+  /** Keeps the loop turning for up to `micros`, taking completions on each turn. */
+  pollFor(micros) {
+    this.#startPolling(TURN, micros)
+  }
+
+  /** Takes completions once per 1 ms timer tick for up to `micros` instead of one wake each. */
+  coalesceFor(micros) {
+    this.#startPolling(TICK, micros)
+  }
+
+  #startPolling(mode, micros) {
+    if (this.#refs === 0) return // nothing outstanding holds the loop: never poll for it
+    const until = performance.now() + micros / 1000
+    if (until > this.#pollUntil) this.#pollUntil = until
+    if (this.#pollMode === IDLE) {
+      this.getPort().beginPolling()
+      this.#pollMode = mode
+      this.#schedulePoll()
+    } else if (mode === TURN && this.#pollMode === TICK) {
+      if (this.#pollHandle !== null) clearTimeout(this.#pollHandle)
+      this.#pollMode = TURN
+      this.#schedulePoll()
+    }
+  }
+
+  #schedulePoll() {
+    this.#pollHandle = this.#pollMode === TURN ? setImmediate(this.#pollTurn) : setTimeout(this.#pollTurn, 1)
+  }
+
+  #turn() {
+    this.#pollHandle = null
+    const port = this.#port
+    const flat = port.poll()
+    if (flat !== null) this.deliver(flat) // may extend the window or switch to TURN
+    if (this.#pollHandle !== null) return // switched, and already scheduled
+    if (performance.now() < this.#pollUntil) {
+      this.#schedulePoll()
+      return
+    }
+    this.#pollMode = IDLE
+    const rest = port.endPolling()
+    this.#updateRef() // an unref that waited for the window's end
+    if (rest !== null) this.deliver(rest)
+  }
 }
 
-/** Counters of the completion path (see `internals()` in index.d.ts). */
-function counters() {
-  const c = getPort().counters()
-  return { ...c, outstanding: entries.size, referenced: refs }
+function reportLater(err) {
+  if (err !== null) {
+    process.nextTick(() => {
+      throw err
+    })
+  }
 }
 
+/** This environment's port. */
+const completions = new CompletionPort()
+
+// The functions its users call (lib/pool.js, lib/pool-worker.js,
+// lib/kernels.js, lib/spawn.js, lib/exec.js), each a thin delegate.
 module.exports = {
+  CompletionPort,
+  completions,
   binding,
-  cancel,
-  close,
-  counters,
-  deliver: onBatch,
-  getPort,
-  open,
-  openEntry,
-  coalesceFor,
-  pollFor,
-  setRef,
+  cancel: (id) => completions.cancel(id),
+  close: (id) => completions.close(id),
+  counters: () => completions.counters(),
+  deliver: (flat) => completions.deliver(flat),
+  getPort: () => completions.getPort(),
+  open: (handler, options) => completions.open(handler, options),
+  openEntry: (entry) => completions.openEntry(entry),
+  coalesceFor: (micros) => completions.coalesceFor(micros),
+  pollFor: (micros) => completions.pollFor(micros),
+  setRef: (id, ref) => completions.setRef(id, ref),
   CANCEL_BEFORE_START,
   CANCEL_TOO_LATE,
   CANCEL_WHILE_RUNNING,
