@@ -5,6 +5,9 @@ const kernels = require('./lib/kernels')
 const { AbortError } = require('./lib/errors')
 const { Pool } = require('./lib/pool')
 const workerState = require('./lib/worker-state')
+// Reactor: child processes spawned on spindle's reactor thread.
+const { spawn, ChildProcess } = require('./lib/spawn')
+const { exec } = require('./lib/exec')
 
 module.exports = {
   sort: kernels.sort,
@@ -31,10 +34,6 @@ Object.defineProperty(module.exports, 'current', {
   enumerable: true,
   get: () => workerState.current(),
 })
-
-// ─── Reactor: child processes spawned on spindle's reactor thread ─────────
-const { spawn, ChildProcess } = require('./lib/spawn')
-const { exec } = require('./lib/exec')
 
 module.exports.spawn = spawn
 module.exports.exec = exec

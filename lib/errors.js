@@ -2,8 +2,8 @@
 // Every error spindle throws or rejects with is made here, in Node's style:
 // a standard Error subclass with a `code` property.
 
-const { inspect } = require('node:util')
-const { isNativeError } = require('node:util').types
+const { format, getSystemErrorName, inspect } = require('node:util')
+const { ObjectPrototypeHasOwnProperty, ReflectApply, isNativeError } = require('./intrinsics')
 
 function describeReceived(value) {
   // A revoked Proxy (or a throwing getter) must not turn a coded error into an uncoded one.
@@ -106,16 +106,12 @@ function outOfRange(name, range, value) {
 class AbortError extends Error {
   constructor(message = 'The operation was aborted', options = undefined) {
     // As Node's: `options` must be an object. Its `cause` is read once, own
-    // property only (lib/options.js rules: a revoked Proxy gets a code).
+    // property only (the rules of lib/options.js: a revoked Proxy gets a code).
     if (options !== undefined && options !== null && typeof options !== 'object') {
       throw invalidArgType('options', 'of type object', options)
     }
     const text = messageText(message)
-    let init
-    if (options !== undefined && options !== null) {
-      const { hasOwn, getOwn } = require('./options')
-      if (hasOwn(options, 'cause')) init = { cause: getOwn(options, 'cause') }
-    }
+    const init = options === undefined || options === null ? undefined : causeOf(options)
     super(text, init)
     this.name = 'AbortError'
     this.code = 'ABORT_ERR'
@@ -142,6 +138,26 @@ function messageText(message) {
   }
 }
 
+/**
+ * `{ cause }` when `options` has an own `cause` (read once), else undefined.
+ * lib/options.js reads every other options object; it makes its errors here,
+ * so this one own property is read here, by the same rules.
+ */
+function causeOf(options) {
+  let has
+  try {
+    has = ReflectApply(ObjectPrototypeHasOwnProperty, options, ['cause'])
+  } catch (cause) {
+    throw unreadable('options', options, cause)
+  }
+  if (!has) return undefined
+  try {
+    return { cause: options.cause }
+  } catch (cause) {
+    throw unreadable('options.cause', options, cause)
+  }
+}
+
 function abortError(signal) {
   return new AbortError(undefined, { cause: signal?.reason })
 }
@@ -161,6 +177,22 @@ function isEngineError(err, ...names) {
   }
 }
 
+/**
+ * What to throw when reading `name` of `obj` failed with `cause`. Engine
+ * errors (a revoked Proxy, a trap that broke an invariant) are TypeErrors
+ * that carry no code: they become ERR_INVALID_ARG_VALUE with the engine's
+ * error as `cause`. Anything else was thrown by user code on purpose and is
+ * passed through as it is, as Node's own APIs do.
+ */
+function unreadable(name, obj, cause) {
+  if (isEngineError(cause, 'TypeError')) {
+    const err = invalidArgValue(name, obj, 'could not be read')
+    err.cause = cause
+    return err
+  }
+  return cause
+}
+
 /** A generic error with a code, for failures that happen asynchronously. */
 function errorWithCode(message, code, extra) {
   const err = withCode(new Error(message), code)
@@ -168,21 +200,8 @@ function errorWithCode(message, code, extra) {
   return err
 }
 
-module.exports = {
-  AbortError,
-  abortError,
-  errorWithCode,
-  invalidArgType,
-  invalidArgValue,
-  isEngineError,
-  outOfRange,
-  withCode,
-}
-
 // ─── Reactor (spawn/exec) ────────────────────────────────────────────────
 // Errors in child_process's shapes.
-
-const { format, getSystemErrorName } = require('node:util')
 
 /** Node's ErrnoException: `${syscall} ${code}`, errno negative, code the name. */
 function errnoException(errno, syscall, extra) {
@@ -227,6 +246,17 @@ function unsupportedPlatform(what) {
   )
 }
 
-module.exports.errnoException = errnoException
-module.exports.unknownSignal = unknownSignal
-module.exports.unsupportedPlatform = unsupportedPlatform
+module.exports = {
+  AbortError,
+  abortError,
+  errnoException,
+  errorWithCode,
+  invalidArgType,
+  invalidArgValue,
+  isEngineError,
+  outOfRange,
+  unknownSignal,
+  unreadable,
+  unsupportedPlatform,
+  withCode,
+}

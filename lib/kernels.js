@@ -19,37 +19,31 @@ const ENCODINGS = ['hex', 'base64', 'base64url', 'buffer']
 // Every property of an input can be overridden: `Object.defineProperty(view,
 // 'buffer', ...)`, a lying `byteLength`, a `Symbol.toStringTag` getter. So
 // inputs are examined only through the engine's own getters, captured when
-// this module loads and called with Reflect.apply: they read the internal
-// slots (and throw for anything that lacks them), never a property of the
-// object. The native side then takes the pointer and length from Node-API
-// (napi_get_typedarray_info), not from JavaScript.
+// spindle loads (lib/intrinsics.js) and called with Reflect.apply: they read
+// the internal slots (and throw for anything that lacks them), never a
+// property of the object. The native side then takes the pointer and length
+// from Node-API (napi_get_typedarray_info), not from JavaScript.
 
-const ReflectApply = Reflect.apply
-const ObjectKeys = Object.keys
-const ArrayIsArray = Array.isArray
-const ArrayBufferIsView = ArrayBuffer.isView
-const Uint8ArrayCtor = Uint8Array
-const BufferFrom = Buffer.from
-
-function getter(proto, name) {
-  const d = Object.getOwnPropertyDescriptor(proto, name)
-  return d === undefined ? undefined : d.get
-}
-const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype)
-// %TypedArray%.prototype[Symbol.toStringTag] gives the internal type name of
-// any TypedArray (from any realm) and undefined for everything else.
-const typedArrayTag = getter(TypedArrayPrototype, Symbol.toStringTag)
-const typedArrayBuffer = getter(TypedArrayPrototype, 'buffer')
-const typedArrayByteOffset = getter(TypedArrayPrototype, 'byteOffset')
-const typedArrayByteLength = getter(TypedArrayPrototype, 'byteLength')
-const dataViewBuffer = getter(DataView.prototype, 'buffer')
-const dataViewByteOffset = getter(DataView.prototype, 'byteOffset')
-const dataViewByteLength = getter(DataView.prototype, 'byteLength')
-const arrayBufferByteLength = getter(ArrayBuffer.prototype, 'byteLength')
-const arrayBufferResizable = getter(ArrayBuffer.prototype, 'resizable') // Node 20+
-const arrayBufferDetached = getter(ArrayBuffer.prototype, 'detached') // Node 22+
-const sharedByteLength = getter(SharedArrayBuffer.prototype, 'byteLength')
-const typedArraySet = TypedArrayPrototype.set
+const {
+  ReflectApply,
+  ObjectKeys,
+  ArrayIsArray,
+  ArrayBufferIsView,
+  Uint8ArrayCtor,
+  BufferFrom,
+  TypedArrayPrototypeGetSymbolToStringTag: typedArrayTag,
+  TypedArrayPrototypeGetBuffer: typedArrayBuffer,
+  TypedArrayPrototypeGetByteOffset: typedArrayByteOffset,
+  TypedArrayPrototypeGetByteLength: typedArrayByteLength,
+  DataViewPrototypeGetBuffer: dataViewBuffer,
+  DataViewPrototypeGetByteOffset: dataViewByteOffset,
+  DataViewPrototypeGetByteLength: dataViewByteLength,
+  ArrayBufferPrototypeGetByteLength: arrayBufferByteLength,
+  ArrayBufferPrototypeGetResizable: arrayBufferResizable,
+  ArrayBufferPrototypeGetDetached: arrayBufferDetached,
+  SharedArrayBufferPrototypeGetByteLength: sharedByteLength,
+  TypedArrayPrototypeSet: typedArraySet,
+} = require('./intrinsics')
 
 const call = (fn, self) => ReflectApply(fn, self, [])
 // Inputs of at most this many bytes are copied when the kernel is called.

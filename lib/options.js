@@ -5,27 +5,27 @@
 // read, and the object may be a (revoked) Proxy. So every options object is
 // read exactly once, own properties only, into a null-prototype snapshot, and
 // the rest of the code reads the snapshot. The intrinsics used here are
-// captured when this module loads, so later changes to
+// captured when spindle loads (lib/intrinsics.js), so later changes to
 // `Object.prototype.hasOwnProperty` or `Reflect` do not reach us.
 
-const { invalidArgValue, isEngineError, outOfRange } = require('./errors')
+const { invalidArgValue, isEngineError, outOfRange, unreadable } = require('./errors')
 
-const ObjectPrototypeHasOwnProperty = Object.prototype.hasOwnProperty
-const ReflectApply = Reflect.apply
-const ArrayIsArray = Array.isArray
-const NumberIsInteger = Number.isInteger
-const StringCtor = String
-
-const { isDataView, isTypedArray } = require('node:util').types
-const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype)
-const getterOf = (proto, key) => Object.getOwnPropertyDescriptor(proto, key).get
-const TA_BUFFER = getterOf(TypedArrayPrototype, 'buffer')
-const TA_OFFSET = getterOf(TypedArrayPrototype, 'byteOffset')
-const TA_LENGTH = getterOf(TypedArrayPrototype, 'byteLength')
-const DV_BUFFER = getterOf(DataView.prototype, 'buffer')
-const DV_OFFSET = getterOf(DataView.prototype, 'byteOffset')
-const DV_LENGTH = getterOf(DataView.prototype, 'byteLength')
-const Uint8ArrayCtor = Uint8Array
+const {
+  ReflectApply,
+  ArrayIsArray,
+  NumberIsInteger,
+  ObjectPrototypeHasOwnProperty,
+  StringCtor,
+  Uint8ArrayCtor,
+  isDataView,
+  isTypedArray,
+  TypedArrayPrototypeGetBuffer: TA_BUFFER,
+  TypedArrayPrototypeGetByteOffset: TA_OFFSET,
+  TypedArrayPrototypeGetByteLength: TA_LENGTH,
+  DataViewPrototypeGetBuffer: DV_BUFFER,
+  DataViewPrototypeGetByteOffset: DV_OFFSET,
+  DataViewPrototypeGetByteLength: DV_LENGTH,
+} = require('./intrinsics')
 
 /** The most elements an array option may claim (a Proxy's `length` may lie: 2^32 - 1). */
 const MAX_ARRAY_LENGTH = 1 << 20
@@ -73,18 +73,6 @@ function snapshot(obj, keys, name = 'options') {
     }
   }
   return out
-}
-
-// Engine errors (revoked Proxy, a trap that broke an invariant) are
-// TypeErrors that carry no code; anything else was thrown by user code and
-// is passed through as it is.
-function unreadable(name, obj, cause) {
-  if (isEngineError(cause, 'TypeError')) {
-    const err = invalidArgValue(name, obj, 'could not be read')
-    err.cause = cause
-    return err
-  }
-  return cause
 }
 
 /** `Array.isArray(value)`; a revoked Proxy (whose IsArray throws) is ERR_INVALID_ARG_VALUE. */

@@ -28,14 +28,31 @@
 
 const v8 = require('node:v8')
 const { errorWithCode, invalidArgType, invalidArgValue, outOfRange } = require('./errors')
-const { deserializeError } = require('./task-errors')
+
+// A view's type, buffer, offset and length are read through the intrinsic
+// getters (lib/intrinsics.js), never through the value's own properties,
+// which may lie (`Object.defineProperty(view, 'byteOffset', ...)`).
+const {
+  ReflectApply,
+  ObjectPrototypeToString: TAG,
+  isArrayBuffer,
+  isDataView,
+  isSharedArrayBuffer,
+  TypedArrayPrototypeGetSymbolToStringTag: TA_TAG,
+  TypedArrayPrototypeGetBuffer: TA_BUFFER,
+  TypedArrayPrototypeGetByteOffset: TA_OFFSET,
+  TypedArrayPrototypeGetByteLength: TA_LENGTH,
+  DataViewPrototypeGetBuffer: DV_BUFFER,
+  DataViewPrototypeGetByteOffset: DV_OFFSET,
+  DataViewPrototypeGetByteLength: DV_LENGTH,
+  ArrayBufferPrototypeGetResizable: AB_RESIZABLE,
+} = require('./intrinsics')
 
 /** The tag of [SIDE, serialized, ...views] (a type index never used for a binary value). */
 const SIDE = -1
 const SIDE_MIN = 64 * 1024
 /** The tag of [SHARED, key]: a value that travels by postMessage (it holds a SharedArrayBuffer). */
 const SHARED = -2
-const { isSharedArrayBuffer } = require('node:util').types
 
 /** Thrown by the encoders when the value holds a SharedArrayBuffer. */
 class SharedFound extends Error {}
@@ -106,24 +123,6 @@ const TYPES = [
   Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array,
   DataView, Buffer,
 ]
-const TAG = Object.prototype.toString
-
-// A view's type, buffer, offset and length are read through the intrinsic
-// getters (captured here), never through the value's own properties, which
-// may lie (`Object.defineProperty(view, 'byteOffset', ...)`).
-const { isArrayBuffer: isAB, isDataView } = require('node:util').types
-const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype)
-const getter = (proto, key) => Object.getOwnPropertyDescriptor(proto, key).get
-const TA_TAG = getter(TypedArrayPrototype, Symbol.toStringTag)
-const TA_BUFFER = getter(TypedArrayPrototype, 'buffer')
-const TA_OFFSET = getter(TypedArrayPrototype, 'byteOffset')
-const TA_LENGTH = getter(TypedArrayPrototype, 'byteLength')
-const DV_BUFFER = getter(DataView.prototype, 'buffer')
-const DV_OFFSET = getter(DataView.prototype, 'byteOffset')
-const DV_LENGTH = getter(DataView.prototype, 'byteLength')
-const ReflectApply = Reflect.apply
-const AB_RESIZABLE = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get
-
 /** [buffer, byteOffset, byteLength] of a real TypedArray or DataView (throws on a detached one). */
 function viewParts(view) {
   if (isDataView(view)) {
@@ -140,7 +139,7 @@ function bytesOf(view) {
 
 function typeIndexOf(value) {
   if (value === null || typeof value !== 'object') return -1
-  if (isAB(value)) return 0
+  if (isArrayBuffer(value)) return 0
   if (isDataView(value)) return 12
   const name = ReflectApply(TA_TAG, value, []) // undefined unless a real TypedArray
   if (name === undefined) return -1
@@ -242,27 +241,6 @@ function viewOf(t, bytes) {
 }
 
 /**
- * Interprets one completion of a task: 'ok' with the decoded result, 'error'
- * with the Error (rebuilt when the task threw), or 'message' with a progress
- * message. (status: 0 ok, 1 error, 2 aborted, 3 the task threw, 4 message)
- */
-function decodeCompletion(status, value) {
-  try {
-    if (status === 0) return ['ok', decode(value)]
-    if (status === 4) return ['message', decode(value)]
-    if (status === 3) return ['error', deserializeError(value)]
-    return ['error', value]
-  } catch (err) {
-    if (err?.code !== undefined) return ['error', err]
-    return ['error', errorWithCode('A task value could not be deserialized', 'ERR_SPINDLE_UNCLONEABLE', { cause: err })]
-  }
-}
-
-function isArrayBuffer(x) {
-  return require('node:util').types.isArrayBuffer(x)
-}
-
-/**
  * Checks a run() transferList before the task is queued (a copy, read once):
  * an Array whose entries are transferable, none twice, no ArrayBuffer detached.
  */
@@ -324,4 +302,4 @@ function sharedKey(raw) {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString()
 }
 
-module.exports = { deserializeInline, serializeInline, sharedKey, sharedMarker, checkTransferList, decode, decodeCompletion, detach, encode, isBinary, isPrimitive }
+module.exports = { deserializeInline, serializeInline, sharedKey, sharedMarker, checkTransferList, decode, detach, encode, isBinary, isPrimitive }

@@ -10,7 +10,7 @@ const { workerData, threadId, parentPort } = require('node:worker_threads')
 const { pathToFileURL } = require('node:url')
 const values = require('./pool-values')
 const native = require('./native')
-const { serializeError } = require('./task-errors')
+const { decodeCompletion, serializeError } = require('./task-errors')
 const state = require('./worker-state')
 const { AsyncLocalStorage, AsyncResource } = require('node:async_hooks')
 const { abortError, errorWithCode, invalidArgValue } = require('./errors')
@@ -203,7 +203,7 @@ class TaskContext {
         queueMicrotask(drain)
       }
       const id = native.open((status, value) => {
-        const [kind, result] = values.decodeCompletion(status, value)
+        const [kind, result] = decodeCompletion(status, value)
         if (kind !== 'message') settle(kind === 'ok', result)
       })
       // A subtask with a signal runs on another worker: while it ran here,

@@ -9,10 +9,11 @@ const { SHARE_ENV, Worker } = require('node:worker_threads')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
+const { fileURLToPath } = require('node:url')
 const native = require('./native')
 const { abortError, errorWithCode, invalidArgType, invalidArgValue, outOfRange, withCode } = require('./errors')
 const { snapshot } = require('./options')
-const { deserializeError } = require('./task-errors')
+const { decodeCompletion, deserializeError } = require('./task-errors')
 const values = require('./pool-values')
 const {
   validateBoolean,
@@ -187,7 +188,7 @@ function defaultThreads() {
 function normalizeFilename(filename) {
   if (filename instanceof URL) filename = filename.href
   validateString(filename, 'options.filename')
-  if (filename.startsWith('file:')) filename = require('node:url').fileURLToPath(filename)
+  if (filename.startsWith('file:')) filename = fileURLToPath(filename)
   if (!path.isAbsolute(filename)) filename = path.resolve(filename)
   let isFile = false
   try {
@@ -747,7 +748,7 @@ class Pool extends EventEmitter {
       } else pool.#sharedWaiters.set(key, deliver)
       return
     }
-    const [kind, result] = values.decodeCompletion(status, value)
+    const [kind, result] = decodeCompletion(status, value)
     if (kind === 'message') {
       if (this.onMessage !== null) this.scope.runInAsyncScope(this.onMessage, null, result)
       return

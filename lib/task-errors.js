@@ -1,10 +1,14 @@
 'use strict'
 // How a task's exception crosses threads: v8's structured clone keeps an
 // Error's message and stack but drops `code` and other own properties, so the
-// worker sends a plain record and the caller rebuilds an Error from it.
+// worker sends a plain record and the caller rebuilds an Error from it. And
+// how one completion of a task is read: a value, a progress message or an
+// error (the values themselves are encoded in lib/pool-values.js).
 
 const v8 = require('node:v8')
-const { isNativeError } = require('node:util').types
+const { errorWithCode } = require('./errors')
+const { decode, deserializeInline, serializeInline } = require('./pool-values')
+const { FunctionPrototypeToString, ObjectPrototypeToString, ReflectApply, isNativeError } = require('./intrinsics')
 
 const BUILTIN = { Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError }
 
@@ -19,10 +23,10 @@ function describe(value) {
     if (typeof value === 'symbol') return value.toString()
     if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return String(value)
     if (typeof value === 'function') {
-      const source = Function.prototype.toString.call(value)
+      const source = ReflectApply(FunctionPrototypeToString, value, [])
       return source.length > 200 ? `${source.slice(0, 200)}...` : source
     }
-    return Object.prototype.toString.call(value)
+    return ReflectApply(ObjectPrototypeToString, value, [])
   } catch {
     return undefined
   }
@@ -35,14 +39,14 @@ function describeType(value) {
   if (type === 'function') {
     let source = ''
     try {
-      source = Function.prototype.toString.call(value)
+      source = ReflectApply(FunctionPrototypeToString, value, [])
     } catch {}
     return /^class\b/.test(source) ? 'class' : 'function'
   }
   if (type !== 'object') return type
   let tag
   try {
-    tag = Object.prototype.toString.call(value).slice(8, -1)
+    tag = ReflectApply(ObjectPrototypeToString, value, []).slice(8, -1)
   } catch {
     return 'revoked Proxy'
   }
@@ -88,7 +92,7 @@ function toRecord(err, depth = 0) {
     const cause = err.cause
     try {
       record.cause = toRecord(cause, depth + 1)
-      require('./pool-values').serializeInline(record.cause)
+      serializeInline(record.cause)
     } catch {
       record.cause = uncloneableRecord(cause)
     }
@@ -105,7 +109,7 @@ function toRecord(err, depth = 0) {
 function serializeError(err) {
   try {
     // Views inside are read through intrinsic getters, never lying properties.
-    return require('./pool-values').serializeInline(toRecord(err))
+    return serializeInline(toRecord(err))
   } catch {}
   try {
     // Not cloneable (a Symbol, a Proxy, a detached view...): a coded error
@@ -139,7 +143,24 @@ function fromRecord(record) {
 
 /** Rebuilds the Error a task threw. */
 function deserializeError(bytes) {
-  return fromRecord(require('./pool-values').deserializeInline(bytes))
+  return fromRecord(deserializeInline(bytes))
 }
 
-module.exports = { deserializeError, serializeError }
+/**
+ * Interprets one completion of a task: 'ok' with the decoded result, 'error'
+ * with the Error (rebuilt when the task threw), or 'message' with a progress
+ * message. (status: 0 ok, 1 error, 2 aborted, 3 the task threw, 4 message)
+ */
+function decodeCompletion(status, value) {
+  try {
+    if (status === 0) return ['ok', decode(value)]
+    if (status === 4) return ['message', decode(value)]
+    if (status === 3) return ['error', deserializeError(value)]
+    return ['error', value]
+  } catch (err) {
+    if (err?.code !== undefined) return ['error', err]
+    return ['error', errorWithCode('A task value could not be deserialized', 'ERR_SPINDLE_UNCLONEABLE', { cause: err })]
+  }
+}
+
+module.exports = { decodeCompletion, deserializeError, serializeError }
