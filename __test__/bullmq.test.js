@@ -215,11 +215,10 @@ describe('plain BullMQ jobs', () => {
 })
 
 describe('cancellation', () => {
-  let other
   let cancelRemote
   beforeAll(async () => {
     // The serving machine is another process, with one thread.
-    other = await startServer({ queue: 'cancel', connection: redis.connection, maxThreads: 1 })
+    await startServer({ queue: 'cancel', connection: redis.connection, maxThreads: 1 })
     cancelRemote = new RemotePool({ queue: 'cancel', connection: redis.connection })
     closers.push(() => cancelRemote.close())
   })

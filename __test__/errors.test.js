@@ -50,7 +50,7 @@ describe('own-property snapshots', () => {
   })
 
   test('inherited properties are not read', () => {
-    Object.prototype.polluted = 'yes'
+    Object.prototype.polluted = 'yes' // eslint-disable-line no-extend-native
     const snap = snapshot({ mine: 1 }, ['mine', 'polluted'])
     expect(snap.mine).toBe(1)
     expect('polluted' in snap).toBe(false)

@@ -113,7 +113,6 @@ const ObjectKeys = Object.keys
 const ObjectGetPrototypeOf = Object.getPrototypeOf
 const ObjectPrototype = Object.prototype
 const ReflectGet = Reflect.get
-const StringCtor = String
 
 /**
  * An uncoded TypeError: what the engine throws for a revoked Proxy or a

@@ -16,7 +16,7 @@ test(`hostile input: no crash, no hang, no uncoded error, no inherited option ho
   const cases = generate(SEED)
   const { ran, failures } = await campaign(cases, { budgetMs: BUDGET_MS, jobs: JOBS, caseMs: CASE_MS })
   const header = `spindle fuzz: seed ${SEED}, ran ${ran} of ${cases.length} cases in a ${BUDGET_MS} ms budget`
-  console.log(header) // eslint-disable-line no-console
+  console.log(header)
   expect(ran).toBeGreaterThan(0)
   if (failures.length > 0) {
     const lines = failures.map((f) => `[${area(f.c.site)}/${f.kind}] ${f.c.site} ${f.c.pos} ${f.c.value}: ${f.reason}\n    ${f.replay}`)

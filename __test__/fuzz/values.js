@@ -119,7 +119,7 @@ for (const [id, n] of [
   ['2^53', 2 ** 53], ['neg2^53', -(2 ** 53)], ['MAX_VALUE', Number.MAX_VALUE], ['MIN_VALUE', Number.MIN_VALUE],
   ['2^31-1', 2 ** 31 - 1],
 ]) val('number', `num:${id}`, () => n)
-val('number', 'numberObject', () => Object(5)) // eslint-disable-line no-new-wrappers
+val('number', 'numberObject', () => Object(5))
 for (const [id, n] of [['0n', 0n], ['2^64n', 2n ** 64n], ['-1n', -1n]]) val('bigint', `bigint:${id}`, () => n)
 
 // ── other primitives ───────────────────────────────────────────────────────
@@ -137,7 +137,7 @@ val('string', 'str:constructor', () => 'constructor')
 val('string', 'str:shellMeta', () => '$(echo FUZZ_INJECTED);`echo FUZZ_INJECTED`')
 val('string', 'str:exitOnLoadModule', () => require('node:path').join(__dirname, 'exit-on-load.js'))
 val('string', 'str:directory', () => __dirname)
-val('string', 'stringObject', () => Object('sha256')) // eslint-disable-line no-new-wrappers
+val('string', 'stringObject', () => Object('sha256'))
 val('symbol', 'symbol', () => Symbol('fuzz'))
 val('symbol', 'symbol:iterator', () => Symbol.iterator)
 
@@ -172,7 +172,7 @@ val('function', 'fn:throwing', () => function thrower() { throw userError('funct
 
 // ── arrays ─────────────────────────────────────────────────────────────────
 val('array', 'arr:empty', () => [])
-val('array', 'arr:holes', () => new Array(3)) // eslint-disable-line no-array-constructor
+val('array', 'arr:holes', () => new Array(3))
 val('array', 'arr:badFlag', () => ['--fuzz-no-such-flag'])
 val('array', 'arr:symbols', () => [Symbol('a'), Symbol('b')])
 val('array', 'arr:nullProtoObjs', () => [Object.create(null)])

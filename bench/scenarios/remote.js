@@ -252,7 +252,7 @@ const find = (rows, kind, procs) => rows.find((r) => r.kind === kind && r.procs 
 
 function target(row, text, evaluate) {
   if (!row) return
-  let met = null
+  let met
   try {
     met = evaluate()
   } catch {
