@@ -2,16 +2,19 @@
 // `npm run bench` = `node bench/run.js [group|scenario ...]`
 //
 // Runs the scenario groups (kernels, pool, spawn, remote), or only those named on the
-// command line (a group name, or a scenario id such as `sort` or `tiny-throughput`),
-// and writes:
+// command line (a group name, or a scenario id such as `sort` or `tiny-throughput`).
+// Every run writes what it measured, and only that, into a directory of its own,
+// bench/results/runs/<date>/ (git-ignored): results.json, RESULTS.md, chart.svg and
+// latency.svg. With --publish it also merges its results into the committed files:
 //   bench/results/latest.json   machine, date, every row of every scenario
 //   bench/RESULTS.md            one Markdown table per scenario
 //   bench/results/chart.svg     normalised bars per scenario
 //   bench/results/latency.svg   task latency distributions (scenarios with per-task latencies)
-// A run of some groups keeps the other groups' last results in those files
-// (each group carries its own date). BENCH_QUICK=1 shrinks every size and
-// writes to bench/results/quick/ instead, so quick numbers never overwrite
-// the full-size ones.
+// A published run of some groups keeps the other groups' last results in those
+// files (each group carries its own date). BENCH_QUICK=1 shrinks every size;
+// published, it goes to bench/results/quick/ instead, so quick numbers never
+// overwrite the full-size ones. BENCH_OUT=<dir> writes the merged files there
+// (merged with what that directory holds) and nothing else.
 
 const fs = require('node:fs')
 const os = require('node:os')
@@ -25,23 +28,36 @@ function parseArgs(argv) {
   const groups = new Set()
   const only = new Set()
   let render = false
+  let publish = false
   for (const a of argv) {
     if (a === '--help' || a === '-h') {
-      console.log('usage: node bench/run.js [kernels|pool|spawn|remote|<scenario id> ...]  (BENCH_QUICK=1 for small sizes)')
-      console.log('       node bench/run.js --render   rewrite RESULTS.md and chart.svg from latest.json, running nothing')
+      console.log('usage: node bench/run.js [--publish] [kernels|pool|spawn|remote|<scenario id> ...]  (BENCH_QUICK=1 for small sizes)')
+      console.log('       (writes bench/results/runs/<date>/; --publish also updates bench/RESULTS.md, results/latest.json and the charts)')
+      console.log('       node bench/run.js --render   rewrite RESULTS.md and the charts from latest.json, running nothing')
       process.exit(0)
     }
     if (a === '--render') {
       render = true
       continue
     }
+    if (a === '--publish') {
+      publish = true
+      continue
+    }
     if (GROUPS.includes(a)) groups.add(a)
     else only.add(a)
   }
-  return { groups, only, render }
+  return { groups, only, render, publish }
 }
 
-function outputPaths() {
+/** This run's own directory: its results only, never merged, never committed. */
+function runPaths(date) {
+  const dir = path.join(__dirname, 'results', 'runs', date.toISOString().replace(/[:.]/g, '-'))
+  return { dir, json: path.join(dir, 'results.json'), md: path.join(dir, 'RESULTS.md'), svg: path.join(dir, 'chart.svg') }
+}
+
+/** Where published (merged) results go: the committed files, or BENCH_OUT, or quick/. */
+function publishedPaths() {
   if (process.env.BENCH_OUT) {
     const dir = path.resolve(process.env.BENCH_OUT)
     return { dir, json: path.join(dir, 'latest.json'), md: path.join(dir, 'RESULTS.md'), svg: path.join(dir, 'chart.svg') }
@@ -116,15 +132,18 @@ async function runGroup(mod, only) {
 }
 
 async function main() {
-  const { groups, only, render } = parseArgs(process.argv.slice(2))
+  const started = new Date()
+  const { groups, only, render, publish } = parseArgs(process.argv.slice(2))
   const selected = groups.size || only.size ? GROUPS.filter((g) => groups.has(g) || only.size) : GROUPS
-  const out = outputPaths()
-  fs.mkdirSync(out.dir, { recursive: true })
+  // BENCH_OUT names the directory to merge into (bench/scaling.js uses it).
+  const out = publish || render || process.env.BENCH_OUT ? publishedPaths() : null
 
   let previous = null
-  try {
-    previous = JSON.parse(fs.readFileSync(out.json, 'utf8'))
-  } catch {}
+  if (out !== null) {
+    try {
+      previous = JSON.parse(fs.readFileSync(out.json, 'utf8'))
+    } catch {}
+  }
 
   if (render) {
     if (!previous) throw new Error(`--render: no results at ${out.json}`)
@@ -136,21 +155,38 @@ async function main() {
   const m = h.machine()
   console.log(`${m.cpuModel} × ${m.cpuCount}, ${m.totalMemoryGiB} GiB, Node ${m.node}, load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`)
 
-  const ran = {}
+  const ran = {} // merged with the previous published results
+  const ranOwn = {} // this run's alone
   for (const name of selected) {
     const mod = require(`./scenarios/${name}.js`)
     const g = await runGroup(mod, only)
-    if (g.scenarios.length) ran[name] = mergeGroup(previous && previous.groups ? previous.groups[name] : null, g, mod)
+    if (!g.scenarios.length) continue
+    ranOwn[name] = g
+    if (out !== null) ran[name] = mergeGroup(previous && previous.groups ? previous.groups[name] : null, g, mod)
+  }
+
+  const generated = new Date().toISOString()
+  if (!process.env.BENCH_OUT) {
+    const own = { generated, machine: m, groups: ranOwn }
+    const mine = runPaths(started)
+    fs.mkdirSync(mine.dir, { recursive: true })
+    fs.writeFileSync(mine.json, JSON.stringify(own, null, 2) + '\n')
+    writeReports(mine, own)
+  }
+  if (out === null) {
+    console.log('(not published: `node bench/run.js --publish ...` updates bench/RESULTS.md and bench/results/)')
+    return
   }
 
   const merged = {
-    generated: new Date().toISOString(),
+    generated,
     machine: m,
     groups: { ...(previous && previous.groups ? previous.groups : {}), ...ran },
   }
   // Keep the groups in their canonical order.
   merged.groups = Object.fromEntries(GROUPS.filter((g) => merged.groups[g]).map((g) => [g, merged.groups[g]]))
 
+  fs.mkdirSync(out.dir, { recursive: true })
   fs.writeFileSync(out.json, JSON.stringify(merged, null, 2) + '\n')
   writeReports(out, merged)
 }
