@@ -226,7 +226,7 @@ class Pool extends EventEmitter {
   #options
   #workers = new Map() // threadId → { worker, index, ready }
   #slots = new Set() // slot numbers in use; slots below minThreads never retire
-  #pending = new Map() // id → { resolve, reject, signal, onAbort }
+  #pending = new Map() // id → its Task (also its entry in the completion table), until it settles
   #closing = false
   #closed = false
   #loadError = null
