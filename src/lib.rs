@@ -5,6 +5,7 @@
 
 pub mod bridge;
 pub mod kernels;
+mod lock;
 pub mod pool;
 pub mod reactor;
 pub mod scheduler;

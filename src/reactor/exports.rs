@@ -12,8 +12,8 @@ use std::ffi::CString;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use super::api::Reactor;
 use super::event::Stream;
-use super::handle::Reactor;
 use super::request::{SpawnRequest, Stdio};
 use super::stdin::TryWrite;
 use crate::bridge::port::{Port, Teardown};

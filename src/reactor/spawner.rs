@@ -17,11 +17,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 
-use super::handle::{lock, ChildCtl, Command, Shared};
+use super::child::ChildCtl;
 use super::launch::{self, Launched, Plan};
 use super::request::{SpawnRequest, Stdio, StdioPipes};
 use super::resolve::{self, Next};
 use super::sys::{self, ChildFd, Group};
+use crate::lock::lock;
 
 /// A started child: its control block and the parent's ends of its pipes.
 pub(crate) struct Spawned {
@@ -224,8 +225,7 @@ pub(crate) fn start_child(req: &mut SpawnRequest) -> Result<Started, i32> {
 /// once, is reaped and the errno returned.
 pub(crate) fn finish(mut started: Started) -> Result<Spawned, i32> {
     if let Err(errno) = started.launched.wait() {
-        let _ = sys::reap_blocking(&started.ctl.pidfd);
-        *lock(&started.ctl.reaped) = true;
+        started.ctl.reap_now();
         return Err(errno);
     }
     let [stdin, stdout, stderr] = started.pipes;
@@ -259,8 +259,7 @@ impl Job {
         if let Job::Finish(mut started) = self {
             let _ = started.ctl.signal(libc::SIGKILL, false);
             let _ = started.launched.wait();
-            let _ = sys::reap_blocking(&started.ctl.pidfd);
-            *lock(&started.ctl.reaped) = true;
+            started.ctl.reap_now();
         }
     }
 }
@@ -272,18 +271,15 @@ pub(crate) type Requests = Arc<Mutex<Receiver<(u64, Job)>>>;
 /// slow exec (a large binary on a slow disk) not hold up every other.
 pub(crate) const THREADS: usize = 2;
 
-/// A spawner thread's body. The threads share one channel; the lock is held
-/// only to receive, so a spawn in progress never blocks the other thread.
-pub(crate) fn run(shared: Arc<Shared>, requests: Requests) {
+/// A spawner thread's body: runs jobs until the channel closes, handing
+/// each outcome to `report`. The threads share one channel; the lock is
+/// held only to receive, so a job in progress never blocks the other thread.
+pub(crate) fn run(requests: Requests, report: impl Fn(u64, Result<Spawned, i32>)) {
     loop {
         let next = lock(&requests).recv();
         let Ok((key, job)) = next else {
             return;
         };
-        let result = job.run();
-        if let Ok(spawned) = &result {
-            shared.attach(key, &spawned.ctl);
-        }
-        shared.submit(Command::Spawned { key, result });
+        report(key, job.run());
     }
 }
