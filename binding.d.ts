@@ -237,7 +237,7 @@ export interface NativePoolStats {
   bytesCopied: number
 }
 
-/** What to spawn (validated by `lib/spawn.js`). */
+/** What to spawn (validated by `lib/spawn/options.js`). */
 export interface NativeSpawnOptions {
   /** The program: searched in the PATH of `env` unless it contains `/`. */
   file: string
@@ -335,7 +335,7 @@ export interface SpawnStarted {
   pid: number
   /**
    * 0, or why the spawn failed (ENOENT, EACCES, ENOTDIR, EMFILE, EAGAIN,
-   * ...): `lib/spawn.js` reports each as child_process does (some as an
+   * ...): `lib/spawn/child-process.js` reports each as child_process does (some as an
    * `'error'` event, some thrown).
    */
   errno: number

@@ -34,7 +34,7 @@ Object.defineProperty(module.exports, 'current', {
 
 // ─── Reactor: child processes spawned on spindle's reactor thread ─────────
 const { spawn, ChildProcess } = require('./lib/spawn')
-const { exec } = require('./lib/exec')
+const { exec } = require('./lib/spawn/exec')
 
 module.exports.spawn = spawn
 module.exports.exec = exec

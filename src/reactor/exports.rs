@@ -1,5 +1,5 @@
 //! The napi face of the reactor (internal functions; the public API is
-//! `spawn`/`exec` in `lib/spawn.js` and `lib/exec.js`).
+//! `spawn`/`exec` in `lib/spawn/`).
 //!
 //! `reactorSpawn` registers nothing on the port's job table: a child is not
 //! a cancellable job but a stream of events. Each event becomes a
@@ -20,7 +20,7 @@ use crate::bridge::port::{Port, Teardown};
 use crate::bridge::value::{Completion, Outcome};
 use std::sync::Arc;
 
-/// What to spawn (validated by `lib/spawn.js`).
+/// What to spawn (validated by `lib/spawn/options.js`).
 #[napi(object)]
 pub struct NativeSpawnOptions {
     /// The program: searched in the PATH of `env` unless it contains `/`.
@@ -98,7 +98,7 @@ pub struct SpawnStarted {
     /// The child's pid; 0 when it failed.
     pub pid: i32,
     /// 0, or why the spawn failed (ENOENT, EACCES, ENOTDIR, EMFILE, EAGAIN,
-    /// ...): `lib/spawn.js` reports each as child_process does (some as an
+    /// ...): `lib/spawn/child-process.js` reports each as child_process does (some as an
     /// `'error'` event, some thrown).
     pub errno: i32,
 }
@@ -179,7 +179,7 @@ pub fn reactor_write(key: f64, data: &[u8], borrow: bool) -> i64 {
         TryWrite::Wrote(n) => {
             let rest = &data[n..];
             if borrow && !rest.is_empty() {
-                // SAFETY: lib/spawn.js keeps the Buffer behind `data` in its
+                // SAFETY: lib/spawn/stdin.js keeps the Buffer behind `data` in its
                 // FIFO of writes until WRITTEN/WRITE_FAILED or release, and
                 // release and this environment's teardown revoke the link.
                 unsafe { reactor.write_borrowed(key, rest) };

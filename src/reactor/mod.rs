@@ -95,7 +95,7 @@
 //! `clone`). Until then the napi exports are not built on other platforms
 //! (nor on Linux other than x86_64 and aarch64: `launch.rs` makes its
 //! system calls in inline assembly; `cfg(reactor)`, set by `build.rs`) and
-//! `lib/spawn.js` hands every spawn to `node:child_process` (as it does
+//! `lib/spawn/` hands every spawn to `node:child_process` (as it does
 //! everywhere for `'ipc'`, descriptor numbers, streams and `uid`/`gid`).
 //!
 //! # Why the clone is not a `posix_spawn`
