@@ -7,5 +7,6 @@ pub mod bridge;
 pub mod kernels;
 mod lock;
 pub mod pool;
+pub mod protocol;
 pub mod reactor;
 pub mod scheduler;

@@ -22,21 +22,16 @@ const { EventEmitter } = require('node:events')
 const { constants: osConstants } = require('node:os')
 const native = require('../native')
 const { AbortError, errnoException } = require('../errors')
-const { STDIO_CODES, convertToValidSignal, setLongTimeout, signalNames } = require('./options')
+const { convertToValidSignal, setLongTimeout, signalNames } = require('./options')
 const { StdinWriter } = require('./stdin')
 const { ChildOutput, ChildStdin, kLiveness } = require('./streams')
 
 const { binding } = native
 
-// Event kinds; see src/reactor/event.rs.
-const SPAWNED = 0
-const SPAWN_FAILED = 1
-const DATA = 2
-const END = 3
-const WRITTEN = 4
-const WRITE_FAILED = 5
-const EXIT = 6
-const READ_FAILED = 7
+// Event kinds, streams and stdio modes: src/protocol.rs.
+const { EventKind, Stream, StdioMode } = binding
+// Null prototype: 'constructor' or '__proto__' is not a stdio mode.
+const STDIO_MODES = { __proto__: null, pipe: StdioMode.Pipe, inherit: StdioMode.Inherit, ignore: StdioMode.Ignore }
 
 /**
  * Output flow control: the reactor stops reading a stream once this many
@@ -61,6 +56,7 @@ class ChildProcess extends EventEmitter {
   #released = false
   #closesNeeded = 1
   #closesGot = 0
+  /** Per stream (indexed by binding.Stream), as the following two. */
   #paused = [false, false, false]
   /** Output bytes received and not yet acknowledged to the reactor. */
   #unacked = [0, 0, 0]
@@ -97,8 +93,8 @@ class ChildProcess extends EventEmitter {
     this.spawnfile = opts.file
     this.spawnargs = opts.argv
     if (opts.stdio[0] === 'pipe') this.stdin = this.#makeStdin()
-    if (opts.stdio[1] === 'pipe') this.stdout = this.#makeOutput(1)
-    if (opts.stdio[2] === 'pipe') this.stderr = this.#makeOutput(2)
+    if (opts.stdio[1] === 'pipe') this.stdout = this.#makeOutput(Stream.Stdout)
+    if (opts.stdio[2] === 'pipe') this.stderr = this.#makeOutput(Stream.Stderr)
     this.stdio = [this.stdin, this.stdout, this.stderr]
     for (const stream of [this.stdout, this.stderr]) {
       if (stream !== null) {
@@ -118,7 +114,7 @@ class ChildProcess extends EventEmitter {
         argv: opts.argv,
         env: opts.envPairs,
         cwd: opts.cwd,
-        stdio: opts.stdio.map((s) => STDIO_CODES[s]),
+        stdio: opts.stdio.map((s) => STDIO_MODES[s]),
         detached: opts.detached,
         newGroup,
         outputCredit: OUTPUT_CREDIT,
@@ -226,24 +222,24 @@ class ChildProcess extends EventEmitter {
 
   #onEvent(_status, ev) {
     switch (ev[0]) {
-      case SPAWNED: {
+      case EventKind.Spawned: {
         this.emit('spawn')
         const abort = this.#abortOnSpawn
         this.#abortOnSpawn = null
         if (abort !== null) abort()
         break
       }
-      case SPAWN_FAILED:
+      case EventKind.SpawnFailed:
         this.#spawnFailed(ev[1])
         break
-      case DATA: {
+      case EventKind.Data: {
         // Flow control: return credit to the reactor as chunks are taken in.
         this.#unacked[ev[1]] += ev[2].length
         if (this.#unacked[ev[1]] >= ACK_EVERY && !this.#released) {
           binding.reactorAck(this.#key, ev[1], this.#unacked[ev[1]])
           this.#unacked[ev[1]] = 0
         }
-        const stream = ev[1] === 1 ? this.stdout : this.stderr
+        const stream = ev[1] === Stream.Stdout ? this.stdout : this.stderr
         if (stream === null || stream.destroyed) break
         if (!stream.push(ev[2]) && !this.#paused[ev[1]] && !this.#released) {
           this.#paused[ev[1]] = true
@@ -251,25 +247,25 @@ class ChildProcess extends EventEmitter {
         }
         break
       }
-      case END: {
+      case EventKind.End: {
         this.#ended[ev[1]] = true
         if (!this.#childRef) this.#updateRef()
-        const stream = ev[1] === 1 ? this.stdout : this.stderr
+        const stream = ev[1] === Stream.Stdout ? this.stdout : this.stderr
         if (stream !== null && !stream.destroyed) stream.push(null)
         break
       }
-      case READ_FAILED: {
-        const stream = ev[1] === 1 ? this.stdout : this.stderr
+      case EventKind.ReadFailed: {
+        const stream = ev[1] === Stream.Stdout ? this.stdout : this.stderr
         if (stream !== null) stream.destroy(errnoException(ev[2], 'read'))
         break
       }
-      case WRITTEN:
+      case EventKind.Written:
         this.#stdinWriter.written()
         break
-      case WRITE_FAILED:
+      case EventKind.WriteFailed:
         this.#stdinWriter.failed(ev[1], this.stdin)
         break
-      case EXIT:
+      case EventKind.Exit:
         this.#exit(ev[1], ev[2])
         break
     }
@@ -353,7 +349,7 @@ class ChildProcess extends EventEmitter {
 
   #signal(signal, group) {
     if (this.#key === null || this.#exited || this.#failed) return false
-    const err = binding.reactorKill(this.#key, signal, group)
+    const err = -binding.reactorKill(this.#key, signal, group)
     if (err === 0) {
       this.killed = true
       return true
@@ -399,7 +395,7 @@ class ChildProcess extends EventEmitter {
   /** Whether anything of this child keeps the event loop alive now. */
   #keepsAlive() {
     if (this.#childRef) return true
-    for (const [i, stream] of [[1, this.stdout], [2, this.stderr]]) {
+    for (const [i, stream] of [[Stream.Stdout, this.stdout], [Stream.Stderr, this.stderr]]) {
       if (stream != null && stream[kLiveness] && !stream.destroyed && !this.#ended[i]) return true
     }
     return this.stdin != null && this.stdin[kLiveness] && this.#stdinWriter.pending

@@ -13,8 +13,9 @@ const { invalidArgType, invalidArgValue, outOfRange, unknownSignal } = require('
 const { getOwn, snapshot } = require('../options')
 const { validateAbortSignal, validateBoolean, validateObject, validateString } = require('../validate')
 
-// Null prototype: 'constructor' or '__proto__' is not a stdio mode.
-const STDIO_CODES = { __proto__: null, pipe: 0, inherit: 1, ignore: 2 }
+// The stdio modes the reactor takes (null prototype: 'constructor' or
+// '__proto__' is not one).
+const NATIVE_STDIO = { __proto__: null, pipe: true, inherit: true, ignore: true }
 // A null-prototype copy: a name is looked up among the real signals only,
 // never among properties inherited from Object.prototype.
 const signals = Object.assign(Object.create(null), osConstants.signals)
@@ -165,7 +166,7 @@ function normalizeStdio(stdio) {
   // As child_process (`options.stdio || 'pipe'`): any falsy value is 'pipe'.
   if (!stdio) return { native: ['pipe', 'pipe', 'pipe'], value: undefined }
   if (typeof stdio === 'string') {
-    return { native: STDIO_CODES[stdio] === undefined ? null : [stdio, stdio, stdio], value: stdio }
+    return { native: NATIVE_STDIO[stdio] === undefined ? null : [stdio, stdio, stdio], value: stdio }
   }
   if (!isArray(stdio, 'options.stdio')) {
     // child_process's own message and code for a bad stdio.
@@ -179,7 +180,7 @@ function normalizeStdio(stdio) {
     const s = value[i]
     if (s === undefined || s === null) native.push('pipe')
     else if (s === i) native.push('inherit') // the parent's own fd i
-    else if (typeof s === 'string' && STDIO_CODES[s] !== undefined) native.push(s)
+    else if (typeof s === 'string' && NATIVE_STDIO[s] !== undefined) native.push(s)
     else native = null
   }
   return { native, value }
@@ -417,7 +418,6 @@ const DELEGATE_ALL = process.env.SPINDLE_REACTOR === 'node'
  */
 
 module.exports = {
-  STDIO_CODES,
   convertToValidSignal,
   isArray,
   isEngineTypeError,

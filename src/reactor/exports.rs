@@ -14,10 +14,11 @@ use napi_derive::napi;
 
 use super::api::Reactor;
 use super::event::Stream;
-use super::request::{SpawnRequest, Stdio};
+use super::request::SpawnRequest;
 use super::stdin::TryWrite;
 use crate::bridge::port::{Port, Teardown};
 use crate::bridge::value::{Completion, Outcome};
+use crate::protocol::StdioMode;
 use std::sync::Arc;
 
 /// What to spawn (validated by `lib/spawn/options.js`).
@@ -32,8 +33,8 @@ pub struct NativeSpawnOptions {
     /// it: `process.env` of the main thread is the real environment).
     pub env: Option<Vec<String>>,
     pub cwd: Option<String>,
-    /// stdin, stdout, stderr: 0 = pipe, 1 = inherit, 2 = ignore.
-    pub stdio: Vec<u32>,
+    /// stdin, stdout, stderr.
+    pub stdio: Vec<StdioMode>,
     /// New session (Node's `detached`).
     pub detached: bool,
     /// New process group (so the group can be signalled).
@@ -52,14 +53,11 @@ fn cstr(s: String, what: &str) -> Result<CString> {
 }
 
 fn request(o: NativeSpawnOptions) -> Result<SpawnRequest> {
-    let mut stdio = [Stdio::Pipe; 3];
-    for (i, s) in o.stdio.iter().take(3).enumerate() {
-        stdio[i] = match s {
-            0 => Stdio::Pipe,
-            1 => Stdio::Inherit,
-            2 => Stdio::Ignore,
-            _ => return Err(Error::new(Status::InvalidArg, "bad stdio")),
-        };
+    // Entries past the third never reach here (lib/spawn/ delegates them);
+    // missing ones are pipes, as in child_process.
+    let mut stdio = [StdioMode::Pipe; 3];
+    for (slot, mode) in stdio.iter_mut().zip(o.stdio) {
+        *slot = mode;
     }
     Ok(SpawnRequest {
         file: cstr(o.file, "file")?,
@@ -82,6 +80,14 @@ fn request(o: NativeSpawnOptions) -> Result<SpawnRequest> {
         output_credit: o.output_credit.map(|c| c.max(1.0) as usize),
         pipes: None,
     })
+}
+
+/// stdout or stderr; stdin is refused.
+fn output(stream: Stream) -> Result<Stream> {
+    if stream == Stream::Stdin {
+        return Err(Error::new(Status::InvalidArg, "not an output stream"));
+    }
+    Ok(stream)
 }
 
 /// Keys cross to JavaScript as doubles (exact up to 2^53).
@@ -197,43 +203,37 @@ pub fn reactor_end(key: f64) {
     Reactor::global().close_stdin(key_of(key));
 }
 
-/// Pauses or resumes reading stream 1 (stdout) or 2 (stderr).
+/// Pauses or resumes reading stdout or stderr.
 #[napi(js_name = "reactorPause")]
-pub fn reactor_pause(key: f64, stream: u32, paused: bool) -> Result<()> {
-    let stream = Stream::from_index(stream)
-        .filter(|s| *s != Stream::Stdin)
-        .ok_or_else(|| Error::new(Status::InvalidArg, "bad stream"))?;
+pub fn reactor_pause(key: f64, stream: Stream, paused: bool) -> Result<()> {
+    let stream = output(stream)?;
     Reactor::global().set_paused(key_of(key), stream, paused);
     Ok(())
 }
 
-/// Closes our end of stream 1 (stdout) or 2 (stderr) before EOF.
+/// Closes our end of stdout or stderr before EOF.
 #[napi(js_name = "reactorCloseOutput")]
-pub fn reactor_close_output(key: f64, stream: u32) -> Result<()> {
-    let stream = Stream::from_index(stream)
-        .filter(|s| *s != Stream::Stdin)
-        .ok_or_else(|| Error::new(Status::InvalidArg, "bad stream"))?;
+pub fn reactor_close_output(key: f64, stream: Stream) -> Result<()> {
+    let stream = output(stream)?;
     Reactor::global().close_output(key_of(key), stream);
     Ok(())
 }
 
-/// Acknowledges `bytes` of stream 1 or 2 as consumed (flow control).
+/// Acknowledges `bytes` of stdout or stderr as consumed (flow control).
 #[napi(js_name = "reactorAck")]
-pub fn reactor_ack(key: f64, stream: u32, bytes: f64) -> Result<()> {
-    let stream = Stream::from_index(stream)
-        .filter(|s| *s != Stream::Stdin)
-        .ok_or_else(|| Error::new(Status::InvalidArg, "bad stream"))?;
+pub fn reactor_ack(key: f64, stream: Stream, bytes: f64) -> Result<()> {
+    let stream = output(stream)?;
     Reactor::global().ack(key_of(key), stream, bytes as usize);
     Ok(())
 }
 
 /// Sends `signal` to the child (its process group when `group`); returns 0
-/// or the errno (ESRCH once it has been reaped).
+/// or `-errno` (`-ESRCH` once it has been reaped).
 #[napi(js_name = "reactorKill")]
 pub fn reactor_kill(key: f64, signal: i32, group: bool) -> i32 {
     match Reactor::global().kill(key_of(key), signal, group) {
         Ok(()) => 0,
-        Err(errno) => errno,
+        Err(errno) => -errno,
     }
 }
 

@@ -138,6 +138,6 @@ pub use api::{Reactor, IDLE_TIMEOUT};
 #[cfg(reactor)]
 pub use child::ChildCtl;
 pub use event::{Event, Sink, Stream};
-pub use request::{SpawnRequest, Stdio};
+pub use request::{SpawnRequest, StdioMode};
 #[cfg(reactor)]
 pub use stdin::{StdinLink, TryWrite};

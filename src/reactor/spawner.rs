@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use super::child::ChildCtl;
 use super::launch::{self, Launched, Plan};
-use super::request::{SpawnRequest, Stdio, StdioPipes};
+use super::request::{SpawnRequest, StdioMode, StdioPipes};
 use super::resolve::{self, Next};
 use super::sys::{self, ChildFd, Group};
 use crate::lock::lock;
@@ -52,15 +52,15 @@ pub(crate) const SEND_BUFFER: usize = 1024 * 1024;
 /// own descriptor, dup2'd into place in the child). Made on the JavaScript
 /// thread by `reactorSpawn` (a few microseconds), so that EMFILE is known
 /// synchronously, as with child_process.
-pub(crate) fn make_pipes(stdio: &[Stdio; 3]) -> std::io::Result<StdioPipes> {
+pub(crate) fn make_pipes(stdio: &[StdioMode; 3]) -> std::io::Result<StdioPipes> {
     let mut pipes = StdioPipes::default();
     for (i, how) in stdio.iter().enumerate() {
-        if *how == Stdio::Inherit {
+        if *how == StdioMode::Inherit {
             // Duplicated so that the child's copy loses close-on-exec.
             pipes.child[i] = sys::dup_cloexec(i as RawFd);
             continue;
         }
-        if *how != Stdio::Pipe {
+        if *how != StdioMode::Pipe {
             continue;
         }
         // A socket pair is symmetric: either end will do for either side.
@@ -182,13 +182,13 @@ pub(crate) fn start_child(req: &mut SpawnRequest) -> Result<Started, i32> {
     let mut stdio = [ChildFd::Inherit; 3];
     for (i, how) in req.stdio.iter().enumerate() {
         stdio[i] = match how {
-            Stdio::Inherit => match &pipes.child[i] {
+            StdioMode::Inherit => match &pipes.child[i] {
                 Some(fd) => ChildFd::Dup(fd.as_raw_fd()),
                 // Closed in the parent: closed in the child too.
                 None => ChildFd::Inherit,
             },
-            Stdio::Ignore => ChildFd::Null,
-            Stdio::Pipe => ChildFd::Dup(
+            StdioMode::Ignore => ChildFd::Null,
+            StdioMode::Pipe => ChildFd::Dup(
                 pipes.child[i]
                     .as_ref()
                     .map(|f| f.as_raw_fd())
