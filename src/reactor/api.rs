@@ -6,7 +6,7 @@
 //! [`Reactor::kill`] runs on the caller's thread (JavaScript's `kill()` is
 //! synchronous). It finds the child's `ChildCtl` in the registry and
 //! signals it through its pidfd (see `child.rs`). A child not started yet
-//! has a `Pending` slot; signals sent then are queued there and the spawner
+//! is `Registered::Pending`; signals sent then are queued there and the spawner
 //! thread delivers them under the registry lock in the same step that
 //! publishes the control block, so none is lost. A child started on the
 //! caller's thread ([`Reactor::adopt`]) is `Running` from the start.
@@ -19,7 +19,7 @@ use super::command::Command;
 use super::event::{Sink, Stream};
 use super::lifecycle;
 use super::request::SpawnRequest;
-use super::shared::{Shared, Slot};
+use super::shared::{Registered, Shared};
 use super::spawner::{Job, Started};
 use super::stdin::{Borrowed, Chunk, StdinLink, TryWrite};
 use crate::lock::lock;
@@ -74,7 +74,7 @@ impl Reactor {
     pub fn spawn(&self, req: SpawnRequest, sink: Sink) -> u64 {
         let credit = req.output_credit.unwrap_or(usize::MAX);
         self.submit_spawn(
-            Slot::Pending(Vec::new()),
+            Registered::Pending(Vec::new()),
             Job::Spawn(Box::new(req)),
             credit,
             sink,
@@ -86,17 +86,17 @@ impl Reactor {
     /// thread waits for its exec, then `Spawned` and everything after it
     /// go to `sink`. It can be signalled at once.
     pub(crate) fn adopt(&self, started: Started, credit: Option<usize>, sink: Sink) -> u64 {
-        let slot = Slot::Running(started.ctl.clone());
+        let entry = Registered::Running(started.ctl.clone());
         self.submit_spawn(
-            slot,
+            entry,
             Job::Finish(started),
             credit.unwrap_or(usize::MAX),
             sink,
         )
     }
 
-    fn submit_spawn(&self, slot: Slot, job: Job, credit: usize, sink: Sink) -> u64 {
-        let (key, link) = self.shared.register(slot);
+    fn submit_spawn(&self, entry: Registered, job: Job, credit: usize, sink: Sink) -> u64 {
+        let (key, link) = self.shared.register(entry);
         lifecycle::submit(
             &self.shared,
             Command::Spawn {
@@ -206,11 +206,11 @@ impl Reactor {
             let mut reg = lock(&self.shared.registry);
             match reg.get_mut(&key) {
                 None => return Err(libc::ESRCH),
-                Some(Slot::Pending(queued)) => {
+                Some(Registered::Pending(queued)) => {
                     queued.push((signal, group));
                     return Ok(());
                 }
-                Some(Slot::Running(ctl)) => ctl.clone(),
+                Some(Registered::Running(ctl)) => ctl.clone(),
             }
         };
         ctl.signal(signal, group)
@@ -219,7 +219,7 @@ impl Reactor {
     /// The child's pid, once it runs.
     pub fn pid(&self, key: u64) -> Option<i32> {
         match lock(&self.shared.registry).get(&key) {
-            Some(Slot::Running(ctl)) => Some(ctl.pid),
+            Some(Registered::Running(ctl)) => Some(ctl.pid),
             _ => None,
         }
     }

@@ -76,13 +76,15 @@ const HOT_AFTER: usize = 128 * 1024;
 /// Most bytes read from one stream per turn, for fairness between children.
 const READ_BUDGET: usize = 4 * 1024 * 1024;
 
-const SLOT_PIDFD: usize = 0;
+const SOURCE_PIDFD: usize = 0;
 
-fn token(key: u64, slot: usize) -> Token {
-    Token(((key as usize) << 2) | slot)
+/// A mio token: the child key and which of its descriptors (the pidfd, or
+/// a stream: `source_of`) became ready.
+fn token(key: u64, source: usize) -> Token {
+    Token(((key as usize) << 2) | source)
 }
 
-fn slot_of(stream: Stream) -> usize {
+fn source_of(stream: Stream) -> usize {
     stream as usize + 1
 }
 
@@ -233,7 +235,7 @@ impl Driver {
             }
             let key = (ev.token().0 >> 2) as u64;
             match ev.token().0 & 3 {
-                SLOT_PIDFD => self.reap(key),
+                SOURCE_PIDFD => self.reap(key),
                 1 => self.pump_stdin(key),
                 2 => self.pump_output(key, Stream::Stdout),
                 _ => self.pump_output(key, Stream::Stderr),
@@ -384,7 +386,7 @@ impl Driver {
         let pidfd = spawned.ctl.pidfd.as_raw_fd();
         if let Err(e) = registry.register(
             &mut SourceFd(&pidfd),
-            token(key, SLOT_PIDFD),
+            token(key, SOURCE_PIDFD),
             Interest::READABLE,
         ) {
             // Cannot watch it: kill it and report the failure as a spawn error.
@@ -411,7 +413,7 @@ impl Driver {
             if registry
                 .register(
                     &mut SourceFd(&fd.as_raw_fd()),
-                    token(key, slot_of(stream)),
+                    token(key, source_of(stream)),
                     interest,
                 )
                 .is_err()

@@ -56,8 +56,8 @@ fn request(o: NativeSpawnOptions) -> Result<SpawnRequest> {
     // Entries past the third never reach here (lib/spawn/ delegates them);
     // missing ones are pipes, as in child_process.
     let mut stdio = [StdioMode::Pipe; 3];
-    for (slot, mode) in stdio.iter_mut().zip(o.stdio) {
-        *slot = mode;
+    for (entry, mode) in stdio.iter_mut().zip(o.stdio) {
+        *entry = mode;
     }
     Ok(SpawnRequest {
         file: cstr(o.file, "file")?,

@@ -18,7 +18,7 @@ use super::stdin::StdinLink;
 use crate::lock::lock;
 
 /// What the registry knows about a child key.
-pub(crate) enum Slot {
+pub(crate) enum Registered {
     /// Not started yet (a spawner thread is starting it): signals sent now
     /// are delivered once it runs.
     Pending(Vec<(i32, bool)>),
@@ -35,7 +35,7 @@ pub(crate) struct Queue {
 
 pub(crate) struct Shared {
     pub queue: Mutex<Queue>,
-    pub registry: Mutex<HashMap<u64, Slot>>,
+    pub registry: Mutex<HashMap<u64, Registered>>,
     /// Each child's stdin handshake, for direct writes (`stdin.rs`).
     pub links: Mutex<HashMap<u64, Arc<StdinLink>>>,
     next_key: AtomicU64,
@@ -60,11 +60,11 @@ impl Shared {
         }
     }
 
-    /// A fresh child key, registered in `slot` with a new stdin link.
+    /// A fresh child key, registered as `entry` with a new stdin link.
     /// (`Relaxed`: the counter orders nothing; keys only need to differ.)
-    pub fn register(&self, slot: Slot) -> (u64, Arc<StdinLink>) {
+    pub fn register(&self, entry: Registered) -> (u64, Arc<StdinLink>) {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-        lock(&self.registry).insert(key, slot);
+        lock(&self.registry).insert(key, entry);
         let link = StdinLink::new();
         lock(&self.links).insert(key, link.clone());
         (key, link)
@@ -74,7 +74,9 @@ impl Shared {
     /// sent while it was pending (spawner thread).
     pub fn attach(&self, key: u64, ctl: &Arc<ChildCtl>) {
         let mut reg = lock(&self.registry);
-        if let Some(Slot::Pending(signals)) = reg.insert(key, Slot::Running(ctl.clone())) {
+        if let Some(Registered::Pending(signals)) =
+            reg.insert(key, Registered::Running(ctl.clone()))
+        {
             for (signal, group) in signals {
                 let _ = ctl.signal(signal, group);
             }
