@@ -166,6 +166,29 @@ export declare class Port {
 /** Rebuilds the kernel pool with `threads` threads (internal; see `configure`). */
 export declare function configureThreads(threads: number): void
 
+/**
+ * What happened to a child: the first element of each reactor event
+ * (`[kind, ...]`; see `reactor::event::Event` for the rest of each list).
+ */
+export declare const enum EventKind {
+  /** `[Spawned, pid]`: the child has exec'd. */
+  Spawned = 0,
+  /** `[SpawnFailed, errno]`: it could not be started. */
+  SpawnFailed = 1,
+  /** `[Data, stream, Buffer]`: bytes read from stdout or stderr. */
+  Data = 2,
+  /** `[End, stream]`: stdout or stderr reached end of file. */
+  End = 3,
+  /** `[Written]`: one queued stdin write was flushed. */
+  Written = 4,
+  /** `[WriteFailed, errno]`: writing stdin failed; queued writes dropped. */
+  WriteFailed = 5,
+  /** `[Exit, code | undefined, signal | 0]`: the child was reaped. */
+  Exit = 6,
+  /** `[ReadFailed, stream, errno]`: reading failed; an `End` follows. */
+  ReadFailed = 7,
+}
+
 /** Whether a TypedArray's buffer has been detached (internal). */
 export declare function isDetached(view: unknown): boolean
 
@@ -237,7 +260,7 @@ export interface NativePoolStats {
   bytesCopied: number
 }
 
-/** What to spawn (validated by `lib/spawn.js`). */
+/** What to spawn (validated by `lib/spawn/options.js`). */
 export interface NativeSpawnOptions {
   /** The program: searched in the PATH of `env` unless it contains `/`. */
   file: string
@@ -250,8 +273,8 @@ export interface NativeSpawnOptions {
    */
   env?: Array<string>
   cwd?: string
-  /** stdin, stdout, stderr: 0 = pipe, 1 = inherit, 2 = ignore. */
-  stdio: Array<number>
+  /** stdin, stdout, stderr. */
+  stdio: Array<StdioMode>
   /** New session (Node's `detached`). */
   detached: boolean
   /** New process group (so the group can be signalled). */
@@ -270,23 +293,23 @@ export interface PortCounters {
   inflight: number
 }
 
-/** Acknowledges `bytes` of stream 1 or 2 as consumed (flow control). */
-export declare function reactorAck(key: number, stream: number, bytes: number): void
+/** Acknowledges `bytes` of stdout or stderr as consumed (flow control). */
+export declare function reactorAck(key: number, stream: Stream, bytes: number): void
 
-/** Closes our end of stream 1 (stdout) or 2 (stderr) before EOF. */
-export declare function reactorCloseOutput(key: number, stream: number): void
+/** Closes our end of stdout or stderr before EOF. */
+export declare function reactorCloseOutput(key: number, stream: Stream): void
 
 /** Closes the child's stdin after the queued writes. */
 export declare function reactorEnd(key: number): void
 
 /**
  * Sends `signal` to the child (its process group when `group`); returns 0
- * or the errno (ESRCH once it has been reaped).
+ * or `-errno` (`-ESRCH` once it has been reaped).
  */
 export declare function reactorKill(key: number, signal: number, group: boolean): number
 
-/** Pauses or resumes reading stream 1 (stdout) or 2 (stderr). */
-export declare function reactorPause(key: number, stream: number, paused: boolean): void
+/** Pauses or resumes reading stdout or stderr. */
+export declare function reactorPause(key: number, stream: Stream, paused: boolean): void
 
 /** No more events for this child; its pipes close. It is still reaped. */
 export declare function reactorRelease(key: number): void
@@ -335,8 +358,25 @@ export interface SpawnStarted {
   pid: number
   /**
    * 0, or why the spawn failed (ENOENT, EACCES, ENOTDIR, EMFILE, EAGAIN,
-   * ...): `lib/spawn.js` reports each as child_process does (some as an
+   * ...): `lib/spawn/child-process.js` reports each as child_process does (some as an
    * `'error'` event, some thrown).
    */
   errno: number
+}
+
+/** How one of a child's standard descriptors is set up (native path). */
+export declare const enum StdioMode {
+  /** A socket to the reactor. */
+  Pipe = 0,
+  /** The parent's own descriptor of the same number. */
+  Inherit = 1,
+  /** `/dev/null`. */
+  Ignore = 2,
+}
+
+/** One of a child's standard streams. */
+export declare const enum Stream {
+  Stdin = 0,
+  Stdout = 1,
+  Stderr = 2,
 }

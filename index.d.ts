@@ -289,6 +289,37 @@ export interface RunOptions {
   onMessage?: (message: any) => void
 }
 
+/** Options of {@link Pool.map} and {@link Pool.imap} (own properties only, each read once). */
+export interface MapOptions {
+  /** The worker module's export to call on each item (as {@link RunOptions.name}). */
+  name?: string
+  /** A worker module for these tasks, instead of the pool's `filename`. */
+  filename?: string | URL
+  /** Aborts every chunk in flight; the call rejects with an {@link AbortError}. */
+  signal?: AbortSignal
+  /**
+   * Items per chunk (one task crossing threads). Default: chosen from the
+   * measured time per item, so that a chunk keeps a worker busy about 2 ms
+   * while at least 4 chunks per worker slot remain. At most 65,536.
+   */
+  chunkSize?: number
+  /** Results in input order (default), or in the order they finish (`false`). */
+  ordered?: boolean
+  /** Most chunks in flight at once (default: twice the pool's worker slots). */
+  concurrency?: number
+}
+
+/**
+ * The rejection of {@link Pool.map} / {@link Pool.imap} when an item fails:
+ * the task's own error with `index`, the item's position in the input. An
+ * error that cannot take a property (frozen, or not an object) is wrapped:
+ * `code: 'ERR_SPINDLE_MAP_ITEM_FAILED'`, `index`, and the thrown value as `cause`.
+ */
+export interface MapItemError extends Error {
+  index: number
+  code?: string
+}
+
 /**
  * What a task function receives as its second argument (and what
  * `require('spindle').current` returns while it runs).
@@ -415,6 +446,28 @@ export class Pool<Arg = any, Result = any> extends EventEmitter {
    * `ERR_SPINDLE_WORKER_START_FAILED` (the cause attached).
    */
   run(arg: Arg, options?: RunOptions): Promise<Result>
+  /**
+   * Runs the task on every item and resolves to the results, in input order
+   * (`ordered: false`: in the order they finish). Items cross threads in
+   * chunks (one task each), so a million tiny items cost a few hundred
+   * tasks. The first failing item rejects the call (a {@link MapItemError}
+   * with its `index`) and stops the rest; so does `signal`.
+   *
+   * @example
+   * const thumbs = await pool.map(images, { name: 'resize' })
+   */
+  map(items: Iterable<Arg>, options?: MapOptions): Promise<Result[]>
+  /**
+   * As {@link Pool.map} for an input of any length, sync or async: yields
+   * the results as they are ready (in input order unless `ordered: false`).
+   * The input is read only as far as the consumer keeps up (a bounded
+   * number of results wait, a bounded number of chunks run); breaking out
+   * of the loop stops the chunks in flight.
+   *
+   * @example
+   * for await (const row of pool.imap(readRows(file), { name: 'parse' })) write(row)
+   */
+  imap(items: Iterable<Arg> | AsyncIterable<Arg>, options?: MapOptions): AsyncIterableIterator<Result>
   /** Counters. */
   stats(): PoolStats
   /** The live `Worker` objects. */

@@ -7,7 +7,7 @@ const { Pool } = require('./lib/pool')
 const workerState = require('./lib/worker-state')
 // Reactor: child processes spawned on spindle's reactor thread.
 const { spawn, ChildProcess } = require('./lib/spawn')
-const { exec } = require('./lib/exec')
+const { exec } = require('./lib/spawn/exec')
 
 module.exports = {
   sort: kernels.sort,

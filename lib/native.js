@@ -257,7 +257,7 @@ function reportLater(err) {
 const completions = new CompletionPort()
 
 // The functions its users call (lib/pool.js, lib/pool-worker.js,
-// lib/kernels.js, lib/spawn.js, lib/exec.js), each a thin delegate.
+// lib/kernels.js, lib/spawn/), each a thin delegate.
 module.exports = {
   CompletionPort,
   completions,

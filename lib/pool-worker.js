@@ -11,6 +11,7 @@ const { pathToFileURL } = require('node:url')
 const values = require('./pool-values')
 const native = require('./native')
 const { decodeCompletion, serializeError } = require('./task-errors')
+const { chunkRunner } = require('./pool-map')
 const state = require('./worker-state')
 const { AsyncLocalStorage, AsyncResource } = require('node:async_hooks')
 const { abortError, errorWithCode, invalidArgValue } = require('./errors')
@@ -263,15 +264,19 @@ function runTask(slot) {
     const raw = worker.arg()
     let file = filename
     let name = worker.name()
+    let chunk = false
     if (name !== null && name.charCodeAt(0) === 0) {
-      // "\0filename\0export": a per-run filename (lib/pool.js).
+      // "\0filename\0export": a per-run filename (lib/pool.js), and
+      // "\0filename\0export\0map": a chunk of pool.map() items.
       const parts = name.split('\0')
       file = parts[1]
       name = parts[2] === '' ? null : parts[2]
+      chunk = parts[3] === 'map'
     }
+    const task = (fn) => (chunk ? chunkRunner(fn) : fn)
     const entry = modules.get(file)
     if (entry !== undefined) {
-      prepare(slot, ctx, raw, resolve(entry, file, name))
+      prepare(slot, ctx, raw, task(resolve(entry, file, name)))
       return
     }
     // A file this worker has not loaded yet: load it once, then run.
@@ -285,7 +290,7 @@ function runTask(slot) {
         modules.set(file, loaded)
         let fn
         try {
-          fn = resolve(loaded, file, name)
+          fn = task(resolve(loaded, file, name))
         } catch (err) {
           ctx.finish()
           fail(slot, err)

@@ -15,7 +15,9 @@ const { abortError, errorWithCode, invalidArgType, invalidArgValue, outOfRange }
 const { snapshot } = require('./options')
 const { decodeCompletion, deserializeError } = require('./task-errors')
 const values = require('./pool-values')
+const poolMap = require('./pool-map')
 const {
+  validateAbortSignal,
   validateBoolean,
   validateOneOf,
   validateFunction,
@@ -604,6 +606,49 @@ class Pool extends EventEmitter {
     }
   }
 
+  /**
+   * Runs the export on every item (one task per item; items cross threads
+   * in chunks) and resolves to the results in input order (`ordered:
+   * false`: in the order they finished). The first failure rejects, with the
+   * item's position as the error's `index`; abort stops every chunk.
+   */
+  map(items, options) {
+    try {
+      const opts = poolMap.mapOptions(options, readOptions, { validateAbortSignal, validateBoolean, validateString })
+      return poolMap.map(items, opts, this.#mapEnv(opts))
+    } catch (err) {
+      return Promise.reject(coded(err))
+    }
+  }
+
+  /**
+   * As map(), for an iterable or async iterable of any length: an async
+   * iterator of the results, with a bounded number of chunks in flight.
+   */
+  imap(iterable, options) {
+    const opts = poolMap.mapOptions(options, readOptions, { validateAbortSignal, validateBoolean, validateString })
+    return poolMap.imap(iterable, opts, this.#mapEnv(opts))
+  }
+
+  #mapEnv(opts) {
+    const runOptions = (signal) => {
+      const o = { signal }
+      if (opts.name !== undefined) o.name = opts.name
+      if (opts.filename !== undefined) o.filename = opts.filename
+      return o
+    }
+    return {
+      slots: this.#options.maxThreads * this.#options.concurrency,
+      runChunk: (items, signal) => {
+        try {
+          return this.#run(items, runOptions(signal), true)
+        } catch (err) {
+          return Promise.reject(coded(err))
+        }
+      },
+    }
+  }
+
   /** A run() filename, normalized (each distinct one is checked once). */
   #runFilename(raw) {
     const key = typeof raw === 'string' ? raw : null
@@ -613,7 +658,7 @@ class Pool extends EventEmitter {
     return file
   }
 
-  #run(arg, options) {
+  #run(arg, options, chunk = false) {
     let filename = this.#options.filename
     let signal
     let unlink = null
@@ -632,9 +677,10 @@ class Pool extends EventEmitter {
     if (filename === null) {
       throw invalidArgValue('options.filename', undefined, 'must be given to run() when the pool has no filename')
     }
-    if (filename !== this.#options.filename) {
-      // A per-run file travels with the export name: "\0filename\0export".
-      name = `\0${filename}\0${name ?? ''}`
+    if (chunk || filename !== this.#options.filename) {
+      // A per-run file travels with the export name: "\0filename\0export";
+      // a chunk of pool.map() items adds "\0map" (lib/pool-map.js).
+      name = `\0${filename}\0${name ?? ''}${chunk ? '\0map' : ''}`
     }
     if (this.#closing || this.#closed || this.#loadError !== null || signal?.aborted ||
         this.#pending.size >= this.#queueLimit) {

@@ -6,7 +6,7 @@ use std::ffi::CString;
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-use spindle::reactor::{Event, Reactor, SpawnRequest, Stdio, Stream};
+use spindle::reactor::{Event, Reactor, SpawnRequest, StdioMode, Stream};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -80,7 +80,7 @@ fn req(file: &str, args: &[&str]) -> SpawnRequest {
 fn run(r: &Reactor, request: SpawnRequest) -> Outcome {
     let outputs = request.stdio[1..]
         .iter()
-        .filter(|s| **s == Stdio::Pipe)
+        .filter(|s| **s == StdioMode::Pipe)
         .count();
     let (key, rx) = start(r, request);
     let o = collect(&rx, outputs);

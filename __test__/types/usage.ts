@@ -40,6 +40,17 @@ async function poolUsage(): Promise<void> {
   const sum: number = await pool.run({ a: 4, b: 6 })
   const ac = new AbortController()
   const sq: number = await pool.run({ a: 7, b: 0 }, { name: 'square', signal: ac.signal })
+  const all: number[] = await pool.map([{ a: 1, b: 2 }], { name: 'add', chunkSize: 100, ordered: false, signal: ac.signal })
+  for await (const r of pool.imap((async function* () { yield { a: 1, b: 1 } })(), { concurrency: 4 })) {
+    const one: number = r
+  }
+  try {
+    await pool.map([{ a: 1, b: 2 }])
+  } catch (e) {
+    const at: number = (e as spindle.MapItemError).index
+  }
+  // @ts-expect-error: results are the pool's result type
+  const wrongMap: string[] = await pool.map([{ a: 1, b: 2 }])
   const st = pool.stats()
   const n: number = st.threads + st.queued + st.running + st.completed + st.failed + st.stolen
   const idle: number = pool.idleThreads

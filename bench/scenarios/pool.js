@@ -58,6 +58,7 @@ const ADAPTERS = [
       const pool = new spindle.Pool(withDefined({ filename, minThreads: T, maxThreads: T, workerData }))
       return {
         run: (x, name, transferList) => pool.run(x, withDefined({ name, transferList })),
+        map: (items, options) => pool.map(items, options),
         stats: () => (typeof pool.stats === 'function' ? pool.stats() : undefined),
         close: async () => {
           if (process.env.BENCH_DEBUG) console.log(JSON.stringify(pool.stats().runTime), performance.eventLoopUtilization())
@@ -257,6 +258,60 @@ async function tinyThroughput() {
     params: { tasks: TINY_N, threads: T },
     rows,
     chart: { key: 'wallMs', label: `wall time for ${TINY_N.toLocaleString('en-US')} tasks, shorter is better` },
+  }
+}
+
+// ------------------------------------------------------------- pool.map()
+
+const MAP_N = h.size(1_000_000, 100_000)
+const MAP_PEER_N = h.size(100_000, 10_000)
+
+/**
+ * Many tiny items in one call: spindle's pool.map() over MAP_N items, beside
+ * the same per-item work as Promise.all of run() calls (spindle and each
+ * peer, none of which has a map) on MAP_PEER_N items. Compared as items/s
+ * (the sizes differ: a million run() calls on piscina alone take a minute).
+ */
+async function mapMany() {
+  const rate = (n, ms) => ({ value: n / (ms / 1000), unit: 'items/s' })
+  const items = Array.from({ length: MAP_N }, (_, i) => i)
+  const peerItems = items.slice(0, MAP_PEER_N)
+  const rows = []
+  const spindleAdapter = ADAPTERS.find((a) => a.impl === 'spindle.Pool')
+  rows.push(await h.withTimeout(withPool(spindleAdapter, async (pool) => {
+    const m = await h.measure(() => pool.map(items), {
+      check: (res) => {
+        if (res.length !== MAP_N || res[MAP_N - 1] !== MAP_N) throw new Error('spindle map: wrong results')
+      },
+    })
+    return h.row('spindle.Pool map()', 'spindle', m, {
+      throughput: rate(MAP_N, m.wallMs),
+      note: `${MAP_N.toLocaleString('en-US')} items, chunk size chosen from measured time`,
+    })
+  }), 'spindle.Pool map()'))
+  const viaRun = await eachPool(async (pool, a) => {
+    const m = await h.measure(() => Promise.all(peerItems.map((x) => pool.run(x))), {
+      check: (res) => {
+        if (res.length !== MAP_PEER_N || res[MAP_PEER_N - 1] !== MAP_PEER_N) throw new Error(`${a.impl}: wrong results`)
+      },
+    })
+    return h.row(`${a.impl}: Promise.all of run()`, a.role === 'spindle' ? 'reference' : a.role, m, {
+      throughput: rate(MAP_PEER_N, m.wallMs),
+      note: `${MAP_PEER_N.toLocaleString('en-US')} items`,
+    })
+  })
+  rows.push(...viaRun)
+  const s = rows[0]
+  for (const r of rows) {
+    if (r === s || r.skipped || !r.throughput || !s.throughput) continue
+    r.ratio = s.throughput.value / r.throughput.value
+  }
+  addTarget(s, '≥ 3,000,000 items/s', () => s.throughput.value >= 3e6, rows)
+  return {
+    title: `many tiny items in one call: pool.map() over ${MAP_N.toLocaleString('en-US')} \`x => x + 1\` items, ${T} threads`,
+    params: { items: MAP_N, peerItems: MAP_PEER_N, threads: T },
+    rows,
+    chart: { key: 'wallMs', label: 'wall time (sizes differ: see each row), shorter is better' },
   }
 }
 
@@ -787,6 +842,7 @@ module.exports = {
   info: () => ({ poolThreads: T }),
   scenarios: [
     { id: 'tiny-throughput', run: tinyThroughput },
+    { id: 'map-1m', run: mapMany },
     { id: 'round-trip', run: roundTrip },
     { id: 'cpu-bound', run: cpuBound },
     { id: 'steady-p99', run: steadyLoopDelay },

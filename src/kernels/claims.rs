@@ -54,7 +54,7 @@ fn overlaps(a: (usize, usize), b: (usize, usize)) -> bool {
 }
 
 fn registry() -> std::sync::MutexGuard<'static, Registry> {
-    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+    crate::lock::lock(&REGISTRY)
 }
 
 /// Holds a claim; dropping it releases the range and starts the waiters that

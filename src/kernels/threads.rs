@@ -106,10 +106,10 @@ fn lower_priority() {
 
 /// The current pool, built on first use.
 pub fn pool() -> Arc<ThreadPool> {
-    if let Some(p) = POOL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+    if let Some(p) = crate::lock::read(&POOL).as_ref() {
         return p.clone();
     }
-    let mut slot = POOL.write().unwrap_or_else(|e| e.into_inner());
+    let mut slot = crate::lock::write(&POOL);
     if let Some(p) = slot.as_ref() {
         return p.clone();
     }
@@ -126,7 +126,7 @@ pub fn configure(threads: usize) -> Result<(), String> {
         return Err(format!("threads must be from 1 to {MAX_THREADS}"));
     }
     let p = build(threads)?;
-    *POOL.write().unwrap_or_else(|e| e.into_inner()) = Some(p);
+    *crate::lock::write(&POOL) = Some(p);
     Ok(())
 }
 

@@ -13,6 +13,10 @@
 //!    were resumed after backpressure. Both need a read without a fresh
 //!    edge, so they are remembered here rather than waiting for epoll.
 //!
+//! With no children, nothing queued and a turn in which nothing happened,
+//! the thread may stop (the handshake is in `lifecycle.rs`, which runs the
+//! turns).
+//!
 //! # Throughput
 //!
 //! Each piped stream is a Unix stream socket (`sys::socketpair`, as in
@@ -33,17 +37,15 @@
 //! bounds what can pile up in the completion queue while the event loop is
 //! busy and cannot pause anyone. Either brake's release puts the stream in
 //! `ready`, since no new edge will come for data already in the pipe.
-//! 5. With no children, nothing queued and a poll that timed out, stop (the
-//!    handshake is in `handle.rs`).
 //!
 //! # A child's life
 //!
-//! `Spawn` puts it in `children` before the spawner has started it, so
-//! writes, `close_stdin`, pauses and releases that arrive early are kept and
-//! applied when `Spawned` arrives. After that: the pidfd becomes readable
+//! `Spawn` puts it in `children` in [`Phase::Spawning`] before its exec has
+//! completed, so writes, `close_stdin`, pauses and releases that arrive
+//! early are kept and applied when `Spawned` arrives ([`Phase::Running`]). After that: the pidfd becomes readable
 //! when the process ends, and it is reaped at once (`waitid(P_PIDFD)`), even
 //! if its pipes are still open — a grandchild holding stdout does not delay
-//! `Exit`. The child leaves `children` once it is reaped, stdout and stderr
+//! `Exit` ([`Phase::Exited`]). The child leaves `children` once it is reaped, stdout and stderr
 //! have reached EOF (or were closed) and the owner has released it (or its
 //! sink reported the owner gone). Its stdin closes then at the latest.
 
@@ -51,16 +53,19 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token};
 
+use super::child::ChildCtl;
+use super::command::Command;
 use super::event::{Event, Sink, Stream};
-use super::handle::{lock, ChildCtl, Command, Shared};
-use super::spawner::{self, Job, Spawned};
+use super::shared::Shared;
+use super::spawner::{Job, Spawned};
 use super::stdin::{Chunk, StdinLink};
 use super::sys::{self, ExitStatus};
+use crate::lock::lock;
 
 pub(crate) const WAKER: Token = Token(usize::MAX);
 
@@ -71,20 +76,34 @@ const HOT_AFTER: usize = 128 * 1024;
 /// Most bytes read from one stream per turn, for fairness between children.
 const READ_BUDGET: usize = 4 * 1024 * 1024;
 
-const SLOT_PIDFD: usize = 0;
+const SOURCE_PIDFD: usize = 0;
 
-fn token(key: u64, slot: usize) -> Token {
-    Token(((key as usize) << 2) | slot)
+/// A mio token: the child key and which of its descriptors (the pidfd, or
+/// a stream: `source_of`) became ready.
+fn token(key: u64, source: usize) -> Token {
+    Token(((key as usize) << 2) | source)
 }
 
-fn slot_of(stream: Stream) -> usize {
+fn source_of(stream: Stream) -> usize {
     stream as usize + 1
+}
+
+/// Where a child is in its life (the driver's view).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Handed to a spawner thread: not exec'd yet (or not even started);
+    /// commands that need its pipes are kept until `Spawned` arrives.
+    Spawning,
+    /// Exec'd: its pipes and pidfd are registered.
+    Running,
+    /// Reaped; its pipes may still be open (a grandchild holding stdout).
+    Exited,
 }
 
 struct Child {
     sink: Sink,
     ctl: Option<Arc<ChildCtl>>,
-    spawned: bool,
+    phase: Phase,
     pipes: [Option<OwnedFd>; 3],
     /// The stdin handshake with callers that write directly (`stdin.rs`):
     /// told before the stdin descriptor is closed or dropped.
@@ -103,7 +122,7 @@ struct Child {
     /// the most allowed (`usize::MAX`: no flow control).
     unacked: [usize; 3],
     credit: usize,
-    exited: bool,
+    /// The owner let go (or is gone): nothing more is delivered.
     released: bool,
 }
 
@@ -132,9 +151,13 @@ impl Child {
         }
     }
 
+    /// Whether the spawn has completed (its pipes are known).
+    fn started(&self) -> bool {
+        self.phase != Phase::Spawning
+    }
+
     fn done(&self) -> bool {
-        self.spawned
-            && self.exited
+        self.phase == Phase::Exited
             && self.released
             && self.pipes[1].is_none()
             && self.pipes[2].is_none()
@@ -150,58 +173,59 @@ fn close_pipe(registry: &Registry, child: &mut Child, stream: Stream) {
     }
 }
 
-struct Driver {
+pub(crate) struct Driver {
     shared: Arc<Shared>,
     poll: Poll,
     children: HashMap<u64, Child>,
     ready: VecDeque<(u64, Stream)>,
-    spawner: mpsc::Sender<(u64, Job)>,
+    spawner: Option<mpsc::Sender<(u64, Job)>>,
     /// Where output is read before it is copied into an event.
     scratch: Vec<u8>,
+    events: Events,
 }
 
-/// The reactor thread's body.
-pub(crate) fn run(shared: Arc<Shared>, poll: Poll) {
-    let (tx, rx) = mpsc::channel();
-    let rx = Arc::new(Mutex::new(rx));
-    let mut started = 0;
-    for _ in 0..spawner::THREADS {
-        let (shared, rx) = (shared.clone(), rx.clone());
-        // Each inherits this thread's fully blocked signal mask.
-        let ok = std::thread::Builder::new()
-            .name("spindle-spawner".into())
-            .spawn(move || spawner::run(shared, rx))
-            .is_ok();
-        started += ok as usize;
+impl Driver {
+    /// A driver over `poll` (whose waker is registered as [`WAKER`]); jobs
+    /// go to the spawner threads through `spawner`, or run here if `None`.
+    pub fn new(
+        shared: Arc<Shared>,
+        poll: Poll,
+        spawner: Option<mpsc::Sender<(u64, Job)>>,
+    ) -> Driver {
+        Driver {
+            shared,
+            poll,
+            children: HashMap::new(),
+            ready: VecDeque::new(),
+            spawner,
+            scratch: vec![0; EMIT_AT],
+            events: Events::with_capacity(256),
+        }
     }
-    let mut d = Driver {
-        shared,
-        poll,
-        children: HashMap::new(),
-        ready: VecDeque::new(),
-        spawner: tx,
-        scratch: vec![0; EMIT_AT],
-    };
-    if started == 0 {
-        // No spawner thread: spawn on this thread instead (see `command`).
-        let (dead, _) = mpsc::channel();
-        d.spawner = dead;
+
+    /// Whether no child is left and no stream waits for a read.
+    pub fn is_idle(&self) -> bool {
+        self.children.is_empty() && self.ready.is_empty()
     }
-    let mut events = Events::with_capacity(256);
-    loop {
-        let timeout = if !d.ready.is_empty() {
+
+    /// One turn of the loop (see the module note); returns whether anything
+    /// happened (an event or a command).
+    pub fn turn(&mut self) -> bool {
+        let timeout = if !self.ready.is_empty() {
             Some(std::time::Duration::ZERO)
-        } else if d.children.is_empty() {
-            Some(d.shared.idle)
+        } else if self.children.is_empty() {
+            Some(self.shared.idle)
         } else {
             None
         };
-        if let Err(e) = d.poll.poll(&mut events, timeout) {
+        let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        if let Err(e) = self.poll.poll(&mut events, timeout) {
+            self.events = events;
             if e.kind() != io::ErrorKind::Interrupted {
                 // epoll_wait only fails on programming errors; avoid a spin.
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
-            continue;
+            return true;
         }
         let mut busy = false;
         for ev in events.iter() {
@@ -211,34 +235,32 @@ pub(crate) fn run(shared: Arc<Shared>, poll: Poll) {
             }
             let key = (ev.token().0 >> 2) as u64;
             match ev.token().0 & 3 {
-                SLOT_PIDFD => d.reap(key),
-                1 => d.pump_stdin(key),
-                2 => d.pump_output(key, Stream::Stdout),
-                _ => d.pump_output(key, Stream::Stderr),
+                SOURCE_PIDFD => self.reap(key),
+                1 => self.pump_stdin(key),
+                2 => self.pump_output(key, Stream::Stdout),
+                _ => self.pump_output(key, Stream::Stderr),
             }
         }
-        let commands = std::mem::take(&mut lock(&d.shared.state).commands);
+        self.events = events;
+        let commands = std::mem::take(&mut lock(&self.shared.queue).commands);
         busy |= !commands.is_empty();
         for cmd in commands {
-            d.command(cmd);
+            self.command(cmd);
         }
-        for _ in 0..d.ready.len() {
-            if let Some((key, stream)) = d.ready.pop_front() {
-                d.pump_output(key, stream);
+        for _ in 0..self.ready.len() {
+            if let Some((key, stream)) = self.ready.pop_front() {
+                self.pump_output(key, stream);
             }
         }
-        if !busy && d.children.is_empty() && d.ready.is_empty() {
-            let mut state = lock(&d.shared.state);
-            if state.commands.is_empty() {
-                state.waker = None;
-                // Dropping `d` closes the spawners' channel; they exit too.
-                return;
-            }
-        }
+        busy
     }
-}
 
-impl Driver {
+    /// Forgets a child entirely (it is done, or never started).
+    fn forget(&mut self, key: u64) -> Option<Child> {
+        self.shared.forget(key);
+        self.children.remove(&key)
+    }
+
     fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Spawn {
@@ -253,7 +275,7 @@ impl Driver {
                     Child {
                         sink,
                         ctl: None,
-                        spawned: false,
+                        phase: Phase::Spawning,
                         pipes: [None, None, None],
                         link,
                         queue: VecDeque::new(),
@@ -264,12 +286,15 @@ impl Driver {
                         close_early: [false; 3],
                         unacked: [0; 3],
                         credit,
-                        exited: false,
                         released: false,
                     },
                 );
-                if let Err(mpsc::SendError((key, job))) = self.spawner.send((key, job)) {
-                    // No spawner thread: spawn here rather than fail.
+                let unsent = match &self.spawner {
+                    Some(tx) => tx.send((key, job)).err().map(|e| e.0 .1),
+                    None => Some(job),
+                };
+                if let Some(job) = unsent {
+                    // No spawner thread: run the job here rather than fail.
                     let result = job.run();
                     if let Ok(s) = &result {
                         self.shared.attach(key, &s.ctl);
@@ -282,20 +307,20 @@ impl Driver {
                 let Some(child) = self.children.get_mut(&key) else {
                     return;
                 };
-                if child.spawned && (child.pipes[0].is_none() || child.close_stdin) {
+                if child.started() && (child.pipes[0].is_none() || child.close_stdin) {
                     child.link.finished(1);
                     child.emit(Event::WriteFailed { errno: libc::EPIPE });
                     return;
                 }
                 child.queue.push_back(data);
-                if child.spawned {
+                if child.started() {
                     self.pump_stdin(key);
                 }
             }
             Command::CloseStdin { key } => {
                 if let Some(child) = self.children.get_mut(&key) {
                     child.close_stdin = true;
-                    if child.spawned {
+                    if child.started() {
                         self.pump_stdin(key);
                     }
                 }
@@ -307,7 +332,7 @@ impl Driver {
             } => {
                 if let Some(child) = self.children.get_mut(&key) {
                     child.paused[stream as usize] = paused;
-                    if !paused && child.spawned {
+                    if !paused && child.started() {
                         self.ready.push_back((key, stream));
                     }
                 }
@@ -317,14 +342,14 @@ impl Driver {
                     let i = stream as usize;
                     let was_blocked = child.unacked[i] >= child.credit;
                     child.unacked[i] = child.unacked[i].saturating_sub(bytes);
-                    if was_blocked && child.unacked[i] < child.credit && child.spawned {
+                    if was_blocked && child.unacked[i] < child.credit && child.started() {
                         self.ready.push_back((key, stream));
                     }
                 }
             }
             Command::CloseOutput { key, stream } => {
                 if let Some(child) = self.children.get_mut(&key) {
-                    if child.spawned {
+                    if child.started() {
                         close_pipe(self.poll.registry(), child, stream);
                         self.finish_if_done(key);
                     } else {
@@ -336,7 +361,7 @@ impl Driver {
             Command::Release { key } => {
                 if let Some(child) = self.children.get_mut(&key) {
                     child.released = true;
-                    if child.spawned {
+                    if child.started() {
                         self.drop_io(key);
                     }
                 }
@@ -348,14 +373,12 @@ impl Driver {
         let Some(child) = self.children.get_mut(&key) else {
             return;
         };
-        child.spawned = true;
+        child.phase = Phase::Running;
         let spawned = match result {
             Ok(s) => s,
             Err(errno) => {
                 child.emit(Event::SpawnFailed { errno });
-                self.children.remove(&key);
-                lock(&self.shared.registry).remove(&key);
-                lock(&self.shared.links).remove(&key);
+                self.forget(key);
                 return;
             }
         };
@@ -363,7 +386,7 @@ impl Driver {
         let pidfd = spawned.ctl.pidfd.as_raw_fd();
         if let Err(e) = registry.register(
             &mut SourceFd(&pidfd),
-            token(key, SLOT_PIDFD),
+            token(key, SOURCE_PIDFD),
             Interest::READABLE,
         ) {
             // Cannot watch it: kill it and report the failure as a spawn error.
@@ -372,9 +395,7 @@ impl Driver {
             child.emit(Event::SpawnFailed {
                 errno: e.raw_os_error().unwrap_or(libc::EIO),
             });
-            self.children.remove(&key);
-            lock(&self.shared.registry).remove(&key);
-            lock(&self.shared.links).remove(&key);
+            self.forget(key);
             return;
         }
         let pid = spawned.ctl.pid;
@@ -392,7 +413,7 @@ impl Driver {
             if registry
                 .register(
                     &mut SourceFd(&fd.as_raw_fd()),
-                    token(key, slot_of(stream)),
+                    token(key, source_of(stream)),
                     interest,
                 )
                 .is_err()
@@ -435,7 +456,7 @@ impl Driver {
 
     fn finish_if_done(&mut self, key: u64) {
         let done = match self.children.get_mut(&key) {
-            Some(child) if child.released && !child.done() && child.spawned => {
+            Some(child) if child.released && !child.done() && child.started() => {
                 // Released: nothing more is delivered, close what is left.
                 let registry = self.poll.registry();
                 for stream in [Stream::Stdin, Stream::Stdout, Stream::Stderr] {
@@ -447,12 +468,9 @@ impl Driver {
             None => false,
         };
         if done {
-            if let Some(mut child) = self.children.remove(&key) {
-                let registry = self.poll.registry();
-                close_pipe(registry, &mut child, Stream::Stdin);
+            if let Some(mut child) = self.forget(key) {
+                close_pipe(self.poll.registry(), &mut child, Stream::Stdin);
             }
-            lock(&self.shared.registry).remove(&key);
-            lock(&self.shared.links).remove(&key);
         }
     }
 
@@ -481,7 +499,7 @@ impl Driver {
             .poll
             .registry()
             .deregister(&mut SourceFd(&ctl.pidfd.as_raw_fd()));
-        child.exited = true;
+        child.phase = Phase::Exited;
         let (code, signal) = match status {
             ExitStatus::Code(c) => (Some(c), None),
             ExitStatus::Signal(s) => (None, Some(s)),

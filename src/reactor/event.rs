@@ -6,36 +6,7 @@
 
 use crate::bridge::value::Value;
 
-/// One of a child's standard streams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Stream {
-    Stdin = 0,
-    Stdout = 1,
-    Stderr = 2,
-}
-
-impl Stream {
-    pub fn from_index(i: u32) -> Option<Stream> {
-        match i {
-            0 => Some(Stream::Stdin),
-            1 => Some(Stream::Stdout),
-            2 => Some(Stream::Stderr),
-            _ => None,
-        }
-    }
-}
-
-/// Event kinds as JavaScript sees them (the first element of the list).
-pub mod kind {
-    pub const SPAWNED: u32 = 0;
-    pub const SPAWN_FAILED: u32 = 1;
-    pub const DATA: u32 = 2;
-    pub const END: u32 = 3;
-    pub const WRITTEN: u32 = 4;
-    pub const WRITE_FAILED: u32 = 5;
-    pub const EXIT: u32 = 6;
-    pub const READ_FAILED: u32 = 7;
-}
+pub use crate::protocol::{EventKind, Stream};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -65,25 +36,41 @@ fn num(n: impl Into<f64>) -> Value {
     Value::Number(n.into())
 }
 
+fn kind(k: EventKind) -> Value {
+    num(k as u32)
+}
+
+fn stream_value(s: Stream) -> Value {
+    num(s as u32)
+}
+
 impl Event {
     /// The list JavaScript receives.
     pub fn into_value(self) -> Value {
         Value::List(match self {
-            Event::Spawned { pid } => vec![num(kind::SPAWNED), num(pid)],
-            Event::SpawnFailed { errno } => vec![num(kind::SPAWN_FAILED), num(errno)],
+            Event::Spawned { pid } => vec![kind(EventKind::Spawned), num(pid)],
+            Event::SpawnFailed { errno } => vec![kind(EventKind::SpawnFailed), num(errno)],
             Event::Data { stream, bytes } => {
-                vec![num(kind::DATA), num(stream as u32), Value::Bytes(bytes)]
+                vec![
+                    kind(EventKind::Data),
+                    stream_value(stream),
+                    Value::Bytes(bytes),
+                ]
             }
-            Event::End { stream } => vec![num(kind::END), num(stream as u32)],
-            Event::Written => vec![num(kind::WRITTEN)],
-            Event::WriteFailed { errno } => vec![num(kind::WRITE_FAILED), num(errno)],
+            Event::End { stream } => vec![kind(EventKind::End), stream_value(stream)],
+            Event::Written => vec![kind(EventKind::Written)],
+            Event::WriteFailed { errno } => vec![kind(EventKind::WriteFailed), num(errno)],
             Event::Exit { code, signal } => vec![
-                num(kind::EXIT),
+                kind(EventKind::Exit),
                 code.map_or(Value::Undefined, num),
                 num(signal.unwrap_or(0)),
             ],
             Event::ReadFailed { stream, errno } => {
-                vec![num(kind::READ_FAILED), num(stream as u32), num(errno)]
+                vec![
+                    kind(EventKind::ReadFailed),
+                    stream_value(stream),
+                    num(errno),
+                ]
             }
         })
     }

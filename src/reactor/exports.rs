@@ -1,5 +1,5 @@
 //! The napi face of the reactor (internal functions; the public API is
-//! `spawn`/`exec` in `lib/spawn.js` and `lib/exec.js`).
+//! `spawn`/`exec` in `lib/spawn/`).
 //!
 //! `reactorSpawn` registers nothing on the port's job table: a child is not
 //! a cancellable job but a stream of events. Each event becomes a
@@ -12,15 +12,16 @@ use std::ffi::CString;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use super::api::Reactor;
 use super::event::Stream;
-use super::handle::Reactor;
-use super::request::{SpawnRequest, Stdio};
+use super::request::SpawnRequest;
 use super::stdin::TryWrite;
 use crate::bridge::port::{Port, Teardown};
 use crate::bridge::value::{Completion, Outcome};
+use crate::protocol::StdioMode;
 use std::sync::Arc;
 
-/// What to spawn (validated by `lib/spawn.js`).
+/// What to spawn (validated by `lib/spawn/options.js`).
 #[napi(object)]
 pub struct NativeSpawnOptions {
     /// The program: searched in the PATH of `env` unless it contains `/`.
@@ -32,8 +33,8 @@ pub struct NativeSpawnOptions {
     /// it: `process.env` of the main thread is the real environment).
     pub env: Option<Vec<String>>,
     pub cwd: Option<String>,
-    /// stdin, stdout, stderr: 0 = pipe, 1 = inherit, 2 = ignore.
-    pub stdio: Vec<u32>,
+    /// stdin, stdout, stderr.
+    pub stdio: Vec<StdioMode>,
     /// New session (Node's `detached`).
     pub detached: bool,
     /// New process group (so the group can be signalled).
@@ -52,14 +53,11 @@ fn cstr(s: String, what: &str) -> Result<CString> {
 }
 
 fn request(o: NativeSpawnOptions) -> Result<SpawnRequest> {
-    let mut stdio = [Stdio::Pipe; 3];
-    for (i, s) in o.stdio.iter().take(3).enumerate() {
-        stdio[i] = match s {
-            0 => Stdio::Pipe,
-            1 => Stdio::Inherit,
-            2 => Stdio::Ignore,
-            _ => return Err(Error::new(Status::InvalidArg, "bad stdio")),
-        };
+    // Entries past the third never reach here (lib/spawn/ delegates them);
+    // missing ones are pipes, as in child_process.
+    let mut stdio = [StdioMode::Pipe; 3];
+    for (entry, mode) in stdio.iter_mut().zip(o.stdio) {
+        *entry = mode;
     }
     Ok(SpawnRequest {
         file: cstr(o.file, "file")?,
@@ -84,6 +82,14 @@ fn request(o: NativeSpawnOptions) -> Result<SpawnRequest> {
     })
 }
 
+/// stdout or stderr; stdin is refused.
+fn output(stream: Stream) -> Result<Stream> {
+    if stream == Stream::Stdin {
+        return Err(Error::new(Status::InvalidArg, "not an output stream"));
+    }
+    Ok(stream)
+}
+
 /// Keys cross to JavaScript as doubles (exact up to 2^53).
 fn key_of(key: f64) -> u64 {
     key as u64
@@ -98,7 +104,7 @@ pub struct SpawnStarted {
     /// The child's pid; 0 when it failed.
     pub pid: i32,
     /// 0, or why the spawn failed (ENOENT, EACCES, ENOTDIR, EMFILE, EAGAIN,
-    /// ...): `lib/spawn.js` reports each as child_process does (some as an
+    /// ...): `lib/spawn/child-process.js` reports each as child_process does (some as an
     /// `'error'` event, some thrown).
     pub errno: i32,
 }
@@ -179,7 +185,7 @@ pub fn reactor_write(key: f64, data: &[u8], borrow: bool) -> i64 {
         TryWrite::Wrote(n) => {
             let rest = &data[n..];
             if borrow && !rest.is_empty() {
-                // SAFETY: lib/spawn.js keeps the Buffer behind `data` in its
+                // SAFETY: lib/spawn/stdin.js keeps the Buffer behind `data` in its
                 // FIFO of writes until WRITTEN/WRITE_FAILED or release, and
                 // release and this environment's teardown revoke the link.
                 unsafe { reactor.write_borrowed(key, rest) };
@@ -197,43 +203,37 @@ pub fn reactor_end(key: f64) {
     Reactor::global().close_stdin(key_of(key));
 }
 
-/// Pauses or resumes reading stream 1 (stdout) or 2 (stderr).
+/// Pauses or resumes reading stdout or stderr.
 #[napi(js_name = "reactorPause")]
-pub fn reactor_pause(key: f64, stream: u32, paused: bool) -> Result<()> {
-    let stream = Stream::from_index(stream)
-        .filter(|s| *s != Stream::Stdin)
-        .ok_or_else(|| Error::new(Status::InvalidArg, "bad stream"))?;
+pub fn reactor_pause(key: f64, stream: Stream, paused: bool) -> Result<()> {
+    let stream = output(stream)?;
     Reactor::global().set_paused(key_of(key), stream, paused);
     Ok(())
 }
 
-/// Closes our end of stream 1 (stdout) or 2 (stderr) before EOF.
+/// Closes our end of stdout or stderr before EOF.
 #[napi(js_name = "reactorCloseOutput")]
-pub fn reactor_close_output(key: f64, stream: u32) -> Result<()> {
-    let stream = Stream::from_index(stream)
-        .filter(|s| *s != Stream::Stdin)
-        .ok_or_else(|| Error::new(Status::InvalidArg, "bad stream"))?;
+pub fn reactor_close_output(key: f64, stream: Stream) -> Result<()> {
+    let stream = output(stream)?;
     Reactor::global().close_output(key_of(key), stream);
     Ok(())
 }
 
-/// Acknowledges `bytes` of stream 1 or 2 as consumed (flow control).
+/// Acknowledges `bytes` of stdout or stderr as consumed (flow control).
 #[napi(js_name = "reactorAck")]
-pub fn reactor_ack(key: f64, stream: u32, bytes: f64) -> Result<()> {
-    let stream = Stream::from_index(stream)
-        .filter(|s| *s != Stream::Stdin)
-        .ok_or_else(|| Error::new(Status::InvalidArg, "bad stream"))?;
+pub fn reactor_ack(key: f64, stream: Stream, bytes: f64) -> Result<()> {
+    let stream = output(stream)?;
     Reactor::global().ack(key_of(key), stream, bytes as usize);
     Ok(())
 }
 
 /// Sends `signal` to the child (its process group when `group`); returns 0
-/// or the errno (ESRCH once it has been reaped).
+/// or `-errno` (`-ESRCH` once it has been reaped).
 #[napi(js_name = "reactorKill")]
 pub fn reactor_kill(key: f64, signal: i32, group: bool) -> i32 {
     match Reactor::global().kill(key_of(key), signal, group) {
         Ok(()) => 0,
-        Err(errno) => errno,
+        Err(errno) => -errno,
     }
 }
 

@@ -233,7 +233,7 @@ const SPARE_STACKS_MAX: usize = 64;
 
 impl Stack {
     fn take() -> io::Result<Stack> {
-        let spare = SPARE_STACKS.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let spare = crate::lock::lock(&SPARE_STACKS).pop();
         match spare {
             Some(stack) => Ok(stack),
             None => Stack::new(),
@@ -241,7 +241,7 @@ impl Stack {
     }
 
     fn give_back(self) {
-        let mut spare = SPARE_STACKS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut spare = crate::lock::lock(&SPARE_STACKS);
         if spare.len() < SPARE_STACKS_MAX {
             spare.push(self);
         }

@@ -1,20 +1,27 @@
 //! The reactor: child processes spawned, fed and drained off the JavaScript
 //! thread, on one reactor thread per process (mio).
 //!
-//! # Pieces
+//! # Pieces, from the bottom up
 //!
-//! * `request` — what to spawn (napi-free).
-//! * `resolve` — finding the program in the *child's* PATH (napi-free).
-//! * `event`   — what the reactor reports about a child (napi-free).
+//! Dependencies run one way: each module uses only those listed above it.
+//!
+//! * `request`, `event`, `resolve` — what to spawn, what is reported about
+//!   a child, finding the program in the *child's* PATH (napi-free data).
 //! * `sys`     — OS calls: stdio sockets, pidfds, `waitid`, signals.
 //! * `launch`  — starting a child: `clone(CLONE_VM)` without waiting, its
 //!   setup in raw system calls, the exec status pipe.
-//! * `spawner` — program search, starting a child, and the spawner threads
-//!   that wait for each child's exec.
+//! * `child`   — a started child's control block (pid, pidfd, reaped).
 //! * `stdin`   — writing to a child's stdin straight from the caller's thread
 //!   while nothing is queued (the handshake with the reactor is there).
-//! * `driver`  — the reactor thread: mio loop and per-child state.
-//! * `handle`  — [`Reactor`]: submitting commands, signalling children.
+//! * `spawner` — program search, starting a child, and the body of the
+//!   spawner threads that wait for each child's exec.
+//! * `command` — what callers ask the reactor thread to do.
+//! * `shared`  — the command queue and the per-key registry and stdin links.
+//! * `driver`  — one turn of the reactor thread's mio loop, and each
+//!   child's phase (`Spawning`, `Running`, `Exited`).
+//! * `lifecycle` — starting and stopping the reactor and spawner threads;
+//!   the only place that sets or clears the waker.
+//! * `api`     — [`Reactor`]: what callers use.
 //! * `exports` — the napi functions (the only file that sees JavaScript).
 //!
 //! # Threads and their states
@@ -30,8 +37,8 @@
 //!   `write(2)`, as libuv does; see `stdin.rs`).
 //! * **The reactor thread** is *stopped* until the first command, *running*
 //!   while it has children or commands, and stops again after
-//!   [`handle::IDLE_TIMEOUT`] with neither. The start/stop handshake is done
-//!   under the queue's mutex (see `handle.rs`): a command is never stranded.
+//!   [`IDLE_TIMEOUT`] with neither. The start/stop handshake is done
+//!   under the queue's mutex (see `lifecycle.rs`): a command is never stranded.
 //! * **The spawner threads** (two) live as long as the reactor thread. Each
 //!   waits for one child's exec at a time (reading its status pipe to EOF),
 //!   then frees what the child read and reports `Spawned`; a child started
@@ -88,7 +95,7 @@
 //! `clone`). Until then the napi exports are not built on other platforms
 //! (nor on Linux other than x86_64 and aarch64: `launch.rs` makes its
 //! system calls in inline assembly; `cfg(reactor)`, set by `build.rs`) and
-//! `lib/spawn.js` hands every spawn to `node:child_process` (as it does
+//! `lib/spawn/` hands every spawn to `node:child_process` (as it does
 //! everywhere for `'ipc'`, descriptor numbers, streams and `uid`/`gid`).
 //!
 //! # Why the clone is not a `posix_spawn`
@@ -100,17 +107,25 @@
 //! as soon as the child exists; the wait moved to the spawner threads.
 
 #[cfg(reactor)]
+mod api;
+#[cfg(reactor)]
+mod child;
+#[cfg(reactor)]
+mod command;
+#[cfg(reactor)]
 mod driver;
 pub mod event;
 #[cfg(reactor)]
 pub mod exports;
 #[cfg(reactor)]
-mod handle;
-#[cfg(reactor)]
 mod launch;
+#[cfg(reactor)]
+mod lifecycle;
 pub mod request;
 #[cfg(unix)]
 pub mod resolve;
+#[cfg(reactor)]
+mod shared;
 #[cfg(reactor)]
 mod spawner;
 #[cfg(reactor)]
@@ -118,9 +133,11 @@ pub mod stdin;
 #[cfg(reactor)]
 pub mod sys;
 
-pub use event::{Event, Sink, Stream};
 #[cfg(reactor)]
-pub use handle::{ChildCtl, Reactor, IDLE_TIMEOUT};
-pub use request::{SpawnRequest, Stdio};
+pub use api::{Reactor, IDLE_TIMEOUT};
+#[cfg(reactor)]
+pub use child::ChildCtl;
+pub use event::{Event, Sink, Stream};
+pub use request::{SpawnRequest, StdioMode};
 #[cfg(reactor)]
 pub use stdin::{StdinLink, TryWrite};

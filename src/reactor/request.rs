@@ -3,16 +3,7 @@
 use std::ffi::CString;
 use std::os::fd::OwnedFd;
 
-/// How one of the child's standard descriptors is set up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stdio {
-    /// A pipe to the reactor (the parent's end non-blocking).
-    Pipe,
-    /// The parent's own descriptor.
-    Inherit,
-    /// `/dev/null`.
-    Ignore,
-}
+pub use crate::protocol::StdioMode;
 
 /// The descriptors of a child's standard streams, made before the spawn:
 /// the parent's ends (piped streams) and what the child gets dup'd into
@@ -35,7 +26,7 @@ pub struct SpawnRequest {
     /// The child's working directory.
     pub cwd: Option<CString>,
     /// stdin, stdout, stderr.
-    pub stdio: [Stdio; 3],
+    pub stdio: [StdioMode; 3],
     /// Start in a new session (Node's `detached`).
     pub detached: bool,
     /// Start in a new process group, so the whole group can be signalled.
@@ -64,7 +55,7 @@ impl SpawnRequest {
             argv,
             env: None,
             cwd: None,
-            stdio: [Stdio::Pipe; 3],
+            stdio: [StdioMode::Pipe; 3],
             detached: false,
             new_group: false,
             output_credit: None,

@@ -17,11 +17,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 
-use super::handle::{lock, ChildCtl, Command, Shared};
+use super::child::ChildCtl;
 use super::launch::{self, Launched, Plan};
-use super::request::{SpawnRequest, Stdio, StdioPipes};
+use super::request::{SpawnRequest, StdioMode, StdioPipes};
 use super::resolve::{self, Next};
 use super::sys::{self, ChildFd, Group};
+use crate::lock::lock;
 
 /// A started child: its control block and the parent's ends of its pipes.
 pub(crate) struct Spawned {
@@ -51,15 +52,15 @@ pub(crate) const SEND_BUFFER: usize = 1024 * 1024;
 /// own descriptor, dup2'd into place in the child). Made on the JavaScript
 /// thread by `reactorSpawn` (a few microseconds), so that EMFILE is known
 /// synchronously, as with child_process.
-pub(crate) fn make_pipes(stdio: &[Stdio; 3]) -> std::io::Result<StdioPipes> {
+pub(crate) fn make_pipes(stdio: &[StdioMode; 3]) -> std::io::Result<StdioPipes> {
     let mut pipes = StdioPipes::default();
     for (i, how) in stdio.iter().enumerate() {
-        if *how == Stdio::Inherit {
+        if *how == StdioMode::Inherit {
             // Duplicated so that the child's copy loses close-on-exec.
             pipes.child[i] = sys::dup_cloexec(i as RawFd);
             continue;
         }
-        if *how != Stdio::Pipe {
+        if *how != StdioMode::Pipe {
             continue;
         }
         // A socket pair is symmetric: either end will do for either side.
@@ -181,13 +182,13 @@ pub(crate) fn start_child(req: &mut SpawnRequest) -> Result<Started, i32> {
     let mut stdio = [ChildFd::Inherit; 3];
     for (i, how) in req.stdio.iter().enumerate() {
         stdio[i] = match how {
-            Stdio::Inherit => match &pipes.child[i] {
+            StdioMode::Inherit => match &pipes.child[i] {
                 Some(fd) => ChildFd::Dup(fd.as_raw_fd()),
                 // Closed in the parent: closed in the child too.
                 None => ChildFd::Inherit,
             },
-            Stdio::Ignore => ChildFd::Null,
-            Stdio::Pipe => ChildFd::Dup(
+            StdioMode::Ignore => ChildFd::Null,
+            StdioMode::Pipe => ChildFd::Dup(
                 pipes.child[i]
                     .as_ref()
                     .map(|f| f.as_raw_fd())
@@ -224,8 +225,7 @@ pub(crate) fn start_child(req: &mut SpawnRequest) -> Result<Started, i32> {
 /// once, is reaped and the errno returned.
 pub(crate) fn finish(mut started: Started) -> Result<Spawned, i32> {
     if let Err(errno) = started.launched.wait() {
-        let _ = sys::reap_blocking(&started.ctl.pidfd);
-        *lock(&started.ctl.reaped) = true;
+        started.ctl.reap_now();
         return Err(errno);
     }
     let [stdin, stdout, stderr] = started.pipes;
@@ -259,8 +259,7 @@ impl Job {
         if let Job::Finish(mut started) = self {
             let _ = started.ctl.signal(libc::SIGKILL, false);
             let _ = started.launched.wait();
-            let _ = sys::reap_blocking(&started.ctl.pidfd);
-            *lock(&started.ctl.reaped) = true;
+            started.ctl.reap_now();
         }
     }
 }
@@ -272,18 +271,15 @@ pub(crate) type Requests = Arc<Mutex<Receiver<(u64, Job)>>>;
 /// slow exec (a large binary on a slow disk) not hold up every other.
 pub(crate) const THREADS: usize = 2;
 
-/// A spawner thread's body. The threads share one channel; the lock is held
-/// only to receive, so a spawn in progress never blocks the other thread.
-pub(crate) fn run(shared: Arc<Shared>, requests: Requests) {
+/// A spawner thread's body: runs jobs until the channel closes, handing
+/// each outcome to `report`. The threads share one channel; the lock is
+/// held only to receive, so a job in progress never blocks the other thread.
+pub(crate) fn run(requests: Requests, report: impl Fn(u64, Result<Spawned, i32>)) {
     loop {
         let next = lock(&requests).recv();
         let Ok((key, job)) = next else {
             return;
         };
-        let result = job.run();
-        if let Ok(spawned) = &result {
-            shared.attach(key, &spawned.ctl);
-        }
-        shared.submit(Command::Spawned { key, result });
+        report(key, job.run());
     }
 }

@@ -38,8 +38,8 @@
 use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
 
-use super::handle::lock;
 use super::sys;
+use crate::lock::lock;
 
 #[derive(Default)]
 struct LinkState {

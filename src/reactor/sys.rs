@@ -115,7 +115,7 @@ pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: i32) -> io::Result<()> {
 }
 
 /// `kill(-pgid, signal)`: signals a whole process group. The caller must know
-/// that the group's leader has not been reaped (see `handle.rs`).
+/// that the group's leader has not been reaped (see `child.rs`).
 pub fn kill_group(pgid: libc::pid_t, signal: i32) -> io::Result<()> {
     // SAFETY: plain syscall with integer arguments.
     cvt(unsafe { libc::kill(-pgid, signal) })?;

@@ -1,9 +1,9 @@
 'use strict'
 // exec(): run a program to completion on the reactor and resolve with its
-// output. Built on spawnWith (lib/spawn.js); see index.d.ts for the API.
+// output. Built on spawnWith (lib/spawn/index.js); see index.d.ts for the API.
 
 const { StringDecoder } = require('node:string_decoder')
-const { getOwn, snapshot } = require('./options')
+const { getOwn, snapshot } = require('../options')
 const {
   convertToValidSignal,
   isArray,
@@ -15,13 +15,13 @@ const {
   stdinChunk,
   validateObjectArg,
   validateSignalArg,
-} = require('./spawn')
-const { AbortError, errorWithCode, invalidArgType, invalidArgValue, withCode } = require('./errors')
+} = require('./index')
+const { AbortError, errorWithCode, invalidArgType, invalidArgValue, withCode } = require('../errors')
 const {
   validateBoolean,
   validateInteger,
   validateString,
-} = require('./validate')
+} = require('../validate')
 
 const KNOWN = [
   'argv0',
