@@ -22,13 +22,19 @@ const STDIN_WINDOW = 1 << 20
 /** A stdin chunk this large is lent to the reactor rather than copied. */
 const LEND_MIN = 64 * 1024
 
-const ArrayBufferIsView = ArrayBuffer.isView
-const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype)
-const intrinsicGetter = (proto, key) => Object.getOwnPropertyDescriptor(proto, key).get
-const typedArrayTag = intrinsicGetter(TypedArrayPrototype, Symbol.toStringTag)
-const typedArrayByteLength = intrinsicGetter(TypedArrayPrototype, 'byteLength')
-const typedArrayBuffer = intrinsicGetter(TypedArrayPrototype, 'buffer')
-const dataViewByteLength = intrinsicGetter(DataView.prototype, 'byteLength')
+const {
+  ArrayBufferIsView,
+  BufferFrom,
+  ObjectPrototypeHasOwnProperty: ObjectHasOwn,
+  ReflectApply,
+  TypedArrayPrototypeGetSymbolToStringTag: typedArrayTag,
+  TypedArrayPrototypeGetByteLength: typedArrayByteLength,
+  TypedArrayPrototypeGetBuffer: typedArrayBuffer,
+  TypedArrayPrototypeGetByteOffset: typedArrayByteOffset,
+  DataViewPrototypeGetByteLength: dataViewByteLength,
+  DataViewPrototypeGetBuffer: dataViewBuffer,
+  DataViewPrototypeGetByteOffset: dataViewByteOffset,
+} = require('../intrinsics')
 
 /**
  * Whether a TypedArray or DataView is backed by a detached buffer, asked of
@@ -37,7 +43,7 @@ const dataViewByteLength = intrinsicGetter(DataView.prototype, 'byteLength')
  * be detached.
  */
 function isDetachedView(view) {
-  const R = Reflect.apply
+  const R = ReflectApply
   if (R(typedArrayTag, view, []) === undefined) {
     try {
       R(dataViewByteLength, view, []) // throws once its buffer is detached
@@ -55,11 +61,6 @@ function isDetachedView(view) {
   }
 }
 
-const typedArrayByteOffset = intrinsicGetter(TypedArrayPrototype, 'byteOffset')
-const dataViewBuffer = intrinsicGetter(DataView.prototype, 'buffer')
-const dataViewByteOffset = intrinsicGetter(DataView.prototype, 'byteOffset')
-const BufferFrom = Buffer.from
-const ObjectHasOwn = Object.prototype.hasOwnProperty
 const BufferIsBuffer = Buffer.isBuffer
 
 /**
@@ -76,7 +77,7 @@ function stdinChunk(chunk) {
     if (isDetachedView(chunk)) {
       throw invalidArgValue('chunk', chunk, 'must not be backed by a detached ArrayBuffer')
     }
-    const R = Reflect.apply
+    const R = ReflectApply
     if (R(typedArrayTag, chunk, []) !== undefined) {
       if (BufferIsBuffer(chunk) && !R(ObjectHasOwn, chunk, ['byteLength']) &&
           !R(ObjectHasOwn, chunk, ['byteOffset']) && !R(ObjectHasOwn, chunk, ['length'])) {
