@@ -4,7 +4,7 @@
 // examples/remote-serve.js serves the queue, examples/remote-submit.js submits.
 const { spawn } = require('node:child_process')
 const path = require('node:path')
-const { startRedis } = require('../__test__/helpers/redis-server')
+const { startRedis } = require('../__test__/support/redis-server')
 
 function run(file, env) {
   return spawn(process.execPath, [path.join(__dirname, file)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })

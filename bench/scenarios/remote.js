@@ -48,7 +48,7 @@ let queueSeq = 0
 
 async function redisUp() {
   if (redis) return redis
-  const { startRedis } = require('../../__test__/helpers/redis-server')
+  const { startRedis } = require('../../__test__/support/redis-server')
   redis = await startRedis()
   return redis
 }
