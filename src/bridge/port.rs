@@ -19,6 +19,7 @@ use napi_derive::napi;
 
 use super::job::Jobs;
 use super::queue::{CompletionQueue, Push};
+use super::sink::Sink;
 use super::value::{Completion, Outcome, Value};
 
 /// How long environment teardown waits for running jobs to stop. Kernels poll
@@ -34,12 +35,8 @@ unsafe impl Send for RawTsfn {}
 // SAFETY: as above.
 unsafe impl Sync for RawTsfn {}
 
-/// Something that holds pointers into an environment's memory and must let
-/// go of them before that environment is torn down (a child's borrowed
-/// stdin chunks, say). Called once, on the environment's thread.
-pub trait Teardown: Send + Sync {
-    fn teardown(&self);
-}
+// `reactor/exports.rs` names the trait through this module.
+pub use super::sink::Teardown;
 
 /// The shared state behind a [`Port`]; producers hold an `Arc` of it.
 pub struct PortInner {
@@ -109,17 +106,22 @@ impl PortInner {
     pub fn has_pending(&self) -> bool {
         self.queue.has_pending()
     }
+}
 
-    /// A port with no environment behind it, for unit tests of producers.
-    #[cfg(test)]
-    pub(crate) fn for_test() -> Arc<PortInner> {
-        Arc::new(PortInner {
-            queue: CompletionQueue::new(),
-            tsfn: RwLock::new(None),
-            jobs: Jobs::default(),
-            teardowns: Mutex::new(Vec::new()),
-            fail_next: AtomicBool::new(false),
-        })
+/// The producers' view of a port. The inherent methods above are the same
+/// functions, so callers that hold a `PortInner` need not import the trait.
+impl Sink for PortInner {
+    #[inline]
+    fn complete(&self, completion: Completion) {
+        PortInner::complete(self, completion)
+    }
+
+    fn is_closed(&self) -> bool {
+        PortInner::is_closed(self)
+    }
+
+    fn on_teardown(&self, t: Weak<dyn Teardown>) {
+        PortInner::on_teardown(self, t)
     }
 }
 
@@ -431,6 +433,25 @@ impl Port {
         if status != sys::Status::napi_ok {
             // SAFETY: the hook was not registered, so nothing else owns it.
             drop(unsafe { Arc::from_raw(hook_arg as *const PortInner) });
+            // Without the hook nothing would stop kernels and the reactor
+            // from touching this environment's memory after V8 frees it
+            // (`mod.rs`, "Teardown order"): refuse to make the port. Closing
+            // the queue drops what a producer may already hold; the
+            // threadsafe function is released so its finalizer frees the
+            // rest.
+            inner.close();
+            // SAFETY: `tsfn` was created above in this environment and is
+            // released once, here; `finalize` then clears it from the lock.
+            unsafe {
+                sys::napi_release_threadsafe_function(
+                    tsfn,
+                    sys::ThreadsafeFunctionReleaseMode::release,
+                )
+            };
+            return Err(Error::new(
+                Status::GenericFailure,
+                "could not register the completion port's environment cleanup hook",
+            ));
         }
         Ok(Port { inner })
     }
