@@ -8,3 +8,4 @@ pub mod kernels;
 pub mod pool;
 pub mod reactor;
 pub mod scheduler;
+mod sync;

@@ -25,9 +25,10 @@
 //! registry (a mutex) orders everything else.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::sync::{lock, wait_timeout_while, AtomicU8, Condvar, Mutex, MutexGuard, Ordering};
 
 const QUEUED: u8 = 0;
 const RUNNING: u8 = 1;
@@ -108,8 +109,8 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Arc<JobCtl>>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, HashMap<u32, Arc<JobCtl>>> {
+        lock(&self.map)
     }
 
     pub fn register(&self, id: u32) -> Arc<JobCtl> {
@@ -154,12 +155,9 @@ impl Jobs {
     pub fn cancel_all_and_wait(&self, limit: Duration) -> bool {
         let mut map = self.lock();
         map.retain(|_, ctl| ctl.cancel() != Cancel::BeforeStart);
-        let (map, timeout) = self
-            .idle
-            .wait_timeout_while(map, limit, |m| !m.is_empty())
-            .unwrap_or_else(|e| e.into_inner());
+        let (map, timed_out) = wait_timeout_while(&self.idle, map, limit, |m| !m.is_empty());
         drop(map);
-        !timeout.timed_out()
+        !timed_out
     }
 }
 

@@ -37,8 +37,7 @@
 //! after that are refused (they return [`Push::Closed`]) so nothing is queued
 //! for an environment that no longer exists.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use crate::sync::{lock, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering};
 
 /// What a push asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,10 +97,10 @@ impl<T> CompletionQueue<T> {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<T>> {
+    fn lock(&self) -> MutexGuard<'_, Inner<T>> {
         // A panic while holding this lock can only come from an allocation
         // failure in `Vec::push`; the data is still consistent, so recover.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner)
     }
 
     /// Appends `item`; returns whether the caller must wake the consumer.
