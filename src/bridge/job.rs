@@ -220,3 +220,63 @@ mod tests {
         worker.join().unwrap();
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_model {
+    //! `JobCtl`'s transitions and `Jobs`' teardown wait, under every
+    //! interleaving loom explores.
+    use super::*;
+    use loom::sync::Arc as LArc;
+
+    /// `start` and `cancel` race: exactly one wins, and a job that started
+    /// and was cancelled sees `should_stop`.
+    #[test]
+    fn start_and_cancel_have_one_winner() {
+        loom::model(|| {
+            let ctl = LArc::new(JobCtl::new());
+            let c2 = ctl.clone();
+            let runner = loom::thread::spawn(move || {
+                if !c2.start() {
+                    return None;
+                }
+                let stop = c2.should_stop();
+                c2.finish();
+                Some(stop)
+            });
+            let cancelled = ctl.cancel();
+            let ran = runner.join().unwrap();
+            match (cancelled, ran) {
+                (Cancel::BeforeStart, None) => {}
+                (Cancel::WhileRunning, Some(_)) | (Cancel::TooLate, Some(false)) => {}
+                other => panic!("impossible outcome {other:?}"),
+            }
+            // Settled: nothing more to cancel.
+            assert!(ctl.cancel() != Cancel::BeforeStart);
+        });
+    }
+
+    /// Teardown cancels everything and waits until no job runs: a running
+    /// job that finishes wakes it (no timeout is needed: loom's waits never
+    /// time out), and a job cancelled before it started never starts. (One
+    /// job: the registry is a HashMap, whose iteration order is random, and
+    /// loom needs every run of a model to be deterministic.)
+    #[test]
+    fn cancel_all_waits_for_the_running_job() {
+        loom::model(|| {
+            let jobs = LArc::new(Jobs::default());
+            let ctl = jobs.register(1);
+            let j2 = jobs.clone();
+            let worker = loom::thread::spawn(move || {
+                if ctl.start() {
+                    j2.finish(1, &ctl);
+                    true
+                } else {
+                    false
+                }
+            });
+            assert!(jobs.cancel_all_and_wait(Duration::from_secs(1)));
+            assert!(jobs.is_empty());
+            worker.join().unwrap();
+        });
+    }
+}
