@@ -171,8 +171,8 @@ pub(crate) unsafe fn to_js(
     value: Value,
 ) -> std::result::Result<sys::napi_value, i32> {
     let mut out = ptr::null_mut();
-    // SAFETY (whole match): live env on its own thread per the contract; all
-    // out-pointers are valid locals.
+    // SAFETY: (the whole match) live env on its own thread per the
+    // contract; all out-pointers are valid locals.
     unsafe {
         match value {
             Value::Undefined => check!(sys::napi_get_undefined(env, &mut out)),

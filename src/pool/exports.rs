@@ -51,8 +51,9 @@ fn invalid(what: &str) -> Error {
 /// `env` and `value` must be live handles of the current call.
 unsafe fn value_from_js(env: sys::napi_env, value: sys::napi_value) -> Result<Value> {
     let mut kind = 0;
-    // SAFETY (whole function): live handles per the contract; out-pointers
-    // are valid locals; each getter is called only for its own type.
+    // SAFETY: (the whole function) live handles per the contract;
+    // out-pointers are valid locals; each getter is called only for its own
+    // type.
     unsafe {
         sys::napi_typeof(env, value, &mut kind);
         Ok(match kind {
