@@ -23,6 +23,10 @@
 //! written before submission; `should_stop` is a `Relaxed` load because it is
 //! only a hint polled in a loop — the `Acquire` in `finish`'s removal from the
 //! registry (a mutex) orders everything else.
+//!
+//! The atomics, mutex and condvar come from `crate::sync`, so the
+//! `loom_model` tests at the bottom check this very code: `start` against
+//! `cancel`, and teardown's wait against a finishing job.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -110,7 +110,8 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    struct Count(AtomicUsize);
+    /// Counts its teardowns in a counter that outlives it.
+    struct Count(Arc<AtomicUsize>);
 
     impl Teardown for Count {
         fn teardown(&self) {
@@ -121,12 +122,13 @@ mod tests {
     #[test]
     fn recorder_keeps_completions_until_closed_and_runs_live_teardowns() {
         let sink = Recorder::default();
-        let kept = Arc::new(Count(AtomicUsize::new(0)));
-        let dropped = Arc::new(Count(AtomicUsize::new(0)));
-        let k: Arc<dyn Teardown> = kept.clone();
-        let d: Arc<dyn Teardown> = dropped.clone();
+        let kept = Arc::new(AtomicUsize::new(0));
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let k: Arc<dyn Teardown> = Arc::new(Count(kept.clone()));
+        let d: Arc<dyn Teardown> = Arc::new(Count(dropped.clone()));
         sink.on_teardown(Arc::downgrade(&k));
         sink.on_teardown(Arc::downgrade(&d));
+        // Dropping the last strong reference unregisters it.
         drop(d);
         let done = |id| Completion {
             id,
@@ -139,7 +141,8 @@ mod tests {
         sink.complete(done(2));
         assert!(sink.is_closed());
         assert!(sink.take().is_empty());
-        assert_eq!(kept.0.load(Ordering::Relaxed), 1);
-        assert_eq!(dropped.0.load(Ordering::Relaxed), 0);
+        assert_eq!(kept.load(Ordering::Relaxed), 1);
+        assert_eq!(dropped.load(Ordering::Relaxed), 0);
+        drop(k);
     }
 }
