@@ -9,3 +9,4 @@ pub mod pool;
 pub mod protocol;
 pub mod reactor;
 pub mod scheduler;
+mod sync;

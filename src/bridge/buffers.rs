@@ -76,27 +76,30 @@ impl View {
         self.len * self.elem.size()
     }
 
-    /// The memory as bytes.
+    /// The memory as bytes, borrowed for as long as this `View` is.
     ///
     /// # Safety
     /// The TypedArray must still be alive (see the file comment) and no one
     /// may write to it while the slice is in use.
-    pub unsafe fn bytes<'a>(&self) -> &'a [u8] {
+    pub unsafe fn bytes(&self) -> &[u8] {
         if self.len == 0 {
             return &[];
         }
-        // SAFETY: the caller guarantees the memory is alive; ptr and length
+        // SAFETY: the caller guarantees the memory is alive and unwritten
+        // while the slice (bounded by this borrow) is used; ptr and length
         // come from napi_get_typedarray_info for this array.
         unsafe { std::slice::from_raw_parts(self.ptr, self.byte_len()) }
     }
 
-    /// The memory as a mutable slice of `T`.
+    /// The memory as a mutable slice of `T`, borrowed for as long as this
+    /// `View` is mutably borrowed (one writer per view at a time).
     ///
     /// # Safety
     /// As for [`View::bytes`], and `T` must have the size of `elem` (the
     /// alignment of a TypedArray's data is that of its element type) and no
-    /// other reference to the memory may be in use.
-    pub unsafe fn slice_mut<'a, T>(&self) -> &'a mut [T] {
+    /// other reference to the memory may be in use, through this view or
+    /// any copy of it.
+    pub unsafe fn slice_mut<T>(&mut self) -> &mut [T] {
         debug_assert_eq!(std::mem::size_of::<T>(), self.elem.size());
         if self.len == 0 {
             return &mut [];
@@ -106,13 +109,22 @@ impl View {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.cast::<T>(), self.len) }
     }
 
-    /// The memory as a shared slice of `T`.
+    /// The memory as a shared slice of `T`, borrowed for as long as this
+    /// `View` is. Built as a shared reference from the start, so any number
+    /// of readers (two `stats()` of one array) may hold one at once.
     ///
     /// # Safety
-    /// As for [`View::slice_mut`], except that other shared readers may exist.
-    pub unsafe fn slice<'a, T>(&self) -> &'a [T] {
-        // SAFETY: forwarded contract.
-        unsafe { self.slice_mut::<T>() }
+    /// As for [`View::bytes`], and `T` must have the size of `elem` (the
+    /// alignment of a TypedArray's data is that of its element type).
+    pub unsafe fn slice<T>(&self) -> &[T] {
+        debug_assert_eq!(std::mem::size_of::<T>(), self.elem.size());
+        if self.len == 0 {
+            return &[];
+        }
+        debug_assert_eq!(self.ptr as usize % std::mem::align_of::<T>(), 0);
+        // SAFETY: see the function's contract; only reads happen through
+        // the slice.
+        unsafe { std::slice::from_raw_parts(self.ptr.cast::<T>().cast_const(), self.len) }
     }
 }
 
@@ -136,11 +148,9 @@ struct Info {
 /// `env` and `value` must be live handles of the current call.
 unsafe fn typedarray_info(env: sys::napi_env, value: sys::napi_value) -> Result<Info> {
     let mut is_typed = false;
-    // SAFETY: live handles per the contract.
-    check(
-        unsafe { sys::napi_is_typedarray(env, value, &mut is_typed) },
-        "napi_is_typedarray",
-    )?;
+    // SAFETY: live handles per the contract; `is_typed` is a valid local.
+    let status = unsafe { sys::napi_is_typedarray(env, value, &mut is_typed) };
+    check(status, "napi_is_typedarray")?;
     if !is_typed {
         return Err(Error::new(Status::InvalidArg, "expected a TypedArray"));
     }
@@ -152,20 +162,18 @@ unsafe fn typedarray_info(env: sys::napi_env, value: sys::napi_value) -> Result<
     };
     let mut offset = 0usize;
     // SAFETY: value is a TypedArray (checked above); out-pointers are valid.
-    check(
-        unsafe {
-            sys::napi_get_typedarray_info(
-                env,
-                value,
-                &mut info.kind,
-                &mut info.len,
-                &mut info.data,
-                &mut info.buffer,
-                &mut offset,
-            )
-        },
-        "napi_get_typedarray_info",
-    )?;
+    let status = unsafe {
+        sys::napi_get_typedarray_info(
+            env,
+            value,
+            &mut info.kind,
+            &mut info.len,
+            &mut info.data,
+            &mut info.buffer,
+            &mut offset,
+        )
+    };
+    check(status, "napi_get_typedarray_info")?;
     Ok(info)
 }
 
@@ -193,11 +201,10 @@ pub unsafe fn is_detached(env: sys::napi_env, value: sys::napi_value) -> Result<
     // SAFETY: forwarded contract.
     let info = unsafe { typedarray_info(env, value)? };
     let mut detached = false;
-    // SAFETY: `info.buffer` is the array's ArrayBuffer handle.
-    check(
-        unsafe { sys::napi_is_detached_arraybuffer(env, info.buffer, &mut detached) },
-        "napi_is_detached_arraybuffer",
-    )?;
+    // SAFETY: `info.buffer` is the array's ArrayBuffer handle, live for
+    // this call; `detached` is a valid local.
+    let status = unsafe { sys::napi_is_detached_arraybuffer(env, info.buffer, &mut detached) };
+    check(status, "napi_is_detached_arraybuffer")?;
     Ok(detached)
 }
 

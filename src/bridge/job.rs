@@ -23,11 +23,16 @@
 //! written before submission; `should_stop` is a `Relaxed` load because it is
 //! only a hint polled in a loop — the `Acquire` in `finish`'s removal from the
 //! registry (a mutex) orders everything else.
+//!
+//! The atomics, mutex and condvar come from `crate::sync`, so the
+//! `loom_model` tests at the bottom check this very code: `start` against
+//! `cancel`, and teardown's wait against a finishing job.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::sync::{lock, wait_timeout_while, AtomicU8, Condvar, Mutex, MutexGuard, Ordering};
 
 const QUEUED: u8 = 0;
 const RUNNING: u8 = 1;
@@ -108,8 +113,8 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Arc<JobCtl>>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, HashMap<u32, Arc<JobCtl>>> {
+        lock(&self.map)
     }
 
     pub fn register(&self, id: u32) -> Arc<JobCtl> {
@@ -154,12 +159,9 @@ impl Jobs {
     pub fn cancel_all_and_wait(&self, limit: Duration) -> bool {
         let mut map = self.lock();
         map.retain(|_, ctl| ctl.cancel() != Cancel::BeforeStart);
-        let (map, timeout) = self
-            .idle
-            .wait_timeout_while(map, limit, |m| !m.is_empty())
-            .unwrap_or_else(|e| e.into_inner());
+        let (map, timed_out) = wait_timeout_while(&self.idle, map, limit, |m| !m.is_empty());
         drop(map);
-        !timeout.timed_out()
+        !timed_out
     }
 }
 
@@ -220,5 +222,65 @@ mod tests {
         assert!(jobs.is_empty());
         assert!(!queued.start());
         worker.join().unwrap();
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_model {
+    //! `JobCtl`'s transitions and `Jobs`' teardown wait, under every
+    //! interleaving loom explores.
+    use super::*;
+    use loom::sync::Arc as LArc;
+
+    /// `start` and `cancel` race: exactly one wins, and a job that started
+    /// and was cancelled sees `should_stop`.
+    #[test]
+    fn start_and_cancel_have_one_winner() {
+        loom::model(|| {
+            let ctl = LArc::new(JobCtl::new());
+            let c2 = ctl.clone();
+            let runner = loom::thread::spawn(move || {
+                if !c2.start() {
+                    return None;
+                }
+                let stop = c2.should_stop();
+                c2.finish();
+                Some(stop)
+            });
+            let cancelled = ctl.cancel();
+            let ran = runner.join().unwrap();
+            match (cancelled, ran) {
+                (Cancel::BeforeStart, None) => {}
+                (Cancel::WhileRunning, Some(_)) | (Cancel::TooLate, Some(false)) => {}
+                other => panic!("impossible outcome {other:?}"),
+            }
+            // Settled: nothing more to cancel.
+            assert!(ctl.cancel() != Cancel::BeforeStart);
+        });
+    }
+
+    /// Teardown cancels everything and waits until no job runs: a running
+    /// job that finishes wakes it (no timeout is needed: loom's waits never
+    /// time out), and a job cancelled before it started never starts. (One
+    /// job: the registry is a HashMap, whose iteration order is random, and
+    /// loom needs every run of a model to be deterministic.)
+    #[test]
+    fn cancel_all_waits_for_the_running_job() {
+        loom::model(|| {
+            let jobs = LArc::new(Jobs::default());
+            let ctl = jobs.register(1);
+            let j2 = jobs.clone();
+            let worker = loom::thread::spawn(move || {
+                if ctl.start() {
+                    j2.finish(1, &ctl);
+                    true
+                } else {
+                    false
+                }
+            });
+            assert!(jobs.cancel_all_and_wait(Duration::from_secs(1)));
+            assert!(jobs.is_empty());
+            worker.join().unwrap();
+        });
     }
 }

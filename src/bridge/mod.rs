@@ -4,8 +4,10 @@
 //! # Design
 //!
 //! Every producer (a kernel on the rayon pool, a pool worker, the reactor
-//! thread) finishes by calling [`port::PortInner::complete`] on the [`port::Port`]
-//! of the environment that asked. The port owns:
+//! thread) finishes by calling [`sink::Sink::complete`] on the [`port::Port`]
+//! of the environment that asked (its `PortInner` is the [`sink::Sink`]:
+//! producers see only that napi-free trait, so they are tested without
+//! Node). The port owns:
 //!
 //! * a [`queue::CompletionQueue`]: a mutex-protected `Vec` plus a `wake_pending`
 //!   flag. The first push after a drain flips the flag and makes exactly one
@@ -27,6 +29,8 @@
 //!
 //! # Teardown order
 //!
+//! 0. `Port::new` registers the env cleanup hook, and fails (no port, an
+//!    error in JavaScript) if Node refuses it: every step below rests on it.
 //! 1. The env cleanup hook closes the queue (later pushes are dropped),
 //!    cancels all jobs and waits for the running ones.
 //! 2. Node finalizes the threadsafe function; the finalizer clears the raw
@@ -37,4 +41,5 @@ pub mod buffers;
 pub mod job;
 pub mod port;
 pub mod queue;
+pub mod sink;
 pub mod value;

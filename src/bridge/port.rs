@@ -19,6 +19,7 @@ use napi_derive::napi;
 
 use super::job::Jobs;
 use super::queue::{CompletionQueue, Push};
+use super::sink::Sink;
 use super::value::{Completion, Outcome, Value};
 
 /// How long environment teardown waits for running jobs to stop. Kernels poll
@@ -34,12 +35,8 @@ unsafe impl Send for RawTsfn {}
 // SAFETY: as above.
 unsafe impl Sync for RawTsfn {}
 
-/// Something that holds pointers into an environment's memory and must let
-/// go of them before that environment is torn down (a child's borrowed
-/// stdin chunks, say). Called once, on the environment's thread.
-pub trait Teardown: Send + Sync {
-    fn teardown(&self);
-}
+// `reactor/exports.rs` names the trait through this module.
+pub use super::sink::Teardown;
 
 /// The shared state behind a [`Port`]; producers hold an `Arc` of it.
 pub struct PortInner {
@@ -61,7 +58,7 @@ impl PortInner {
     }
 
     fn wake(&self) {
-        let guard = self.tsfn.read().unwrap_or_else(|e| e.into_inner());
+        let guard = crate::lock::read(&self.tsfn);
         if let Some(tsfn) = guard.as_ref() {
             // SAFETY: the handle is valid while it is in the lock (the
             // finalizer removes it under the write lock before Node frees it).
@@ -87,7 +84,7 @@ impl PortInner {
     /// Registers `t` to be told when this environment is torn down (it is
     /// held weakly: dropping it unregisters it).
     pub fn on_teardown(&self, t: Weak<dyn Teardown>) {
-        let mut list = self.teardowns.lock().unwrap_or_else(|e| e.into_inner());
+        let mut list = crate::lock::lock(&self.teardowns);
         if list.len() >= 64 && list.len().is_power_of_two() {
             list.retain(|w| w.strong_count() > 0);
         }
@@ -95,7 +92,7 @@ impl PortInner {
     }
 
     fn run_teardowns(&self) {
-        let list = std::mem::take(&mut *self.teardowns.lock().unwrap_or_else(|e| e.into_inner()));
+        let list = std::mem::take(&mut *crate::lock::lock(&self.teardowns));
         for t in list.iter().filter_map(Weak::upgrade) {
             t.teardown();
         }
@@ -109,17 +106,22 @@ impl PortInner {
     pub fn has_pending(&self) -> bool {
         self.queue.has_pending()
     }
+}
 
-    /// A port with no environment behind it, for unit tests of producers.
-    #[cfg(test)]
-    pub(crate) fn for_test() -> Arc<PortInner> {
-        Arc::new(PortInner {
-            queue: CompletionQueue::new(),
-            tsfn: RwLock::new(None),
-            jobs: Jobs::default(),
-            teardowns: Mutex::new(Vec::new()),
-            fail_next: AtomicBool::new(false),
-        })
+/// The producers' view of a port. The inherent methods above are the same
+/// functions, so callers that hold a `PortInner` need not import the trait.
+impl Sink for PortInner {
+    #[inline]
+    fn complete(&self, completion: Completion) {
+        PortInner::complete(self, completion)
+    }
+
+    fn is_closed(&self) -> bool {
+        PortInner::is_closed(self)
+    }
+
+    fn on_teardown(&self, t: Weak<dyn Teardown>) {
+        PortInner::on_teardown(self, t)
     }
 }
 
@@ -169,8 +171,8 @@ pub(crate) unsafe fn to_js(
     value: Value,
 ) -> std::result::Result<sys::napi_value, i32> {
     let mut out = ptr::null_mut();
-    // SAFETY (whole match): live env on its own thread per the contract; all
-    // out-pointers are valid locals.
+    // SAFETY: (the whole match) live env on its own thread per the
+    // contract; all out-pointers are valid locals.
     unsafe {
         match value {
             Value::Undefined => check!(sys::napi_get_undefined(env, &mut out)),
@@ -359,7 +361,7 @@ unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mu
     // SAFETY: `data` is the strong Arc leaked for the threadsafe function in
     // `Port::new`; this is its only release.
     let inner = unsafe { Arc::from_raw(data as *const PortInner) };
-    *inner.tsfn.write().unwrap_or_else(|e| e.into_inner()) = None;
+    *crate::lock::write(&inner.tsfn) = None;
     inner.close();
 }
 
@@ -424,13 +426,32 @@ impl Port {
         }
         // SAFETY: `tsfn` was just created in this environment.
         unsafe { sys::napi_unref_threadsafe_function(raw_env, tsfn) };
-        *inner.tsfn.write().unwrap_or_else(|e| e.into_inner()) = Some(RawTsfn(tsfn));
+        *crate::lock::write(&inner.tsfn) = Some(RawTsfn(tsfn));
         let hook_arg = Arc::into_raw(inner.clone()) as *mut c_void;
         // SAFETY: `hook_arg` is a leaked strong Arc that `cleanup` takes back.
         let status = unsafe { sys::napi_add_env_cleanup_hook(raw_env, Some(cleanup), hook_arg) };
         if status != sys::Status::napi_ok {
             // SAFETY: the hook was not registered, so nothing else owns it.
             drop(unsafe { Arc::from_raw(hook_arg as *const PortInner) });
+            // Without the hook nothing would stop kernels and the reactor
+            // from touching this environment's memory after V8 frees it
+            // (`mod.rs`, "Teardown order"): refuse to make the port. Closing
+            // the queue drops what a producer may already hold; the
+            // threadsafe function is released so its finalizer frees the
+            // rest.
+            inner.close();
+            // SAFETY: `tsfn` was created above in this environment and is
+            // released once, here; `finalize` then clears it from the lock.
+            unsafe {
+                sys::napi_release_threadsafe_function(
+                    tsfn,
+                    sys::ThreadsafeFunctionReleaseMode::release,
+                )
+            };
+            return Err(Error::new(
+                Status::GenericFailure,
+                "could not register the completion port's environment cleanup hook",
+            ));
         }
         Ok(Port { inner })
     }
@@ -524,7 +545,7 @@ unsafe fn batch_or_null<'a>(
 
 impl Port {
     fn with_tsfn(&self, f: impl FnOnce(sys::napi_threadsafe_function)) {
-        let guard = self.inner.tsfn.read().unwrap_or_else(|e| e.into_inner());
+        let guard = crate::lock::read(&self.inner.tsfn);
         if let Some(t) = guard.as_ref() {
             f(t.0);
         }

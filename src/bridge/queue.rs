@@ -9,7 +9,7 @@
 //! # Why no completion is ever stranded
 //!
 //! Producer: `lock; push; unlock; if !wake_pending.swap(true) { wake() }`.
-//! Consumer: `wake_pending.store(false); lock; take all; unlock`.
+//! Consumer: `wake_pending.swap(false); lock; take all; unlock`.
 //!
 //! Both flag operations are `SeqCst`. Take any push P. If P's append happens
 //! before the consumer's take, the item is in this batch. Otherwise the append
@@ -26,7 +26,7 @@
 //! only append, and neither `poll` nor a `take` by a wake that was already in
 //! flight clears the flag while `polling` is set (only the consumer's thread
 //! touches `polling`, so it needs no ordering of its own).
-//! `end_polling` stores `false` and then looks at the queue once more (both
+//! `end_polling` swaps in `false` and then looks at the queue once more (both
 //! `SeqCst`): a push that the last look missed appended after it, so its swap
 //! follows the store, reads `false` and wakes. The argument is the one above,
 //! with the final look playing the part of the take.
@@ -37,8 +37,7 @@
 //! after that are refused (they return [`Push::Closed`]) so nothing is queued
 //! for an environment that no longer exists.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use crate::sync::{lock, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering};
 
 /// What a push asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,10 +97,10 @@ impl<T> CompletionQueue<T> {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<T>> {
+    fn lock(&self) -> MutexGuard<'_, Inner<T>> {
         // A panic while holding this lock can only come from an allocation
         // failure in `Vec::push`; the data is still consistent, so recover.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner)
     }
 
     /// Appends `item`; returns whether the caller must wake the consumer.
@@ -126,7 +125,12 @@ impl<T> CompletionQueue<T> {
     /// Takes everything queued. Called by the consumer when woken.
     pub fn take(&self) -> Vec<T> {
         if !self.polling.load(Ordering::Relaxed) {
-            self.wake_pending.store(false, Ordering::SeqCst);
+            // A swap rather than a store: the same instruction where it
+            // matters (a SeqCst store is an `xchg` on x86), and it keeps
+            // every write of the flag in one chain of read-modify-writes,
+            // the total order the argument above uses. loom, which keeps
+            // only a partial order of plain stores, checks it that way.
+            self.wake_pending.swap(false, Ordering::SeqCst);
         }
         std::mem::take(&mut self.lock().items)
     }
@@ -328,5 +332,79 @@ mod tests {
         let c = q.counters();
         assert_eq!(c.completions as usize, PRODUCERS * PER);
         assert!(c.wakes <= c.completions);
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_model {
+    //! The wake-pending protocol under every interleaving loom explores: a
+    //! completion is never left in the queue with no wake to come.
+    use super::*;
+    use loom::sync::atomic::AtomicUsize;
+    use loom::sync::Arc;
+
+    /// Two producers race a consumer that drains once if woken meanwhile
+    /// (optionally inside a polling window); then every wake asked for is
+    /// served, as the event loop would, and both items must have arrived.
+    fn race(poll: bool) {
+        loom::model(move || {
+            let q = Arc::new(CompletionQueue::<usize>::new());
+            let wakes = Arc::new(AtomicUsize::new(0));
+            let producers: Vec<_> = (0..2)
+                .map(|i| {
+                    let q = q.clone();
+                    let wakes = wakes.clone();
+                    loom::thread::spawn(move || {
+                        if q.push(i) == Push::Wake {
+                            wakes.fetch_add(1, Ordering::Release);
+                        }
+                    })
+                })
+                .collect();
+            let mut got = Vec::new();
+            let mut served = 0;
+            if poll {
+                q.begin_polling();
+                got.extend(q.poll());
+                got.extend(q.end_polling());
+            } else if wakes.load(Ordering::Acquire) > served {
+                served += 1;
+                got.extend(q.take());
+            }
+            for p in producers {
+                p.join().unwrap();
+            }
+            while wakes.load(Ordering::Acquire) > served {
+                served += 1;
+                got.extend(q.take());
+            }
+            got.sort_unstable();
+            assert_eq!(got, [0, 1], "a completion was stranded (served {served})");
+        });
+    }
+
+    #[test]
+    fn no_completion_is_stranded() {
+        race(false);
+    }
+
+    #[test]
+    fn no_completion_is_stranded_by_a_poll_window() {
+        race(true);
+    }
+
+    /// Pushes racing `close` are either refused or dropped with the queue.
+    #[test]
+    fn close_drops_or_refuses() {
+        loom::model(|| {
+            let q = Arc::new(CompletionQueue::<usize>::new());
+            let q2 = q.clone();
+            let p = loom::thread::spawn(move || q2.push(1));
+            q.close();
+            let pushed = p.join().unwrap();
+            assert!(q.is_closed());
+            assert!(q.take().is_empty());
+            assert!(pushed != Push::Closed || q.counters().completions == 0);
+        });
     }
 }

@@ -121,8 +121,8 @@ pub fn kernel_sort(env: Env, port: &Port, id: u32, array: Unknown) -> Result<()>
         // The whole Input, copy included (a closure would capture only the
         // `view` field, and the copy would be freed here and now).
         let input = input;
-        let view = input.view;
-        // SAFETY (every arm): the memory is our copy, or JavaScript's kept
+        let mut view = input.view;
+        // SAFETY: (every arm) the memory is our copy, or JavaScript's kept
         // alive by the pending table and the port's teardown protocol
         // (buffers.rs); the element type matches; no other sort holds an
         // overlapping claim. Another thread may still write the memory
@@ -182,7 +182,8 @@ pub fn kernel_stats(env: Env, port: &Port, id: u32, array: Unknown) -> Result<()
     submit(port, id, (0, 0), move |stop| {
         let input = input; // the whole Input, copy included (see kernel_sort)
         let view = input.view;
-        // SAFETY (every arm): as in `kernel_sort`; the kernel only reads.
+        // SAFETY: (every arm) as in `kernel_sort`; the kernel only reads,
+        // through shared slices, so concurrent readers of one array are fine.
         let r = unsafe {
             match view.elem {
                 Elem::I8 => stats(view.slice::<i8>(), stop),

@@ -127,12 +127,6 @@ fn chunk_len(n: usize) -> usize {
     (n / (threads * 4)).max(MIN_CHUNK)
 }
 
-/// Sorts `data` ascending. On `Err(Stopped)` the slice holds a permutation of
-/// its original contents.
-pub fn radix_sort<U: Radix + Keyed<Key = U>>(data: &mut [U], stop: Stop) -> Result<(), Stopped> {
-    sort_elements(data, stop)
-}
-
 /// Per-chunk digit counts of `src` for `pass`, with `key` mapping each
 /// element to its radix key.
 fn histograms<S, K>(
@@ -458,12 +452,24 @@ where
     let chunk = chunk_len(n);
     let key = |k: T::Key| k;
     let to_key = |x: T| x.to_key();
-    // SAFETY (every view below): this task owns `lo..hi` of both buffers,
-    // and only one view of each buffer's range is alive at a time.
+    // Every view below: this task owns `lo..hi` of both buffers, and only
+    // one view of each buffer's range is alive at a time.
     let hists = match at {
-        Loc::DataValues => histograms(unsafe { &*buf.data(lo, hi) }, chunk, top, to_key),
-        Loc::DataKeys => histograms(unsafe { &*buf.data_keys(lo, hi) }, chunk, top, key),
-        Loc::Scratch => histograms(unsafe { &*buf.scratch(lo, hi) }, chunk, top, key),
+        Loc::DataValues => {
+            // SAFETY: as above; the view only lives for the count.
+            let src = unsafe { &*buf.data(lo, hi) };
+            histograms(src, chunk, top, to_key)
+        }
+        Loc::DataKeys => {
+            // SAFETY: as above.
+            let src = unsafe { &*buf.data_keys(lo, hi) };
+            histograms(src, chunk, top, key)
+        }
+        Loc::Scratch => {
+            // SAFETY: as above.
+            let src = unsafe { &*buf.scratch(lo, hi) };
+            histograms(src, chunk, top, key)
+        }
     };
     let buckets = <T::Key as Radix>::BUCKETS;
     let Some(starts) = prefix_sums(&hists, buckets, n) else {
@@ -531,11 +537,22 @@ where
     let n = hi - lo;
     <T::Key as Radix>::with_leaf_buffers(|a, b| {
         a.clear();
-        // SAFETY (views): this task owns `lo..hi` of both buffers.
+        // Every view here: this task owns `lo..hi` of both buffers, and
+        // each view lives only for its copy into `a`.
         match at {
-            Loc::DataValues => a.extend(unsafe { buf.data(lo, hi) }.iter().map(|x| x.to_key())),
-            Loc::DataKeys => a.extend_from_slice(unsafe { buf.data_keys(lo, hi) }),
-            Loc::Scratch => a.extend_from_slice(unsafe { buf.scratch(lo, hi) }),
+            Loc::DataValues => {
+                // SAFETY: as above.
+                let src = unsafe { buf.data(lo, hi) };
+                a.extend(src.iter().map(|x| x.to_key()))
+            }
+            Loc::DataKeys => {
+                // SAFETY: as above.
+                a.extend_from_slice(unsafe { buf.data_keys(lo, hi) })
+            }
+            Loc::Scratch => {
+                // SAFETY: as above.
+                a.extend_from_slice(unsafe { buf.scratch(lo, hi) })
+            }
         }
         if n <= TINY {
             a.sort_unstable();
@@ -799,7 +816,7 @@ mod tests {
             let mut v = original.clone();
             let polls = std::sync::atomic::AtomicUsize::new(0);
             let stop = || polls.fetch_add(1, Ordering::Relaxed) >= stop_after;
-            let r = radix_sort(&mut v, &stop);
+            let r = sort_elements(&mut v, &stop);
             let mut a = v.clone();
             let mut b = original.clone();
             a.sort();

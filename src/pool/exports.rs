@@ -24,16 +24,16 @@ use crate::bridge::port::{batch_to_js, to_js, Port, PortInner};
 use crate::bridge::value::{Completion, Outcome, Value};
 use crate::scheduler::Local;
 
-static NEXT_HANDLE: AtomicU32 = AtomicU32::new(1);
-static POOLS: Mutex<Option<HashMap<u32, Weak<PoolCore>>>> = Mutex::new(None);
+/// The pool's core with results going to environments' ports.
+type Core = PoolCore<PortInner>;
+/// A task whose result goes to an environment's port.
+type PortTask = Task<PortInner>;
 
-fn lookup(handle: u32) -> Option<Arc<PoolCore>> {
-    POOLS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()?
-        .get(&handle)?
-        .upgrade()
+static NEXT_HANDLE: AtomicU32 = AtomicU32::new(1);
+static POOLS: Mutex<Option<HashMap<u32, Weak<Core>>>> = Mutex::new(None);
+
+fn lookup(handle: u32) -> Option<Arc<Core>> {
+    crate::lock::lock(&POOLS).as_ref()?.get(&handle)?.upgrade()
 }
 
 fn invalid(what: &str) -> Error {
@@ -46,8 +46,9 @@ fn invalid(what: &str) -> Error {
 /// `env` and `value` must be live handles of the current call.
 unsafe fn value_from_js(env: sys::napi_env, value: sys::napi_value) -> Result<Value> {
     let mut kind = 0;
-    // SAFETY (whole function): live handles per the contract; out-pointers
-    // are valid locals; each getter is called only for its own type.
+    // SAFETY: (the whole function) live handles per the contract;
+    // out-pointers are valid locals; each getter is called only for its own
+    // type.
     unsafe {
         sys::napi_typeof(env, value, &mut kind);
         Ok(match kind {
@@ -108,7 +109,7 @@ fn cancel_code(c: Cancelled) -> i64 {
 /// The scheduler side of one Pool (internal; see `Pool` in index.d.ts).
 #[napi]
 pub struct NativePool {
-    core: Arc<PoolCore>,
+    core: Arc<Core>,
     origin: Arc<PortInner>,
     handle: u32,
 }
@@ -162,11 +163,9 @@ impl NativePool {
     /// copy of running tasks' arguments (workers that run several at once).
     #[napi(constructor)]
     pub fn new(port: &Port, retain: bool) -> Self {
-        let core = Arc::new(PoolCore::new(retain));
+        let core = Arc::new(Core::new(retain));
         let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
-        POOLS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        crate::lock::lock(&POOLS)
             .get_or_insert_with(HashMap::new)
             .insert(handle, Arc::downgrade(&core));
         NativePool {
@@ -290,7 +289,7 @@ impl NativePool {
 impl Drop for NativePool {
     fn drop(&mut self) {
         self.core.sched.close();
-        if let Some(map) = POOLS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        if let Some(map) = crate::lock::lock(&POOLS).as_mut() {
             map.remove(&self.handle);
         }
     }
@@ -308,12 +307,12 @@ const AWAY: u32 = u32::MAX - 1;
 /// A worker thread's end of the scheduler (internal).
 #[napi]
 pub struct PoolWorker {
-    core: Arc<PoolCore>,
+    core: Arc<Core>,
     port: Arc<PortInner>,
-    local: Option<Local<Task>>,
+    local: Option<Local<PortTask>>,
     thread_id: u32,
     /// The last task taken, until its argument is read.
-    current: Option<Task>,
+    current: Option<PortTask>,
     /// Running tasks by slot: (origin, id) of each.
     running: HashMap<u32, (Arc<PortInner>, u32)>,
     /// Results of subtasks this worker forked and completed itself, for
@@ -321,7 +320,7 @@ pub struct PoolWorker {
     local_results: Vec<Completion>,
     /// Subtasks this worker forked with a signal, taken but not runnable
     /// here; put back on the injector before `take` returns.
-    deferred: Vec<Task>,
+    deferred: Vec<PortTask>,
     next_slot: u32,
 }
 
@@ -422,7 +421,7 @@ impl PoolWorker {
     }
 
     /// Starts a taken task: its slot, or `None` if it was cancelled while queued.
-    fn begin(&mut self, task: Task) -> Option<u32> {
+    fn begin(&mut self, task: PortTask) -> Option<u32> {
         if !self.core.start(&task, self.thread_id) {
             return None;
         }

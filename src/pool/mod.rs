@@ -45,6 +45,14 @@
 //! returns, and (finding nothing else) returns to its event loop and looks
 //! again on a timer; the pool starts another worker if it may grow.
 //!
+//! # Where results go
+//!
+//! [`PoolCore`] is generic over the [`Sink`] that a task's results go to:
+//! the origin environment's `PortInner` in production (`exports.rs`, one
+//! monomorphic instance, so the call is as direct as before), a recording
+//! sink in the unit tests below, which drive cancel, requeue, worker death,
+//! local completion and close without Node.
+//!
 //! # Shutdown order
 //!
 //! JavaScript closes the pool (no more submits), waits for outstanding tasks
@@ -62,22 +70,22 @@ use std::time::Instant;
 use hdrhistogram::Histogram;
 
 use crate::bridge::job::{Cancel, JobCtl};
-use crate::bridge::port::PortInner;
+use crate::bridge::sink::Sink;
 use crate::bridge::value::{Completion, Outcome, Value};
 use crate::scheduler::{Local, Scheduler};
 
 /// Identifies a task: the environment that submitted it, and its id there.
 type Key = (usize, u32);
 
-fn key_of(origin: &Arc<PortInner>, id: u32) -> Key {
+fn key_of<S>(origin: &Arc<S>, id: u32) -> Key {
     (Arc::as_ptr(origin) as usize, id)
 }
 
 /// One call of `pool.run` (or `ctx.run` inside a task). Primitive arguments
 /// travel as themselves; everything else as v8 structured-clone bytes.
-pub struct Task {
+pub struct Task<S> {
     pub id: u32,
-    pub origin: Arc<PortInner>,
+    pub origin: Arc<S>,
     pub ctl: Arc<JobCtl>,
     pub payload: Value,
     pub name: Option<Arc<str>>,
@@ -88,10 +96,9 @@ pub struct Task {
     submitted: Instant,
 }
 
-#[derive(Clone)]
-struct Entry {
+struct Entry<S> {
     ctl: Arc<JobCtl>,
-    origin: Arc<PortInner>,
+    origin: Arc<S>,
     /// The thread id of the worker running it, once taken.
     worker: Option<u32>,
     started: Option<Instant>,
@@ -149,9 +156,11 @@ pub struct TimingStats {
     pub utilization: f64,
 }
 
-pub struct PoolCore {
-    pub sched: Scheduler<Task>,
-    tasks: Mutex<HashMap<Key, Entry>>,
+/// The pool's shared state. `S` is where results go: the environment's
+/// port in production (`exports.rs`), a recording sink in the tests.
+pub struct PoolCore<S> {
+    pub sched: Scheduler<Task<S>>,
+    tasks: Mutex<HashMap<Key, Entry<S>>>,
     retain: bool,
     completed: AtomicU64,
     failed: AtomicU64,
@@ -167,7 +176,7 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds")
 }
 
-impl PoolCore {
+impl<S: Sink> PoolCore<S> {
     /// `retain`: keep a copy of each running task's argument (for pools
     /// whose workers run several tasks at once; see [`Entry::retained`]).
     pub fn new(retain: bool) -> Self {
@@ -187,16 +196,16 @@ impl PoolCore {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Key, Entry>> {
-        self.tasks.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, HashMap<Key, Entry<S>>> {
+        crate::lock::lock(&self.tasks)
     }
 
     fn register(
         &self,
         batch: Vec<(u32, Value)>,
-        origin: &Arc<PortInner>,
+        origin: &Arc<S>,
         name: Option<Arc<str>>,
-    ) -> Vec<Task> {
+    ) -> Vec<Task<S>> {
         let now = Instant::now();
         let mut tasks = Vec::with_capacity(batch.len());
         let mut map = self.lock();
@@ -230,7 +239,7 @@ impl PoolCore {
     pub fn submit_batch(
         &self,
         batch: Vec<(u32, Value)>,
-        origin: &Arc<PortInner>,
+        origin: &Arc<S>,
         name: Option<Arc<str>>,
     ) -> bool {
         if self.sched.is_closed() {
@@ -244,10 +253,10 @@ impl PoolCore {
     /// completes on `origin` (the worker's port). False once closed.
     pub fn submit_local(
         &self,
-        local: &Local<Task>,
+        local: &Local<Task<S>>,
         id: u32,
         payload: Value,
-        origin: &Arc<PortInner>,
+        origin: &Arc<S>,
         name: Option<Arc<str>>,
     ) -> bool {
         if self.sched.is_closed() {
@@ -266,7 +275,7 @@ impl PoolCore {
         &self,
         id: u32,
         payload: Value,
-        origin: &Arc<PortInner>,
+        origin: &Arc<S>,
         name: Option<Arc<str>>,
     ) -> bool {
         if self.sched.is_closed() {
@@ -286,7 +295,7 @@ impl PoolCore {
     /// a queued task (and cancels it before it starts) or a running one
     /// whose worker is known (and that worker is replaced) — never a task
     /// that runs although its promise says it never started.
-    pub fn start(&self, task: &Task, worker: u32) -> bool {
+    pub fn start(&self, task: &Task<S>, worker: u32) -> bool {
         let now = Instant::now();
         {
             let mut map = self.lock();
@@ -304,17 +313,18 @@ impl PoolCore {
             }
         }
         let waited = now.duration_since(task.submitted).as_nanos() as u64;
-        let mut t = self.timing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut t = crate::lock::lock(&self.timing);
         t.wait.saturating_record(waited.max(1));
         true
     }
 
-    pub fn cancel(&self, origin: &Arc<PortInner>, id: u32) -> Cancelled {
+    pub fn cancel(&self, origin: &Arc<S>, id: u32) -> Cancelled {
         let mut tasks = self.lock();
         let key = key_of(origin, id);
-        let Some(entry) = tasks.get(&key).cloned() else {
+        let Some(entry) = tasks.get(&key) else {
             return Cancelled::TooLate;
         };
+        let worker = entry.worker;
         match entry.ctl.cancel() {
             Cancel::BeforeStart => {
                 tasks.remove(&key);
@@ -325,7 +335,7 @@ impl PoolCore {
                 // if it ever comes, is dropped. (`start` records the worker
                 // under this lock, in the same step as it wins the CAS.)
                 tasks.remove(&key);
-                match entry.worker {
+                match worker {
                     Some(worker) => Cancelled::Running(worker),
                     None => Cancelled::TooLate,
                 }
@@ -337,7 +347,7 @@ impl PoolCore {
     /// Cancels task `id` only if no worker has started it (`close({ force })`):
     /// true if it was cancelled. (`start` records the worker under the same
     /// lock in the same step as it wins the CAS, so "not started" is exact.)
-    pub fn cancel_queued(&self, origin: &Arc<PortInner>, id: u32) -> bool {
+    pub fn cancel_queued(&self, origin: &Arc<S>, id: u32) -> bool {
         let mut tasks = self.lock();
         let key = key_of(origin, id);
         match tasks.get(&key) {
@@ -353,7 +363,7 @@ impl PoolCore {
     /// nanoseconds: [count, mean, stddev, min, max, then the value at each
     /// quantile of `quantiles`].
     pub fn summary(&self, run: bool, quantiles: &[f64]) -> Vec<f64> {
-        let t = self.timing.lock().unwrap_or_else(|e| e.into_inner());
+        let t = crate::lock::lock(&self.timing);
         let h = if run { &t.run } else { &t.wait };
         if h.is_empty() {
             return vec![0.0; 5 + quantiles.len()];
@@ -375,7 +385,7 @@ impl PoolCore {
 
     /// Empties the run-time (`run`) or wait-time histogram.
     pub fn reset_histogram(&self, run: bool) {
-        let mut t = self.timing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut t = crate::lock::lock(&self.timing);
         if run {
             t.run.reset();
         } else {
@@ -390,18 +400,18 @@ impl PoolCore {
     /// that worker delivers it at once, without a turn of its event loop.
     pub fn complete(
         &self,
-        origin: &Arc<PortInner>,
+        origin: &Arc<S>,
         id: u32,
         failed: bool,
         value: Value,
-        here: Option<&Arc<PortInner>>,
+        here: Option<&Arc<S>>,
     ) -> Option<Completion> {
         let Some(entry) = self.lock().remove(&key_of(origin, id)) else {
             return None; // cancelled, or its worker was declared dead
         };
         if let Some(started) = entry.started {
             let ran = started.elapsed().as_nanos();
-            let mut t = self.timing.lock().unwrap_or_else(|e| e.into_inner());
+            let mut t = crate::lock::lock(&self.timing);
             t.run.saturating_record((ran as u64).max(1));
             t.busy_ns += ran;
         }
@@ -421,7 +431,7 @@ impl PoolCore {
     }
 
     /// Delivers a progress message of running task `id` to its caller.
-    pub fn message(&self, origin: &Arc<PortInner>, id: u32, value: Value) -> bool {
+    pub fn message(&self, origin: &Arc<S>, id: u32, value: Value) -> bool {
         let target = self
             .lock()
             .get(&key_of(origin, id))
@@ -439,7 +449,7 @@ impl PoolCore {
     }
 
     /// Removes and returns the tasks running on worker `worker`.
-    fn take_running_on(&self, worker: u32) -> Vec<(Key, Entry)> {
+    fn take_running_on(&self, worker: u32) -> Vec<(Key, Entry<S>)> {
         let mut tasks = self.lock();
         let keys: Vec<Key> = tasks
             .iter()
@@ -451,7 +461,7 @@ impl PoolCore {
             .collect()
     }
 
-    fn reject(&self, id: u32, entry: &Entry, message: &str) {
+    fn reject(&self, id: u32, entry: &Entry<S>, message: &str) {
         self.failed.fetch_add(1, Ordering::Relaxed);
         entry.origin.complete(Completion {
             id,
@@ -532,7 +542,7 @@ impl PoolCore {
 
     /// Wait/run percentiles and utilization with `workers` workers.
     pub fn timing(&self, workers: usize) -> TimingStats {
-        let t = self.timing.lock().unwrap_or_else(|e| e.into_inner());
+        let t = crate::lock::lock(&self.timing);
         let elapsed = t.since.elapsed().as_nanos() as f64 * workers.max(1) as f64;
         TimingStats {
             wait: percentiles(&t.wait),
@@ -549,6 +559,8 @@ impl PoolCore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bridge::sink::Recorder;
+    use crate::scheduler::Local;
     use std::cell::RefCell;
     use std::sync::mpsc;
 
@@ -565,12 +577,49 @@ mod tests {
         });
     }
 
+    type Core = PoolCore<Recorder>;
+
+    /// A core, the sink of the environment that submits, and one worker.
+    fn setup(retain: bool) -> (Core, Arc<Recorder>, Local<Task<Recorder>>) {
+        let core = PoolCore::new(retain);
+        let local = core.sched.register(Arc::new(|| {}));
+        (core, Arc::new(Recorder::default()), local)
+    }
+
+    fn num(n: u32) -> Value {
+        Value::Number(n as f64)
+    }
+
+    fn ok(id: u32, v: Value) -> Completion {
+        Completion {
+            id,
+            outcome: Outcome::Ok(v),
+        }
+    }
+
+    /// Takes every queued task through `local`, by id.
+    fn take_all(core: &Core, local: &Local<Task<Recorder>>) -> Vec<Task<Recorder>> {
+        let mut tasks: Vec<_> = std::iter::from_fn(|| core.sched.find(local)).collect();
+        tasks.sort_by_key(|t| t.id);
+        tasks
+    }
+
+    fn died(c: &Completion) -> bool {
+        matches!(
+            c.outcome,
+            Outcome::Err {
+                code: "ERR_SPINDLE_WORKER_DIED",
+                ..
+            }
+        )
+    }
+
     /// An abort that lands between a worker winning the task's CAS and the
     /// worker being recorded must find the task running on that worker.
     #[test]
     fn an_abort_racing_start_sees_the_running_worker() {
-        let core = Arc::new(PoolCore::new(false));
-        let port = PortInner::for_test();
+        let core = Arc::new(Core::new(false));
+        let port = Arc::new(Recorder::default());
         let mut tasks = core.register(vec![(7, Value::Null)], &port, None);
         let task = tasks.pop().unwrap();
         let (to_canceller, go) = mpsc::channel::<()>();
@@ -597,8 +646,8 @@ mod tests {
 
     #[test]
     fn cancel_before_start_and_after_finish() {
-        let core = PoolCore::new(false);
-        let port = PortInner::for_test();
+        let core = Core::new(false);
+        let port = Arc::new(Recorder::default());
         let mut tasks = core.register(vec![(1, Value::Null), (2, Value::Null)], &port, None);
         let t2 = tasks.pop().unwrap();
         let t1 = tasks.pop().unwrap();
@@ -607,5 +656,236 @@ mod tests {
         assert!(core.start(&t2, 3));
         core.complete(&port, 2, false, Value::Null, None);
         assert_eq!(core.cancel(&port, 2), Cancelled::TooLate);
+        assert_eq!(port.take(), vec![ok(2, Value::Null)]);
+    }
+
+    /// A task cancelled while it waits in the queue is never started, and
+    /// only the others deliver results.
+    #[test]
+    fn cancelling_a_waiting_task_keeps_it_from_running() {
+        let (core, port, local) = setup(false);
+        let batch = (1..=3).map(|id| (id, num(id))).collect();
+        assert!(core.submit_batch(batch, &port, None));
+        assert_eq!(core.cancel(&port, 2), Cancelled::BeforeStart);
+        assert_eq!(core.cancel(&port, 2), Cancelled::TooLate);
+        let tasks = take_all(&core, &local);
+        assert_eq!(tasks.iter().map(|t| t.id).collect::<Vec<_>>(), [1, 2, 3]);
+        let started: Vec<u32> = tasks
+            .iter()
+            .filter(|t| core.start(t, 9))
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(started, [1, 3]);
+        assert_eq!(core.running(), 2);
+        for id in started {
+            assert_eq!(core.complete(&port, id, false, num(id * 10), None), None);
+        }
+        assert_eq!(port.take(), vec![ok(1, num(10)), ok(3, num(30))]);
+        assert_eq!(core.completed(), 2);
+        assert_eq!(core.running(), 0);
+    }
+
+    /// A running task's abort names its worker (JavaScript replaces it) and
+    /// whatever that worker delivers later is dropped.
+    #[test]
+    fn cancelling_a_running_task_names_its_worker_and_drops_its_result() {
+        let (core, port, local) = setup(false);
+        assert!(core.submit_batch(vec![(5, Value::Null), (6, Value::Null)], &port, None));
+        let tasks = take_all(&core, &local);
+        assert!(core.start(&tasks[0], 17));
+        assert_eq!(core.busy_workers(), [17]);
+        // Not queued any more: `close({ force })` leaves it alone...
+        assert!(!core.cancel_queued(&port, 5));
+        // ... and cancels the one that has not started.
+        assert!(core.cancel_queued(&port, 6));
+        assert!(!core.start(&tasks[1], 17));
+        assert_eq!(core.cancel(&port, 5), Cancelled::Running(17));
+        assert!(tasks[0].ctl.should_stop());
+        assert_eq!(core.complete(&port, 5, false, num(1), None), None);
+        assert!(!core.message(&port, 5, num(2)));
+        assert!(port.take().is_empty());
+        assert_eq!(core.running(), 0);
+        assert!(core.busy_workers().is_empty());
+        assert_eq!(core.completed(), 0);
+    }
+
+    /// A worker that dies rejects exactly the tasks it was running: not the
+    /// ones running elsewhere, not the ones still queued.
+    #[test]
+    fn a_dead_worker_rejects_exactly_its_running_tasks() {
+        let (core, port, local) = setup(false);
+        let batch = (1..=4).map(|id| (id, num(id))).collect();
+        assert!(core.submit_batch(batch, &port, None));
+        let mut tasks = take_all(&core, &local);
+        let queued = tasks.pop().unwrap();
+        assert!(core.start(&tasks[0], 10));
+        assert!(core.start(&tasks[1], 10));
+        assert!(core.start(&tasks[2], 11));
+        assert_eq!(core.busy_workers(), [10, 11]);
+        assert_eq!(core.worker_died(10, "gone"), 2);
+        let got = port.take();
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(died), "{got:?}");
+        let mut ids: Vec<u32> = got.iter().map(|c| c.id).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, [1, 2]);
+        assert_eq!(core.failed(), 2);
+        // The dead worker's late results are dropped; the others go on.
+        assert_eq!(core.complete(&port, 1, false, num(0), None), None);
+        assert_eq!(core.worker_died(10, "again"), 0);
+        assert!(core.start(&queued, 11));
+        core.complete(&port, 3, false, num(3), None);
+        core.complete(&port, 4, true, num(4), None);
+        assert_eq!(
+            port.take(),
+            vec![
+                ok(3, num(3)),
+                Completion {
+                    id: 4,
+                    outcome: Outcome::Rejected(num(4))
+                }
+            ]
+        );
+        assert_eq!((core.completed(), core.failed()), (1, 3));
+    }
+
+    /// Tasks forked onto a worker's own deque survive that worker: they go
+    /// back to the injector when it leaves, and another worker runs them.
+    #[test]
+    fn a_dead_workers_queued_subtasks_run_elsewhere() {
+        let (core, port, local) = setup(false);
+        let other = core.sched.register(Arc::new(|| {}));
+        assert!(core.submit_local(&local, 1, num(1), &port, None));
+        assert!(core.submit_local(&local, 2, num(2), &port, None));
+        core.sched.unregister(local);
+        let tasks = take_all(&core, &other);
+        assert_eq!(tasks.iter().map(|t| t.id).collect::<Vec<_>>(), [1, 2]);
+        for t in &tasks {
+            assert!(core.start(t, 2));
+            core.complete(&port, t.id, false, t.payload.clone(), None);
+        }
+        assert_eq!(port.take(), vec![ok(1, num(1)), ok(2, num(2))]);
+    }
+
+    /// After an abort replaces a worker that ran several tasks at once, the
+    /// others are queued again with their arguments (when retained) and run
+    /// once; without retained arguments they are rejected.
+    #[test]
+    fn requeue_runs_retained_tasks_again_or_rejects_them() {
+        let (core, port, local) = setup(true);
+        assert!(core.submit_batch(vec![(1, num(11)), (2, num(22))], &port, None));
+        for t in take_all(&core, &local) {
+            assert!(core.start(&t, 7));
+        }
+        assert_eq!(core.requeue_worker(7), 2);
+        assert!(port.take().is_empty());
+        assert_eq!(core.running(), 0);
+        let again = take_all(&core, &local);
+        let args: Vec<(u32, Value)> = again.iter().map(|t| (t.id, t.payload.clone())).collect();
+        assert_eq!(args, [(1, num(11)), (2, num(22))]);
+        for t in &again {
+            assert!(core.start(t, 8));
+            core.complete(&port, t.id, false, num(t.id), None);
+        }
+        assert_eq!(port.take(), vec![ok(1, num(1)), ok(2, num(2))]);
+        assert_eq!(core.requeue_worker(8), 0);
+
+        let (core, port, local) = setup(false);
+        assert!(core.submit_batch(vec![(3, num(3))], &port, None));
+        for t in take_all(&core, &local) {
+            assert!(core.start(&t, 7));
+        }
+        assert_eq!(core.requeue_worker(7), 0);
+        let got = port.take();
+        assert_eq!(got.len(), 1);
+        assert!(died(&got[0]));
+        assert!(core.sched.find(&local).is_none());
+    }
+
+    /// A subtask's result completed by the worker that forked it comes back
+    /// to that worker directly; any other result goes to its origin's sink.
+    #[test]
+    fn a_result_for_the_completing_worker_is_returned_not_queued() {
+        let (core, caller, local) = setup(false);
+        let worker = Arc::new(Recorder::default());
+        assert!(core.submit_batch(vec![(1, num(1))], &caller, None));
+        assert!(core.submit_local(&local, 1, num(2), &worker, None));
+        let tasks = take_all(&core, &local);
+        assert_eq!(tasks.len(), 2);
+        for t in &tasks {
+            assert!(core.start(t, 4));
+        }
+        // Same id, different environments: two different tasks.
+        assert_eq!(
+            core.complete(&worker, 1, false, num(20), Some(&worker)),
+            Some(ok(1, num(20)))
+        );
+        assert!(worker.take().is_empty());
+        assert_eq!(
+            core.complete(&caller, 1, false, num(10), Some(&worker)),
+            None
+        );
+        assert_eq!(caller.take(), vec![ok(1, num(10))]);
+        assert_eq!(core.completed(), 2);
+    }
+
+    #[test]
+    fn messages_reach_the_caller_while_the_task_runs() {
+        let (core, port, local) = setup(false);
+        assert!(core.submit_batch(vec![(1, Value::Null)], &port, None));
+        let t = core.sched.find(&local).unwrap();
+        assert!(core.start(&t, 1));
+        assert!(core.message(&port, 1, num(5)));
+        core.complete(&port, 1, false, Value::Null, None);
+        assert!(!core.message(&port, 1, num(6)));
+        let message = Completion {
+            id: 1,
+            outcome: Outcome::Message(num(5)),
+        };
+        assert_eq!(port.take(), vec![message, ok(1, Value::Null)]);
+    }
+
+    /// A subtask with an abort signal goes to the injector, marked so that
+    /// the worker that forked it leaves it to another.
+    #[test]
+    fn submit_away_marks_the_task() {
+        let (core, port, local) = setup(false);
+        assert!(core.submit_away(3, Value::Null, &port, None));
+        let t = core.sched.find(&local).unwrap();
+        assert!(t.avoid_origin && t.id == 3);
+    }
+
+    /// Once closed, nothing more is accepted; what was queued still runs.
+    #[test]
+    fn a_closed_pool_refuses_new_tasks_and_finishes_queued_ones() {
+        let (core, port, local) = setup(false);
+        assert!(core.submit_batch(vec![(1, Value::Null)], &port, None));
+        core.sched.close();
+        assert!(!core.submit_batch(vec![(2, Value::Null)], &port, None));
+        assert!(!core.submit_local(&local, 3, Value::Null, &port, None));
+        assert!(!core.submit_away(4, Value::Null, &port, None));
+        for id in 2..=4 {
+            assert_eq!(core.cancel(&port, id), Cancelled::TooLate);
+        }
+        let tasks = take_all(&core, &local);
+        assert_eq!(tasks.len(), 1);
+        assert!(core.start(&tasks[0], 1));
+        core.complete(&port, 1, false, Value::Null, None);
+        assert_eq!(port.take(), vec![ok(1, Value::Null)]);
+        assert!(core.sched.find(&local).is_none());
+    }
+
+    /// Results for an environment that has gone are dropped by its sink;
+    /// the core forgets the task all the same.
+    #[test]
+    fn results_for_a_closed_sink_are_dropped() {
+        let (core, port, local) = setup(false);
+        assert!(core.submit_batch(vec![(1, Value::Null)], &port, None));
+        let t = core.sched.find(&local).unwrap();
+        assert!(core.start(&t, 1));
+        port.close();
+        assert_eq!(core.complete(&port, 1, false, Value::Null, None), None);
+        assert!(port.take().is_empty());
+        assert_eq!(core.running(), 0);
     }
 }

@@ -189,7 +189,7 @@ impl StdinLink {
     }
 }
 
-impl crate::bridge::port::Teardown for StdinLink {
+impl crate::bridge::sink::Teardown for StdinLink {
     fn teardown(&self) {
         self.revoke();
     }

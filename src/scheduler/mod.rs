@@ -8,7 +8,7 @@
 //!   RUNNING <───────────────────────────────┐
 //!      │ find() empty                        │
 //!      ▼                                     │
-//!   WAITING  bounded condvar wait (≤ `wait`) ─┤  notified by submit()
+//!   WAITING  bounded condvar wait (≤ `wait`) ─┤  notified by submit_many()
 //!      │ still empty                         │
 //!      ▼                                     │
 //!   PARKED   returned to its own event loop ─┘  woken through its waker
@@ -23,23 +23,45 @@
 //!
 //! # The wake-up protocol, and the lost wake-up it rules out
 //!
-//! `idle` counts workers that are WAITING or PARKED.
+//! `idle` counts workers that are WAITING or PARKED; `spinning` those that
+//! are SPINNING (both in `sleep.rs`, which holds every step below).
 //!
-//! * Worker, before sleeping: `idle += 1` (SeqCst), *then* re-check the queues.
-//! * Submitter: push the task, *then* read `idle` (SeqCst); if non-zero, lock
-//!   the sleep state and notify one WAITING worker or wake one PARKED worker.
-//!   A submitter that reads a non-zero `spinning` count first skips that
-//!   wake: a SPINNING worker polls the queues, and before it stops spinning
-//!   it increments `idle` and looks once more, so it sees any task pushed
-//!   before the submitter's read.
+//! * Worker, before sleeping: `idle += 1`, `fence(SeqCst)`, *then* look at
+//!   the queues once more.
+//! * Submitter (`submit_many`, and `unregister` returning a leaving
+//!   worker's tasks): push the tasks, `fence(SeqCst)`, *then* read
+//!   `spinning` and `idle`; while `idle` is non-zero, lock the sleep state
+//!   and notify one WAITING worker or wake one PARKED worker. Seeing
+//!   `spinning` workers, it skips that many wakes: a SPINNING worker polls
+//!   the queues, and before it stops spinning it increments `idle`,
+//!   decrements `spinning`, fences and looks once more.
 //!
-//! With both sides SeqCst, either the worker's re-check sees the task, or the
-//! submitter's read sees the worker as idle and wakes it: a task can never sit
-//! in a queue while every worker sleeps. The common case of a busy pool costs
-//! the submitter a single atomic load — no lock per task.
+//! The two fences are ordered one way or the other. If the submitter's comes
+//! first, the worker's look after its own fence sees the push; if the
+//! worker's comes first, the submitter's reads after its fence see the
+//! worker's `idle` increment (or `spinning` decrement) and it wakes someone.
+//! Either way a task never sits in a queue while every worker sleeps. The
+//! proof needs nothing of the queue but that a push is a write and a look is
+//! a read of it: the fences, as in rayon's sleep module, give the order (the
+//! injector's own atomics happen to be SeqCst today; we do not rely on it).
+//! The loom model in `sleep.rs` checks it with a queue whose push is only
+//! a Release store. The common case of a busy pool costs the submitter one
+//! fence and a load or two — no lock per task.
 //!
 //! A woken worker may find nothing (another worker took the task): it parks
 //! again. That spurious wake is the price of never losing one.
+//!
+//! # Local pushes
+//!
+//! A task forked by a running task goes onto its worker's own deque
+//! (`push_local`) and only *hints* sleepers: no fence, one load of
+//! `spinning` and `idle`, and a wake if they say so. A sleeper may overlook
+//! such a task; that is allowed, because its owner runs it: a worker looks
+//! at its own deque first, and never waits or parks while that deque holds
+//! anything (`find` pops it before any wait or park). Other workers only
+//! help by stealing. Tasks that the owner will *not* run — those left in
+//! the deque of a worker that leaves the pool — go to the injector with the
+//! full protocol (`unregister`).
 //!
 //! # Spinning without shared writes
 //!
@@ -55,7 +77,8 @@
 //!
 //! # Shutdown order
 //!
-//! 1. `close()` refuses new submissions (JavaScript stops calling `submit`).
+//! 1. `close()` refuses new submissions and wakes every sleeper; no worker
+//!    blocks after it (JavaScript stops calling `submitBatch`).
 //! 2. Workers drain what is queued; `is_drained()` tells the pool when.
 //! 3. Each worker `unregister`s on exit; tasks left in its local deque go
 //!    back to the injector, so a dying worker loses no queued task.
@@ -89,18 +112,6 @@ struct Victims<T> {
     stealers: Vec<Option<Stealer<T>>>,
 }
 
-impl<T> Local<T> {
-    pub fn index(&self) -> usize {
-        self.index
-    }
-
-    /// Pushes a task onto this worker's own deque (LIFO for the owner, FIFO
-    /// for thieves), for tasks that fork tasks.
-    pub fn push(&self, task: T) {
-        self.deque.push(task);
-    }
-}
-
 /// Counters, for `pool.stats()`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counters {
@@ -118,10 +129,8 @@ pub struct Scheduler<T> {
     generation: AtomicUsize,
     /// `stealers.len()`, readable without the lock.
     slots: AtomicUsize,
+    /// Who sleeps, and the counters submitters read (`sleep.rs`).
     sleep: Sleep,
-    idle: AtomicUsize,
-    /// Workers in the SPINNING phase: they will find new work themselves.
-    spinning: AtomicUsize,
     closed: AtomicBool,
     submitted: AtomicU64,
     taken: AtomicU64,
@@ -143,8 +152,6 @@ impl<T: Send> Scheduler<T> {
             generation: AtomicUsize::new(0),
             slots: AtomicUsize::new(0),
             sleep: Sleep::default(),
-            idle: AtomicUsize::new(0),
-            spinning: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             submitted: AtomicU64::new(0),
             taken: AtomicU64::new(0),
@@ -156,7 +163,7 @@ impl<T: Send> Scheduler<T> {
     /// Adds a worker; `waker` is called to wake it once it has parked.
     pub fn register(&self, waker: Waker) -> Local<T> {
         let deque = Worker::new_lifo();
-        let mut stealers = self.stealers.write().unwrap_or_else(|e| e.into_inner());
+        let mut stealers = crate::lock::write(&self.stealers);
         let index = match stealers.iter().position(|s| s.is_none()) {
             Some(i) => i,
             None => {
@@ -172,7 +179,7 @@ impl<T: Send> Scheduler<T> {
             stealers: stealers.clone(),
         });
         drop(stealers);
-        let mut by = self.stolen_by.write().unwrap_or_else(|e| e.into_inner());
+        let mut by = crate::lock::write(&self.stolen_by);
         while by.len() <= index {
             by.push(Arc::new(AtomicU64::new(0)));
         }
@@ -187,41 +194,29 @@ impl<T: Send> Scheduler<T> {
 
     /// Removes a worker; what is left in its deque goes back to the injector.
     pub fn unregister(&self, local: Local<T>) {
-        self.stealers.write().unwrap_or_else(|e| e.into_inner())[local.index] = None;
+        crate::lock::write(&self.stealers)[local.index] = None;
         self.generation.fetch_add(1, Ordering::Release);
-        if self.sleep.remove(local.index) {
-            self.idle.fetch_sub(1, Ordering::SeqCst);
-        }
-        let mut moved = false;
+        self.sleep.remove(local.index);
+        // Its owner is leaving and will not run these: they go where every
+        // worker looks, with the full wake-up protocol.
+        let mut moved = 0;
         while let Some(t) = local.deque.pop() {
             self.injector.push(t);
-            moved = true;
+            moved += 1;
         }
-        if moved {
-            self.notify();
+        if moved > 0 {
+            self.sleep
+                .tasks_injected(moved, self.slots.load(Ordering::Relaxed));
         }
-    }
-
-    /// Queues a task from outside the pool. False once closed.
-    pub fn submit(&self, task: T) -> bool {
-        if self.closed.load(Ordering::Acquire) {
-            return false;
-        }
-        self.injector.push(task);
-        self.submitted.fetch_add(1, Ordering::Relaxed);
-        self.notify();
-        true
     }
 
     /// Pushes a task forked by a running task onto its worker's own deque
     /// (the owner pops it first; idle workers may steal it), then wakes an
-    /// idle worker to steal, if any.
+    /// idle worker to steal, if one is seen (see "Local pushes").
     pub fn push_local(&self, local: &Local<T>, task: T) {
         local.deque.push(task);
         self.submitted.fetch_add(1, Ordering::Relaxed);
-        if self.spinning.load(Ordering::SeqCst) == 0 {
-            self.notify();
-        }
+        self.sleep.task_pushed_locally();
     }
 
     /// Queues many tasks, then wakes as many sleepers as there are tasks
@@ -235,42 +230,15 @@ impl<T: Send> Scheduler<T> {
             self.injector.push(t);
         }
         self.submitted.fetch_add(n as u64, Ordering::Relaxed);
-        let workers = self.slots.load(Ordering::Relaxed);
-        // Spinning workers will take tasks themselves: wake sleepers only
-        // for the rest.
-        let spinning = self.spinning.load(Ordering::SeqCst);
-        for _ in 0..n.min(workers).saturating_sub(spinning) {
-            if self.idle.load(Ordering::SeqCst) == 0 {
-                break;
-            }
-            self.notify();
-        }
+        self.sleep
+            .tasks_injected(n, self.slots.load(Ordering::Relaxed));
         true
     }
 
-    fn notify(&self) {
-        if self.idle.load(Ordering::SeqCst) > 0 {
-            if let Some(waker) = self.sleep.wake_one() {
-                // It left PARKED: no longer idle. Call its waker outside the lock.
-                self.idle.fetch_sub(1, Ordering::SeqCst);
-                waker();
-            }
-        }
-    }
-
-    /// Wakes every sleeping worker (used at shutdown).
-    pub fn notify_all(&self) {
-        for waker in self.sleep.wake_all() {
-            self.idle.fetch_sub(1, Ordering::SeqCst);
-            if let Some(waker) = waker {
-                waker();
-            }
-        }
-    }
-
+    /// Refuses further submissions and wakes every sleeping worker.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        self.notify_all();
+        self.sleep.close();
     }
 
     pub fn is_closed(&self) -> bool {
@@ -280,13 +248,7 @@ impl<T: Send> Scheduler<T> {
     /// Tasks queued and not yet taken by a worker (approximate while busy).
     pub fn queued(&self) -> usize {
         let mut n = self.injector.len();
-        for s in self
-            .stealers
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .flatten()
-        {
+        for s in crate::lock::read(&self.stealers).iter().flatten() {
             n += s.len();
         }
         n
@@ -323,12 +285,7 @@ impl<T: Send> Scheduler<T> {
                             // added to our deque. Count tasks, not steals.
                             let moved = (local.deque.len() + 1).saturating_sub(before) as u64;
                             self.stolen.fetch_add(moved, Ordering::Relaxed);
-                            if let Some(c) = self
-                                .stolen_by
-                                .read()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .get(local.index)
-                            {
+                            if let Some(c) = crate::lock::read(&self.stolen_by).get(local.index) {
                                 c.fetch_add(moved, Ordering::Relaxed);
                             }
                             return Some(t);
@@ -349,7 +306,7 @@ impl<T: Send> Scheduler<T> {
         let generation = self.generation.load(Ordering::Acquire);
         let mut victims = local.victims.borrow_mut();
         if victims.generation != generation {
-            let stealers = self.stealers.read().unwrap_or_else(|e| e.into_inner());
+            let stealers = crate::lock::read(&self.stealers);
             // Read under the lock: a writer bumps it before releasing.
             victims.generation = self.generation.load(Ordering::Acquire);
             victims.stealers = stealers.clone();
@@ -380,7 +337,7 @@ impl<T: Send> Scheduler<T> {
             // gap between two tasks of a busy caller. Bounded, and only right
             // after running a task, so an idle pool never spins. Submitters
             // that see a spinner do not wake a sleeper for the same task.
-            self.spinning.fetch_add(1, Ordering::SeqCst);
+            self.sleep.start_spinning();
             let start = Instant::now();
             while start.elapsed() < spin {
                 for _ in 0..64 {
@@ -390,31 +347,21 @@ impl<T: Send> Scheduler<T> {
                     continue;
                 }
                 if let Some(t) = self.find(local) {
-                    self.spinning.fetch_sub(1, Ordering::SeqCst);
+                    self.sleep.spun_and_found();
                     return Some(t);
                 }
             }
-            // Announce idleness before leaving SPINNING, then look once more
-            // (below): a submitter that skipped its wake because we were
-            // spinning pushed before it read `spinning`, so we see its task.
-            self.idle.fetch_add(1, Ordering::SeqCst);
-            self.spinning.fetch_sub(1, Ordering::SeqCst);
-            if let Some(t) = self.find(local) {
-                self.idle.fetch_sub(1, Ordering::SeqCst);
+            // Announce idleness before leaving SPINNING, then look once more:
+            // a submitter that skipped its wake because we were spinning
+            // pushed before it read `spinning`, so we see its task.
+            if let Some(t) = self.sleep.stop_spinning(|| self.find(local)) {
                 return Some(t);
             }
-            self.idle.fetch_sub(1, Ordering::SeqCst);
         }
         if wait.is_zero() || self.is_closed() {
             return None;
         }
-        self.idle.fetch_add(1, Ordering::SeqCst);
-        let found = self.find(local).or_else(|| {
-            self.sleep.wait(wait);
-            self.find(local)
-        });
-        self.idle.fetch_sub(1, Ordering::SeqCst);
-        found
+        self.sleep.wait(wait, || self.find(local))
     }
 
     /// Parks the worker (PARKED) unless work turned up in the meantime, in
@@ -422,18 +369,7 @@ impl<T: Send> Scheduler<T> {
     /// `park` returns `None` the worker returns to its event loop; its waker
     /// will be called when work arrives.
     pub fn park(&self, local: &Local<T>) -> Option<T> {
-        self.idle.fetch_add(1, Ordering::SeqCst);
-        self.sleep.park(local.index);
-        if let Some(t) = self.find(local) {
-            // Work arrived between the last look and parking: stay awake.
-            if self.sleep.unpark(local.index) {
-                self.idle.fetch_sub(1, Ordering::SeqCst);
-            }
-            // else: a submitter already woke us (and decremented `idle`); that
-            // wake will arrive as a spurious one.
-            return Some(t);
-        }
-        None
+        self.sleep.park(local.index, || self.find(local))
     }
 
     pub fn counters(&self) -> Counters {
@@ -449,9 +385,7 @@ impl<T: Send> Scheduler<T> {
 
     /// Tasks each worker stole from another worker's deque, by worker index.
     pub fn stolen_by_worker(&self) -> Vec<u64> {
-        self.stolen_by
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+        crate::lock::read(&self.stolen_by)
             .iter()
             .map(|c| c.load(Ordering::Relaxed))
             .collect()

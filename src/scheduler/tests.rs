@@ -8,9 +8,9 @@ fn local_first_then_injector_then_steal() {
     let s = Scheduler::<u32>::new();
     let a = s.register(Arc::new(|| {}));
     let b = s.register(Arc::new(|| {}));
-    a.push(1);
-    a.push(2);
-    s.submit(3);
+    s.push_local(&a, 1);
+    s.push_local(&a, 2);
+    assert!(s.submit_many(vec![3]));
     // b has nothing local: it takes from the injector first, then steals.
     assert_eq!(s.find(&b), Some(3));
     assert_eq!(s.find(&b), Some(1));
@@ -25,8 +25,8 @@ fn unregister_returns_local_tasks_to_the_injector() {
     let s = Scheduler::<u32>::new();
     let a = s.register(Arc::new(|| {}));
     let b = s.register(Arc::new(|| {}));
-    a.push(7);
-    a.push(8);
+    s.push_local(&a, 7);
+    s.push_local(&a, 8);
     s.unregister(a);
     let mut got = vec![s.find(&b).unwrap(), s.find(&b).unwrap()];
     got.sort();
@@ -43,18 +43,18 @@ fn parked_worker_is_woken_by_submit() {
         None
     );
     assert_eq!(s.park(&w), None);
-    s.submit(5);
+    assert!(s.submit_many(vec![5]));
     rx.recv_timeout(Duration::from_secs(5))
         .expect("waker not called");
     assert_eq!(s.find(&w), Some(5));
-    assert_eq!(s.idle.load(Ordering::SeqCst), 0);
+    assert_eq!(s.sleep.idle(), 0);
 }
 
 #[test]
 fn closed_scheduler_refuses() {
     let s = Scheduler::<u32>::new();
     s.close();
-    assert!(!s.submit(1));
+    assert!(!s.submit_many(vec![1]));
 }
 
 /// Many producers, many workers that behave like event-loop workers (wait a
@@ -104,7 +104,7 @@ fn stress_no_task_lost_or_run_twice() {
                     );
                     if t % 100 == 0 {
                         // Fork subtasks onto the local deque to exercise stealing.
-                        local.push(SUB + t);
+                        s.push_local(&local, SUB + t);
                     }
                     done.fetch_add(1, Ordering::SeqCst);
                 }
@@ -127,11 +127,15 @@ fn stress_no_task_lost_or_run_twice() {
     for p in 0..PRODUCERS {
         let s = s.clone();
         producers.push(thread::spawn(move || {
-            for i in 0..PER {
-                assert!(s.submit(p * PER + i));
-                if i % 5000 == 0 {
+            // Batches of 1 to 7 tasks, as the Pool submits once per tick.
+            let mut i = 0;
+            while i < PER {
+                let n = (1 + (i + p) % 7).min(PER - i);
+                assert!(s.submit_many((i..i + n).map(|j| p * PER + j).collect()));
+                if i / 5000 != (i + n) / 5000 {
                     thread::sleep(Duration::from_millis(2));
                 }
+                i += n;
             }
         }));
     }
