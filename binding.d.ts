@@ -38,8 +38,8 @@ export declare class NativePool {
    */
   submitBatch(ids: Array<number>, args: Array<unknown>, name?: string | undefined | null): boolean
   /**
-   * -1 too late, -2 cancelled before it started, else the thread id of
-   * the worker running it (which JavaScript then replaces).
+   * A `protocol::TaskCancel` (negative), else the thread id of the
+   * worker running it (which JavaScript then replaces).
    */
   cancel(id: number): number
   /** Cancels task `id` if no worker has started it; true if it was. */
@@ -77,11 +77,11 @@ export declare class PoolWorker {
   /**
    * Takes the next task, spinning at most `spin_micros` and then waiting
    * at most `wait_micros` in native code, and
-   * returns its slot (this worker's handle for it); 0 means the worker has
-   * parked and will be woken through its port; 4294967295 (u32::MAX) means
-   * results of its own subtasks wait for its event loop: return to it
-   * without parking. The task's argument and
-   * export name are then read with `arg()` and `name()`.
+   * returns its slot (this worker's handle for it, at least
+   * `FIRST_TASK_SLOT`), or a `protocol::TakeSignal`: parked (woken through
+   * its port), yield (its own subtasks' results wait for its event loop)
+   * or away (see `TakeSignal::Away`). The task's argument and export name
+   * are then read with `arg()` and `name()`.
    */
   take(spinMicros: number, waitMicros: number): number
   /** The argument of the task last taken (moved out: call once per task). */
@@ -116,8 +116,8 @@ export declare class PoolWorker {
    */
   submitAway(id: number, arg: unknown, name?: string | undefined | null): boolean
   /**
-   * Cancels subtask `id` submitted from this environment: -1 too late,
-   * -2 cancelled before it started, else the running worker's thread id.
+   * Cancels subtask `id` submitted from this environment: a
+   * `protocol::TaskCancel` (negative), else the running worker's thread id.
    */
   cancel(id: number): number
   /**
@@ -138,11 +138,8 @@ export declare class Port {
   ref(): void
   /** Lets the event loop exit (called when no work is outstanding). */
   unref(): void
-  /**
-   * Cancels operation `id`: 0 = too late, 1 = cancelled before it
-   * started, 2 = running and asked to stop.
-   */
-  cancel(id: number): number
+  /** Cancels operation `id` (see `protocol::CancelOutcome`). */
+  cancel(id: number): CancelOutcome
   /**
    * Starts polling: completions stop waking the event loop; JavaScript
    * takes them with `poll()` on each turn until `endPolling()`.
@@ -161,6 +158,36 @@ export declare class Port {
    */
   failNextConversion(): void
   counters(): PortCounters
+}
+
+/** What `Port.cancel(id)` found. */
+export declare const enum CancelOutcome {
+  /** Finished already (or unknown): its completion is on the way or done. */
+  TooLate = 0,
+  /** Cancelled before it started: no completion will come. */
+  BeforeStart = 1,
+  /** Running, and asked to stop: an `Aborted` (or its result) follows. */
+  WhileRunning = 2,
+}
+
+/**
+ * How an operation's completion ended: the `status` of each
+ * `[id, status, value]` triple of a delivered batch.
+ */
+export declare const enum CompletionStatus {
+  /** `value` is the result. */
+  Ok = 0,
+  /** `value` is an `Error` (with a `code`). */
+  Error = 1,
+  /** The operation saw its cancellation and stopped; `value` is undefined. */
+  Aborted = 2,
+  /**
+   * `value` is what the operation failed with, for JavaScript to decode
+   * (a pool task's serialized exception).
+   */
+  Rejected = 3,
+  /** `value` is a progress message; more completions of the id follow. */
+  Message = 4,
 }
 
 /** Rebuilds the kernel pool with `threads` threads (internal; see `configure`). */
@@ -379,4 +406,61 @@ export declare const enum Stream {
   Stdin = 0,
   Stdout = 1,
   Stderr = 2,
+}
+
+/**
+ * What a pool worker's `take()` answers when it is not a task slot. Task
+ * slots start at [`FIRST_TASK_SLOT`] and wrap back to it, so a slot is
+ * never one of these.
+ */
+export declare const enum TakeSignal {
+  /** Nothing to do: the worker parks until its port wakes it. */
+  Parked = 0,
+  /**
+   * This thread's own subtasks' results wait for its event loop: return
+   * to it without parking.
+   */
+  Yield = 1,
+  /**
+   * All it found were subtasks it forked with a signal, which another
+   * worker must run: return to the event loop and look again soon.
+   */
+  Away = 2,
+}
+
+/**
+ * What a pool's `cancel(id)` answers when it is not the thread id of the
+ * worker running the task (thread ids are never negative).
+ */
+export declare const enum TaskCancel {
+  /** Finished already: its result is on the way. */
+  TooLate = -1,
+  /** Removed before it started. */
+  BeforeStart = -2,
+}
+
+/**
+ * The tag in front of a value that crosses threads as an array
+ * (`lib/pool-values.js`): a binary value `[tag, bytes]` of that type, a
+ * serialized value with its large parts beside it `[Side, bytes, ...]`, or
+ * a value that travels by `postMessage` `[Shared, key]`. Rust carries the
+ * tag without reading it; both JavaScript ends take it from here.
+ */
+export declare const enum ValueTag {
+  ArrayBuffer = 0,
+  Uint8Array = 1,
+  Int8Array = 2,
+  Uint8ClampedArray = 3,
+  Int16Array = 4,
+  Uint16Array = 5,
+  Int32Array = 6,
+  Uint32Array = 7,
+  Float32Array = 8,
+  Float64Array = 9,
+  BigInt64Array = 10,
+  BigUint64Array = 11,
+  DataView = 12,
+  Buffer = 13,
+  Side = -1,
+  Shared = -2,
 }

@@ -12,6 +12,7 @@ const {
 const { snapshot } = require('./options')
 
 const { binding } = native
+const { CompletionStatus } = binding
 const ALGORITHMS = ['sha256', 'sha512', 'blake3']
 const ENCODINGS = ['hex', 'base64', 'base64url', 'buffer']
 
@@ -254,13 +255,13 @@ function runKernel(signal, prepare) {
       cancel = null
       // Settle before touching the signal, so that nothing can leave the
       // promise pending.
-      if (status === 0) {
+      if (status === CompletionStatus.Ok) {
         try {
           resolve(job.map(value, hold))
         } catch (err) {
           reject(err)
         }
-      } else if (status === 2) {
+      } else if (status === CompletionStatus.Aborted) {
         reject(abortError(signal))
       } else {
         reject(value)

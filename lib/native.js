@@ -46,9 +46,12 @@ const IDLE = 0
 const TURN = 1
 const TICK = 2
 
-const CANCEL_TOO_LATE = 0
-const CANCEL_BEFORE_START = 1
-const CANCEL_WHILE_RUNNING = 2
+// What Port.cancel answers (src/protocol.rs).
+const {
+  TooLate: CANCEL_TOO_LATE,
+  BeforeStart: CANCEL_BEFORE_START,
+  WhileRunning: CANCEL_WHILE_RUNNING,
+} = binding.CancelOutcome
 
 class CompletionPort {
   /** The native Port, made on first use (a process that never needs one never makes one). */
@@ -82,7 +85,8 @@ class CompletionPort {
 
   /**
    * Registers `handler(status, value)` for a new operation and returns its id.
-   * status: 0 = ok, 1 = error (value is an Error), 2 = aborted. The handler may
+   * status: a binding.CompletionStatus (Ok, Error: value is an Error,
+   * Aborted, Rejected, Message). The handler may
    * be called many times (a stream of chunks) until `close(id)`.
    */
   open(handler, { ref = true } = {}) {

@@ -48,11 +48,13 @@ const {
   ArrayBufferPrototypeGetResizable: AB_RESIZABLE,
 } = require('./intrinsics')
 
-/** The tag of [SIDE, serialized, ...views] (a type index never used for a binary value). */
-const SIDE = -1
+// The tags in front of an array-encoded value (src/protocol.rs, ValueTag):
+// a type index for [tag, bytes]; SIDE for [SIDE, serialized, ...views];
+// SHARED for [SHARED, key], a value that travels by postMessage (it holds a
+// SharedArrayBuffer).
+const { ValueTag } = require('../binding.js')
+const { Side: SIDE, Shared: SHARED } = ValueTag
 const SIDE_MIN = 64 * 1024
-/** The tag of [SHARED, key]: a value that travels by postMessage (it holds a SharedArrayBuffer). */
-const SHARED = -2
 
 /** Thrown by the encoders when the value holds a SharedArrayBuffer. */
 class SharedFound extends Error {}
@@ -73,7 +75,7 @@ class SideSerializer extends v8.DefaultSerializer {
     const [buffer, offset, length] = viewParts(view)
     if (isSharedArrayBuffer(buffer)) throw new SharedFound()
     // Self-contained (thrown values): a Buffer arrives as the Uint8Array postMessage gives.
-    this.writeUint32(t === 13 && this.sideMin === Infinity ? 1 : t)
+    this.writeUint32(t === ValueTag.Buffer && this.sideMin === Infinity ? ValueTag.Uint8Array : t)
     const bytes = new Uint8Array(buffer, offset, length)
     if (length >= this.sideMin) {
       this.writeUint32(BESIDE)
@@ -118,11 +120,11 @@ function serialize(value) {
   }
 }
 
-const TYPES = [
-  ArrayBuffer, Uint8Array, Int8Array, Uint8ClampedArray, Int16Array, Uint16Array,
-  Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array,
-  DataView, Buffer,
-]
+/** The constructor of each binary ValueTag, indexed by tag. */
+const TYPES = []
+for (const [name, tag] of Object.entries(ValueTag)) {
+  if (tag >= 0) TYPES[tag] = name === 'Buffer' ? Buffer : globalThis[name]
+}
 /** [buffer, byteOffset, byteLength] of a real TypedArray or DataView (throws on a detached one). */
 function viewParts(view) {
   if (isDataView(view)) {
@@ -139,12 +141,12 @@ function bytesOf(view) {
 
 function typeIndexOf(value) {
   if (value === null || typeof value !== 'object') return -1
-  if (isArrayBuffer(value)) return 0
-  if (isDataView(value)) return 12
+  if (isArrayBuffer(value)) return ValueTag.ArrayBuffer
+  if (isDataView(value)) return ValueTag.DataView
   const name = ReflectApply(TA_TAG, value, []) // undefined unless a real TypedArray
   if (name === undefined) return -1
-  if (name === 'Uint8Array' && Buffer.isBuffer(value)) return 13
-  return TYPES.findIndex((t) => t.name === name)
+  if (name === 'Uint8Array' && Buffer.isBuffer(value)) return ValueTag.Buffer
+  return ValueTag[name] ?? -1
 }
 
 function isPrimitive(v) {
@@ -193,10 +195,10 @@ function encode(value, viaPort) {
 function encodeUnchecked(value) {
   if (isPrimitive(value)) return value
   const t = typeIndexOf(value)
-  if (t === 0) {
+  if (t === ValueTag.ArrayBuffer) {
     // A resizable ArrayBuffer keeps its maxByteLength only through the serializer.
     if (AB_RESIZABLE !== undefined && ReflectApply(AB_RESIZABLE, value, [])) return serialize(value)
-    return [0, new Uint8Array(value)]
+    return [ValueTag.ArrayBuffer, new Uint8Array(value)]
   }
   if (t > 0) {
     const bytes = bytesOf(value)
@@ -226,12 +228,12 @@ function decode(raw) {
 
 /** A value of type TYPES[t] over `bytes` (a Uint8Array or Buffer), without a copy when aligned. */
 function viewOf(t, bytes) {
-  if (t === 0) {
+  if (t === ValueTag.ArrayBuffer) {
     return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
       ? bytes.buffer
       : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
   }
-  if (t === 13) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  if (t === ValueTag.Buffer) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const Ctor = TYPES[t]
   if (Ctor === undefined) throw new TypeError(`spindle: unknown binary type ${t}`)
   const size = Ctor.BYTES_PER_ELEMENT || 1

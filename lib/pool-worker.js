@@ -10,6 +10,7 @@ const { workerData, threadId, parentPort } = require('node:worker_threads')
 const { pathToFileURL } = require('node:url')
 const values = require('./pool-values')
 const native = require('./native')
+const { TakeSignal, TaskCancel } = native.binding
 const { decodeCompletion, serializeError } = require('./task-errors')
 const { chunkRunner } = require('./pool-map')
 const state = require('./worker-state')
@@ -23,13 +24,9 @@ const {
 } = require('./validate')
 
 const currentTask = new AsyncLocalStorage()
-/** `take()`'s answer when this thread's own completions wait for the event loop. */
-const YIELD = 0xffffffff
 state.current = () => currentTask.getStore() ?? null
 
 const { handle, filename, concurrency, spinMicros, waitMicros, idleTimeout, minThreads, maxThreads } = workerData.spindle
-/** `take()`'s answer when all it found were subtasks of ours that another worker must run. */
-const AWAY = 0xfffffffe
 let awayDelay = 0
 let awayTimer = null
 state.workerData = workerData.user
@@ -220,7 +217,7 @@ class TaskContext {
       if (signal) {
         onAbort = () => {
           const r = worker.cancel(id)
-          if (r === -1) return // finished already; its result is on the way
+          if (r === TaskCancel.TooLate) return // finished already; its result is on the way
           settle(false, abortError(signal)) // a running subtask's result is dropped
           // Running on another worker: it cannot be interrupted, so the pool
           // replaces that worker, as for an aborted top-level task.
@@ -386,8 +383,8 @@ function drain() {
   try {
     while (inflight < concurrency) {
       const id = worker.take(spinMicros, waitMicros)
-      if (id === YIELD) break // our own subtasks' results wait for the event loop
-      if (id === AWAY) {
+      if (id === TakeSignal.Yield) break // our own subtasks' results wait for the event loop
+      if (id === TakeSignal.Away) {
         // Only subtasks that another worker must run: ask the pool for a
         // worker if it may grow, and look again later (backing off to 32 ms).
         if (awayDelay === 0) parentPort.postMessage({ spindle: 'helper' })
@@ -401,7 +398,7 @@ function drain() {
         break
       }
       awayDelay = 0
-      if (id === 0) {
+      if (id === TakeSignal.Parked) {
         // Parked: back to the event loop until the scheduler wakes us.
         if (inflight === 0 && Number.isFinite(idleTimeout) && workerData.spindle.index >= minThreads) {
           idleTimer = setTimeout(retire, idleTimeout)

@@ -11,6 +11,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { fileURLToPath } = require('node:url')
 const native = require('./native')
+const { CompletionStatus, TaskCancel } = native.binding
 const { abortError, errorWithCode, invalidArgType, invalidArgValue, outOfRange } = require('./errors')
 const { snapshot } = require('./options')
 const { decodeCompletion, deserializeError } = require('./task-errors')
@@ -549,7 +550,7 @@ class Pool extends EventEmitter {
     this.#flush()
     for (const [id, p] of [...this.#pending]) {
       const r = this.#native.cancel(id)
-      if (r !== -1) this.#settle(id, p, false, err)
+      if (r !== TaskCancel.TooLate) this.#settle(id, p, false, err)
     }
   }
 
@@ -782,7 +783,7 @@ class Pool extends EventEmitter {
 
   /** A task's completion (called by the completion path with the task as `this`). */
   static #onResult(status, value, id) {
-    const key = status === 0 ? values.sharedKey(value) : null
+    const key = status === CompletionStatus.Ok ? values.sharedKey(value) : null
     if (key !== null) {
       // The result holds a SharedArrayBuffer: it came (or comes) by postMessage.
       const pool = this.pool
@@ -815,7 +816,7 @@ class Pool extends EventEmitter {
       return
     }
     const r = this.#native.cancel(id)
-    if (r === -1) return // finished already; its result is on the way
+    if (r === TaskCancel.TooLate) return // finished already; its result is on the way
     p.onAbort = null
     this.#settle(id, p, false, abortError(p.signal))
     // Running (r is its worker's thread id): the task cannot be interrupted,

@@ -6,6 +6,7 @@
 // error (the values themselves are encoded in lib/pool-values.js).
 
 const v8 = require('node:v8')
+const { CompletionStatus } = require('../binding.js')
 const { errorWithCode } = require('./errors')
 const { decode, deserializeInline, serializeInline } = require('./pool-values')
 const { FunctionPrototypeToString, ObjectPrototypeToString, ReflectApply, isNativeError } = require('./intrinsics')
@@ -149,13 +150,13 @@ function deserializeError(bytes) {
 /**
  * Interprets one completion of a task: 'ok' with the decoded result, 'error'
  * with the Error (rebuilt when the task threw), or 'message' with a progress
- * message. (status: 0 ok, 1 error, 2 aborted, 3 the task threw, 4 message)
+ * message. (status: a binding.CompletionStatus; Rejected: the task threw)
  */
 function decodeCompletion(status, value) {
   try {
-    if (status === 0) return ['ok', decode(value)]
-    if (status === 4) return ['message', decode(value)]
-    if (status === 3) return ['error', deserializeError(value)]
+    if (status === CompletionStatus.Ok) return ['ok', decode(value)]
+    if (status === CompletionStatus.Message) return ['message', decode(value)]
+    if (status === CompletionStatus.Rejected) return ['error', deserializeError(value)]
     return ['error', value]
   } catch (err) {
     if (err?.code !== undefined) return ['error', err]

@@ -55,3 +55,89 @@ pub enum StdioMode {
     /// `/dev/null`.
     Ignore = 2,
 }
+
+/// How an operation's completion ended: the `status` of each
+/// `[id, status, value]` triple of a delivered batch.
+#[napi]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompletionStatus {
+    /// `value` is the result.
+    Ok = 0,
+    /// `value` is an `Error` (with a `code`).
+    Error = 1,
+    /// The operation saw its cancellation and stopped; `value` is undefined.
+    Aborted = 2,
+    /// `value` is what the operation failed with, for JavaScript to decode
+    /// (a pool task's serialized exception).
+    Rejected = 3,
+    /// `value` is a progress message; more completions of the id follow.
+    Message = 4,
+}
+
+/// What `Port.cancel(id)` found.
+#[napi]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// Finished already (or unknown): its completion is on the way or done.
+    TooLate = 0,
+    /// Cancelled before it started: no completion will come.
+    BeforeStart = 1,
+    /// Running, and asked to stop: an `Aborted` (or its result) follows.
+    WhileRunning = 2,
+}
+
+/// What a pool's `cancel(id)` answers when it is not the thread id of the
+/// worker running the task (thread ids are never negative).
+#[napi]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskCancel {
+    /// Finished already: its result is on the way.
+    TooLate = -1,
+    /// Removed before it started.
+    BeforeStart = -2,
+}
+
+/// What a pool worker's `take()` answers when it is not a task slot. Task
+/// slots start at [`FIRST_TASK_SLOT`] and wrap back to it, so a slot is
+/// never one of these.
+#[napi]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakeSignal {
+    /// Nothing to do: the worker parks until its port wakes it.
+    Parked = 0,
+    /// This thread's own subtasks' results wait for its event loop: return
+    /// to it without parking.
+    Yield = 1,
+    /// All it found were subtasks it forked with a signal, which another
+    /// worker must run: return to the event loop and look again soon.
+    Away = 2,
+}
+
+/// The first task slot `take()` hands out (see [`TakeSignal`]).
+pub const FIRST_TASK_SLOT: u32 = 3;
+
+/// The tag in front of a value that crosses threads as an array
+/// (`lib/pool-values.js`): a binary value `[tag, bytes]` of that type, a
+/// serialized value with its large parts beside it `[Side, bytes, ...]`, or
+/// a value that travels by `postMessage` `[Shared, key]`. Rust carries the
+/// tag without reading it; both JavaScript ends take it from here.
+#[napi]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueTag {
+    ArrayBuffer = 0,
+    Uint8Array = 1,
+    Int8Array = 2,
+    Uint8ClampedArray = 3,
+    Int16Array = 4,
+    Uint16Array = 5,
+    Int32Array = 6,
+    Uint32Array = 7,
+    Float32Array = 8,
+    Float64Array = 9,
+    BigInt64Array = 10,
+    BigUint64Array = 11,
+    DataView = 12,
+    Buffer = 13,
+    Side = -1,
+    Shared = -2,
+}

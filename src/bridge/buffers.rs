@@ -128,13 +128,7 @@ impl View {
     }
 }
 
-fn check(status: sys::napi_status, what: &str) -> Result<()> {
-    if status == sys::Status::napi_ok {
-        Ok(())
-    } else {
-        Err(Error::new(Status::InvalidArg, what.to_string()))
-    }
-}
+use super::status::check;
 
 /// What `napi_get_typedarray_info` reports.
 struct Info {

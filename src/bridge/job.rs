@@ -40,15 +40,16 @@ const STOPPING: u8 = 2;
 const CANCELLED: u8 = 3;
 const DONE: u8 = 4;
 
-/// What `cancel` achieved.
+/// What `cancel` achieved (crosses to JavaScript as
+/// `protocol::CancelOutcome`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cancel {
     /// Unknown id or already finished: the result is on its way.
-    TooLate = 0,
+    TooLate,
     /// The job had not started and never will.
-    BeforeStart = 1,
+    BeforeStart,
     /// The job is running and will stop soon, completing with `Aborted`.
-    WhileRunning = 2,
+    WhileRunning,
 }
 
 #[derive(Debug)]

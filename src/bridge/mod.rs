@@ -42,4 +42,5 @@ pub mod job;
 pub mod port;
 pub mod queue;
 pub mod sink;
+pub(crate) mod status;
 pub mod value;

@@ -4,8 +4,8 @@
 //! The port owns a raw threadsafe function whose `call_js` drains the whole
 //! completion queue, converts every completion to JavaScript values and calls
 //! the environment's `onBatch(flat)` callback once, with a flat array
-//! `[id, status, value, id, status, value, …]` (status 0 = ok, 1 = error, 3 = rejected with a value, 4 = a message,
-//! 2 = aborted, 3 = rejected with a value). See `mod.rs` for the liveness and teardown protocol.
+//! `[id, status, value, id, status, value, …]` (status: `protocol::CompletionStatus`).
+//! See `mod.rs` for the liveness and teardown protocol.
 
 use std::ffi::c_void;
 use std::ptr;
@@ -17,10 +17,11 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 
-use super::job::Jobs;
+use super::job::{Cancel, Jobs};
 use super::queue::{CompletionQueue, Push};
 use super::sink::Sink;
 use super::value::{Completion, Outcome, Value};
+use crate::protocol::{CancelOutcome, CompletionStatus};
 
 /// How long environment teardown waits for running jobs to stop. Kernels poll
 /// for cancellation every few milliseconds; this bound only guards against a
@@ -142,13 +143,12 @@ pub struct PortCounters {
     pub inflight: u32,
 }
 
+/// Returns the status from the enclosing function unless it is `napi_ok`
+/// (`status::ok`, for the delivery path's raw-status results).
 macro_rules! check {
-    ($e:expr) => {{
-        let status = $e;
-        if status != sys::Status::napi_ok {
-            return Err(status);
-        }
-    }};
+    ($e:expr) => {
+        super::status::ok($e)?
+    };
 }
 
 /// # Safety
@@ -229,17 +229,20 @@ unsafe fn outcome_to_js(
     // SAFETY: forwarded contract.
     unsafe {
         match outcome {
-            Outcome::Ok(v) => Ok((0, to_js(env, v)?)),
+            Outcome::Ok(v) => Ok((CompletionStatus::Ok as u32, to_js(env, v)?)),
             Outcome::Err { code, message } => {
                 let code = str_value(env, code)?;
                 let msg = str_value(env, &message)?;
                 let mut err = ptr::null_mut();
                 check!(sys::napi_create_error(env, code, msg, &mut err));
-                Ok((1, err))
+                Ok((CompletionStatus::Error as u32, err))
             }
-            Outcome::Aborted => Ok((2, to_js(env, Value::Undefined)?)),
-            Outcome::Rejected(v) => Ok((3, to_js(env, v)?)),
-            Outcome::Message(v) => Ok((4, to_js(env, v)?)),
+            Outcome::Aborted => Ok((
+                CompletionStatus::Aborted as u32,
+                to_js(env, Value::Undefined)?,
+            )),
+            Outcome::Rejected(v) => Ok((CompletionStatus::Rejected as u32, to_js(env, v)?)),
+            Outcome::Message(v) => Ok((CompletionStatus::Message as u32, to_js(env, v)?)),
         }
     }
 }
@@ -268,7 +271,7 @@ unsafe fn conversion_error(env: sys::napi_env) -> std::result::Result<(u32, sys:
         )?;
         let mut err = ptr::null_mut();
         check!(sys::napi_create_error(env, code, msg, &mut err));
-        Ok((1, err))
+        Ok((CompletionStatus::Error as u32, err))
     }
 }
 
@@ -474,11 +477,14 @@ impl Port {
         });
     }
 
-    /// Cancels operation `id`: 0 = too late, 1 = cancelled before it
-    /// started, 2 = running and asked to stop.
+    /// Cancels operation `id` (see `protocol::CancelOutcome`).
     #[napi]
-    pub fn cancel(&self, id: u32) -> u32 {
-        self.inner.jobs.cancel(id) as u32
+    pub fn cancel(&self, id: u32) -> CancelOutcome {
+        match self.inner.jobs.cancel(id) {
+            Cancel::TooLate => CancelOutcome::TooLate,
+            Cancel::BeforeStart => CancelOutcome::BeforeStart,
+            Cancel::WhileRunning => CancelOutcome::WhileRunning,
+        }
     }
 
     /// Starts polling: completions stop waking the event loop; JavaScript

@@ -18,6 +18,7 @@ use super::stats::{stats, Summary};
 use super::{claims, threads, Stop, Stopped};
 use crate::bridge::buffers::{self, Elem, View};
 use crate::bridge::port::Port;
+use crate::bridge::status::check;
 use crate::bridge::value::{panic_outcome, Completion, Outcome, Value};
 
 /// Inputs of at most this many bytes (in all, for `hashMany`) are copied
@@ -253,17 +254,13 @@ pub fn kernel_hash_many(
     let mut len = 0u32;
     // SAFETY: live handles of this call; JavaScript passes an Array.
     let status = unsafe { sys::napi_get_array_length(raw_env, raw_list, &mut len) };
-    if status != sys::Status::napi_ok {
-        return Err(Error::new(Status::InvalidArg, "expected an array"));
-    }
+    check(status, "expected an array")?;
     let mut views = Vec::with_capacity(len as usize);
     for i in 0..len {
         let mut item = std::ptr::null_mut();
         // SAFETY: live handles; `i` is below the array's length.
         let status = unsafe { sys::napi_get_element(raw_env, raw_list, i, &mut item) };
-        if status != sys::Status::napi_ok {
-            return Err(Error::new(Status::InvalidArg, "could not read the list"));
-        }
+        check(status, "could not read the list")?;
         // SAFETY: `item` is a live handle of this call.
         views.push(unsafe { buffers::typed_array_view(raw_env, item)? });
     }

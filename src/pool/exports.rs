@@ -18,6 +18,9 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 
+use crate::bridge::status::check;
+use crate::protocol::{TakeSignal, TaskCancel, FIRST_TASK_SLOT};
+
 use super::{Cancelled, Percentiles, PoolCore, Task};
 use crate::bridge::buffers;
 use crate::bridge::port::{batch_to_js, to_js, Port, PortInner};
@@ -48,41 +51,62 @@ unsafe fn value_from_js(env: sys::napi_env, value: sys::napi_value) -> Result<Va
     let mut kind = 0;
     // SAFETY: (the whole function) live handles per the contract;
     // out-pointers are valid locals; each getter is called only for its own
-    // type.
+    // type, and every status is checked.
     unsafe {
-        sys::napi_typeof(env, value, &mut kind);
+        check(sys::napi_typeof(env, value, &mut kind), "unreadable value")?;
         Ok(match kind {
             sys::ValueType::napi_undefined => Value::Undefined,
             sys::ValueType::napi_null => Value::Null,
             sys::ValueType::napi_boolean => {
                 let mut b = false;
-                sys::napi_get_value_bool(env, value, &mut b);
+                check(
+                    sys::napi_get_value_bool(env, value, &mut b),
+                    "unreadable boolean",
+                )?;
                 Value::Bool(b)
             }
             sys::ValueType::napi_number => {
                 let mut n = 0.0;
-                sys::napi_get_value_double(env, value, &mut n);
+                check(
+                    sys::napi_get_value_double(env, value, &mut n),
+                    "unreadable number",
+                )?;
                 Value::Number(n)
             }
             sys::ValueType::napi_string => Value::Str(String::from_napi_value(env, value)?),
             _ => {
                 let mut is_array = false;
-                sys::napi_is_array(env, value, &mut is_array);
+                check(
+                    sys::napi_is_array(env, value, &mut is_array),
+                    "unreadable value",
+                )?;
                 if is_array {
                     // [typeIndex, bytes]: a top-level binary value; or
                     // [SIDE, serialized, view, ...]: a serialized value with
                     // its large binary parts beside it (lib/pool-values.js).
                     let mut len = 0;
-                    sys::napi_get_array_length(env, value, &mut len);
+                    check(
+                        sys::napi_get_array_length(env, value, &mut len),
+                        "unreadable array",
+                    )?;
                     let mut t = ptr::null_mut();
-                    sys::napi_get_element(env, value, 0, &mut t);
+                    check(
+                        sys::napi_get_element(env, value, 0, &mut t),
+                        "unreadable tag",
+                    )?;
                     let mut index = 0.0;
-                    sys::napi_get_value_double(env, t, &mut index);
+                    check(
+                        sys::napi_get_value_double(env, t, &mut index),
+                        "the tag must be a number",
+                    )?;
                     let mut items = Vec::with_capacity(len as usize);
                     items.push(Value::Number(index));
                     for i in 1..len {
                         let mut bytes = ptr::null_mut();
-                        sys::napi_get_element(env, value, i, &mut bytes);
+                        check(
+                            sys::napi_get_element(env, value, i, &mut bytes),
+                            "unreadable part",
+                        )?;
                         let view = buffers::typed_array_view(env, bytes)?;
                         items.push(Value::Bytes(view.bytes().to_vec()));
                     }
@@ -96,12 +120,12 @@ unsafe fn value_from_js(env: sys::napi_env, value: sys::napi_value) -> Result<Va
     }
 }
 
-/// -1 too late, -2 cancelled before it started, else (>= 0) the thread id
-/// of the worker running it. No sentinel collides with a thread id.
+/// A task cancel's answer: the thread id (never negative) of the worker
+/// running it, or a `protocol::TaskCancel` (negative).
 fn cancel_code(c: Cancelled) -> i64 {
     match c {
-        Cancelled::TooLate => -1,
-        Cancelled::BeforeStart => -2,
+        Cancelled::TooLate => TaskCancel::TooLate as i64,
+        Cancelled::BeforeStart => TaskCancel::BeforeStart as i64,
         Cancelled::Running(worker) => worker as i64,
     }
 }
@@ -207,8 +231,8 @@ impl NativePool {
             .submit_batch(batch, &self.origin, name.map(|n| Arc::from(n.as_str()))))
     }
 
-    /// -1 too late, -2 cancelled before it started, else the thread id of
-    /// the worker running it (which JavaScript then replaces).
+    /// A `protocol::TaskCancel` (negative), else the thread id of the
+    /// worker running it (which JavaScript then replaces).
     #[napi]
     pub fn cancel(&self, id: u32) -> i64 {
         cancel_code(self.core.cancel(&self.origin, id))
@@ -295,14 +319,9 @@ impl Drop for NativePool {
     }
 }
 
-/// What `take` returns when the worker should return to its event loop to
-/// deliver its own subtasks' results, without parking.
-const YIELD: u32 = u32::MAX;
-/// What `take` returns when the only work it found is subtasks that this
-/// worker forked with an abort signal and must leave to another worker (they
-/// are back on the injector): return to the event loop without parking and
-/// look again a little later (the signal can fire meanwhile).
-const AWAY: u32 = u32::MAX - 1;
+const PARKED: u32 = TakeSignal::Parked as u32;
+const YIELD: u32 = TakeSignal::Yield as u32;
+const AWAY: u32 = TakeSignal::Away as u32;
 
 /// A worker thread's end of the scheduler (internal).
 #[napi]
@@ -348,24 +367,24 @@ impl PoolWorker {
             running: HashMap::new(),
             local_results: Vec::new(),
             deferred: Vec::new(),
-            next_slot: 1,
+            next_slot: FIRST_TASK_SLOT,
         })
     }
 
     /// Takes the next task, spinning at most `spin_micros` and then waiting
     /// at most `wait_micros` in native code, and
-    /// returns its slot (this worker's handle for it); 0 means the worker has
-    /// parked and will be woken through its port; 4294967295 (u32::MAX) means
-    /// results of its own subtasks wait for its event loop: return to it
-    /// without parking. The task's argument and
-    /// export name are then read with `arg()` and `name()`.
+    /// returns its slot (this worker's handle for it, at least
+    /// `FIRST_TASK_SLOT`), or a `protocol::TakeSignal`: parked (woken through
+    /// its port), yield (its own subtasks' results wait for its event loop)
+    /// or away (see `TakeSignal::Away`). The task's argument and export name
+    /// are then read with `arg()` and `name()`.
     #[napi]
     pub fn take(&mut self, spin_micros: u32, wait_micros: u32) -> u32 {
         let r = self.take_inner(spin_micros, wait_micros);
         if !self.deferred.is_empty() {
             let deferred = std::mem::take(&mut self.deferred);
             self.core.sched.submit_many(deferred);
-            if r == 0 || r == YIELD {
+            if r == PARKED || r == YIELD {
                 // Parked: unpark at once (the JS side retries on a timer).
                 // (A parked worker is woken by the submit above anyway.)
                 return AWAY;
@@ -380,7 +399,7 @@ impl PoolWorker {
         loop {
             let task = {
                 let Some(local) = self.local.as_ref() else {
-                    return 0;
+                    return PARKED;
                 };
                 if !self.deferred.is_empty() {
                     // Holding work for others: never wait or park here.
@@ -403,7 +422,7 @@ impl PoolWorker {
                         .or_else(|| self.core.sched.park(local))
                     {
                         Some(task) => task,
-                        None => return 0,
+                        None => return PARKED,
                     }
                 }
             };
@@ -426,10 +445,8 @@ impl PoolWorker {
             return None;
         }
         let slot = self.next_slot;
-        self.next_slot = match self.next_slot.checked_add(1) {
-            Some(n) if n != YIELD => n,
-            _ => 1,
-        };
+        // Slots never reach a TakeSignal: they wrap back to the first.
+        self.next_slot = self.next_slot.checked_add(1).unwrap_or(FIRST_TASK_SLOT);
         self.running.insert(slot, (task.origin.clone(), task.id));
         self.current = Some(task);
         Some(slot)
@@ -555,8 +572,8 @@ impl PoolWorker {
             .submit_away(id, payload, &self.port, name.map(|n| Arc::from(n.as_str()))))
     }
 
-    /// Cancels subtask `id` submitted from this environment: -1 too late,
-    /// -2 cancelled before it started, else the running worker's thread id.
+    /// Cancels subtask `id` submitted from this environment: a
+    /// `protocol::TaskCancel` (negative), else the running worker's thread id.
     #[napi]
     pub fn cancel(&self, id: u32) -> i64 {
         cancel_code(self.core.cancel(&self.port, id))
