@@ -19,7 +19,7 @@ use napi_derive::napi;
 
 use super::job::{Cancel, Jobs};
 use super::queue::{CompletionQueue, Push};
-use super::sink::Sink;
+use super::sink::{Sink, Teardown};
 use super::value::{Completion, Outcome, Value};
 use crate::protocol::{CancelOutcome, CompletionStatus};
 
@@ -35,9 +35,6 @@ struct RawTsfn(sys::napi_threadsafe_function);
 unsafe impl Send for RawTsfn {}
 // SAFETY: as above.
 unsafe impl Sync for RawTsfn {}
-
-// `reactor/exports.rs` names the trait through this module.
-pub use super::sink::Teardown;
 
 /// The shared state behind a [`Port`]; producers hold an `Arc` of it.
 pub struct PortInner {

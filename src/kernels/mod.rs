@@ -3,7 +3,9 @@
 //!
 //! * `claims`  — sorts of overlapping memory run one after the other.
 //! * `threads` — the kernel pool (size from `SPINDLE_THREADS`, `configure`).
-//! * `sort`    — in-place parallel LSD radix sort in `TypedArray.prototype.sort` order.
+//! * `sort`    — in-place parallel radix sort in `TypedArray.prototype.sort`
+//!   order: most-significant-digit passes split the range across threads,
+//!   small ranges finish with stable least-significant-digit passes.
 //! * `stats`   — count/sum/min/max/mean/variance, deterministic for any thread count.
 //! * `hash`    — SHA-256, SHA-512 and BLAKE3 (all threads on one large input).
 //! * `exports` — the napi functions; the only file here that sees JavaScript.

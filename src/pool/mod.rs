@@ -3,8 +3,9 @@
 //!
 //! # Data path
 //!
-//! `pool.run(arg)` serializes `arg` (v8 structured clone) and calls
-//! `NativePool.submit(id, bytes)`: the bytes are copied once into a [`Task`]
+//! `pool.run(arg)` serializes `arg` (v8 structured clone) and, once per tick,
+//! calls `NativePool.submitBatch(ids, payloads, name)`: the bytes are copied
+//! once into a [`Task`] each,
 //! pushed on the injector — no message to any worker. A worker thread's
 //! runtime (`lib/pool-worker.js`) calls `PoolWorker.take()`, which pops its
 //! own deque, takes a batch from the injector, or steals from another worker;

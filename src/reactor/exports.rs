@@ -16,7 +16,8 @@ use super::api::Reactor;
 use super::event::Stream;
 use super::request::SpawnRequest;
 use super::stdin::TryWrite;
-use crate::bridge::port::{Port, Teardown};
+use crate::bridge::port::Port;
+use crate::bridge::sink::{Sink, Teardown};
 use crate::bridge::value::{Completion, Outcome};
 use crate::protocol::StdioMode;
 use std::sync::Arc;
@@ -140,16 +141,18 @@ pub fn reactor_spawn(port: &Port, id: u32, options: NativeSpawnOptions) -> Resul
         Err(errno) => return Ok(failed(errno)),
     };
     let pid = started.ctl.pid;
-    let inner = port.inner().clone();
+    // The reactor sees the environment only as a completion sink.
+    let sink: Arc<dyn Sink> = port.inner().clone();
+    let events = sink.clone();
     let reactor = Reactor::global();
     let key = reactor.adopt(
         started,
         req.output_credit,
         Box::new(move |ev| {
-            if inner.is_closed() {
+            if events.is_closed() {
                 return false;
             }
-            inner.complete(Completion {
+            events.complete(Completion {
                 id,
                 outcome: Outcome::Ok(ev.into_value()),
             });
@@ -159,7 +162,7 @@ pub fn reactor_spawn(port: &Port, id: u32, options: NativeSpawnOptions) -> Resul
     if let Some(link) = reactor.stdin_link(key) {
         // Borrowed stdin chunks point into this environment's memory.
         let link: Arc<dyn Teardown> = link;
-        port.inner().on_teardown(Arc::downgrade(&link));
+        sink.on_teardown(Arc::downgrade(&link));
     }
     Ok(SpawnStarted {
         key: key as f64,

@@ -114,24 +114,24 @@ mod child;
 mod command;
 #[cfg(reactor)]
 mod driver;
-pub mod event;
+pub(crate) mod event;
 #[cfg(reactor)]
-pub mod exports;
+pub(crate) mod exports;
 #[cfg(reactor)]
 mod launch;
 #[cfg(reactor)]
 mod lifecycle;
-pub mod request;
+pub(crate) mod request;
 #[cfg(unix)]
-pub mod resolve;
+pub(crate) mod resolve;
 #[cfg(reactor)]
 mod shared;
 #[cfg(reactor)]
 mod spawner;
 #[cfg(reactor)]
-pub mod stdin;
+pub(crate) mod stdin;
 #[cfg(reactor)]
-pub mod sys;
+pub(crate) mod sys;
 
 #[cfg(reactor)]
 pub use api::{Reactor, IDLE_TIMEOUT};

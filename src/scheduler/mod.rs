@@ -79,7 +79,8 @@
 //!
 //! 1. `close()` refuses new submissions and wakes every sleeper; no worker
 //!    blocks after it (JavaScript stops calling `submitBatch`).
-//! 2. Workers drain what is queued; `is_drained()` tells the pool when.
+//! 2. Workers drain what is queued; the pool knows when from its own count
+//!    of pending tasks (JavaScript settles each one).
 //! 3. Each worker `unregister`s on exit; tasks left in its local deque go
 //!    back to the injector, so a dying worker loses no queued task.
 
