@@ -4,7 +4,7 @@
 const kernels = require('./lib/kernels')
 const { AbortError } = require('./lib/errors')
 const { Pool } = require('./lib/pool')
-const workerState = require('./lib/worker-state')
+const workerState = require('./lib/pool/worker-state')
 // Reactor: child processes spawned on spindle's reactor thread.
 const { spawn, ChildProcess } = require('./lib/spawn')
 const { exec } = require('./lib/spawn/exec')

@@ -38,7 +38,7 @@ const { Pool } = require('./pool')
 const { pack } = require('./bullmq-task')
 const { getOwn, snapshot } = require('./options')
 const { abortError, errorWithCode, invalidArgType, invalidArgValue, outOfRange } = require('./errors')
-const { deserializeError, serializeError } = require('./task-errors')
+const { deserializeError, serializeError } = require('./pool/task-errors')
 const { validateAbortSignal, validateFunction, validateInteger, validateString } = require('./validate')
 
 function loadBullmq() {

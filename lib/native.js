@@ -260,7 +260,7 @@ function reportLater(err) {
 /** This environment's port. */
 const completions = new CompletionPort()
 
-// The functions its users call (lib/pool.js, lib/pool-worker.js,
+// The functions its users call (lib/pool/index.js, lib/pool/worker.js,
 // lib/kernels.js, lib/spawn/), each a thin delegate.
 module.exports = {
   CompletionPort,

@@ -117,7 +117,7 @@ pub enum TakeSignal {
 pub const FIRST_TASK_SLOT: u32 = 3;
 
 /// The tag in front of a value that crosses threads as an array
-/// (`lib/pool-values.js`): a binary value `[tag, bytes]` of that type, a
+/// (`lib/pool/values.js`): a binary value `[tag, bytes]` of that type, a
 /// serialized value with its large parts beside it `[Side, bytes, ...]`, or
 /// a value that travels by `postMessage` `[Shared, key]`. Rust carries the
 /// tag without reading it; both JavaScript ends take it from here.

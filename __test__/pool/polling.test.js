@@ -24,7 +24,7 @@ test('polling: sequential short tasks come back without waking the loop', async 
   // Whether a result wakes the loop depends on when it arrives, and a busy
   // machine decides that; so every task is timed, and the wakes are bounded
   // by what the timings allow. The pool polls after a submission while its
-  // moving average of submit → result is within the window (lib/pool.js,
+  // moving average of submit → result is within the window (lib/pool/index.js,
   // #maybePoll); a result seen within the window arrived while the loop
   // polled and woke nothing. Any other task may cost one wake (its result
   // is its only completion), counted a little later, perhaps during the next

@@ -83,7 +83,7 @@ unsafe fn value_from_js(env: sys::napi_env, value: sys::napi_value) -> Result<Va
                 if is_array {
                     // [typeIndex, bytes]: a top-level binary value; or
                     // [SIDE, serialized, view, ...]: a serialized value with
-                    // its large binary parts beside it (lib/pool-values.js).
+                    // its large binary parts beside it (lib/pool/values.js).
                     let mut len = 0;
                     check(
                         sys::napi_get_array_length(env, value, &mut len),

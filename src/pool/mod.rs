@@ -7,7 +7,7 @@
 //! calls `NativePool.submitBatch(ids, payloads, name)`: the bytes are copied
 //! once into a [`Task`] each,
 //! pushed on the injector — no message to any worker. A worker thread's
-//! runtime (`lib/pool-worker.js`) calls `PoolWorker.take()`, which pops its
+//! runtime (`lib/pool/worker.js`) calls `PoolWorker.take()`, which pops its
 //! own deque, takes a batch from the injector, or steals from another worker;
 //! the payload is handed to JavaScript as an external Buffer (no copy). The
 //! result bytes go back through `PoolWorker.complete()` onto the *origin*

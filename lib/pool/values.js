@@ -22,12 +22,12 @@
 // `encode(value, viaPort)` then calls `viaPort(value)`, which sends the whole
 // value by postMessage (which shares SharedArrayBuffers, as Worker does) and
 // returns a small marker [SHARED, key] that travels through Rust instead; the
-// receiver fetches the value by its key (lib/pool.js, lib/pool-worker.js).
+// receiver fetches the value by its key (lib/pool/index.js, lib/pool/worker.js).
 // Where no port is offered (ctx.run, ctx.postMessage) such a value rejects
 // with ERR_SPINDLE_UNCLONEABLE.
 
 const v8 = require('node:v8')
-const { errorWithCode, invalidArgType, invalidArgValue, outOfRange } = require('./errors')
+const { errorWithCode, invalidArgType, invalidArgValue, outOfRange } = require('../errors')
 
 // A view's type, buffer, offset and length are read through the intrinsic
 // getters (lib/intrinsics.js), never through the value's own properties,
@@ -46,13 +46,13 @@ const {
   DataViewPrototypeGetByteOffset: DV_OFFSET,
   DataViewPrototypeGetByteLength: DV_LENGTH,
   ArrayBufferPrototypeGetResizable: AB_RESIZABLE,
-} = require('./intrinsics')
+} = require('../intrinsics')
 
 // The tags in front of an array-encoded value (src/protocol.rs, ValueTag):
 // a type index for [tag, bytes]; SIDE for [SIDE, serialized, ...views];
 // SHARED for [SHARED, key], a value that travels by postMessage (it holds a
 // SharedArrayBuffer).
-const { ValueTag } = require('../binding.js')
+const { ValueTag } = require('../../binding.js')
 const { Side: SIDE, Shared: SHARED } = ValueTag
 const SIDE_MIN = 64 * 1024
 
@@ -277,7 +277,7 @@ function detach(list) {
   if (buffers.length > 0) structuredClone(buffers, { transfer: buffers })
 }
 
-/** `value` as self-contained bytes (every view inline): for thrown values (lib/task-errors.js). */
+/** `value` as self-contained bytes (every view inline): for thrown values (lib/pool/task-errors.js). */
 function serializeInline(value) {
   const ser = new SideSerializer(Infinity)
   ser.writeHeader()

@@ -3,13 +3,13 @@
 // Error's message and stack but drops `code` and other own properties, so the
 // worker sends a plain record and the caller rebuilds an Error from it. And
 // how one completion of a task is read: a value, a progress message or an
-// error (the values themselves are encoded in lib/pool-values.js).
+// error (the values themselves are encoded in lib/pool/values.js).
 
 const v8 = require('node:v8')
-const { CompletionStatus } = require('../binding.js')
-const { errorWithCode } = require('./errors')
-const { decode, deserializeInline, serializeInline } = require('./pool-values')
-const { FunctionPrototypeToString, ObjectPrototypeToString, ReflectApply, isNativeError } = require('./intrinsics')
+const { CompletionStatus } = require('../../binding.js')
+const { errorWithCode } = require('../errors')
+const { decode, deserializeInline, serializeInline } = require('./values')
+const { FunctionPrototypeToString, ObjectPrototypeToString, ReflectApply, isNativeError } = require('../intrinsics')
 
 const BUILTIN = { Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError }
 

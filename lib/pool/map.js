@@ -15,7 +15,7 @@
 // every chunk still in flight is aborted. Abort: the caller's signal aborts
 // every chunk in flight and rejects with the AbortError.
 
-const { AbortError, errorWithCode, invalidArgType, invalidArgValue } = require('./errors')
+const { AbortError, errorWithCode, invalidArgType, invalidArgValue } = require('../errors')
 
 /** How long one chunk should keep a worker busy, once task time is known. */
 const TARGET_CHUNK_MS = 2

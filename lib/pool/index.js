@@ -10,13 +10,13 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { fileURLToPath } = require('node:url')
-const native = require('./native')
+const native = require('../native')
 const { CompletionStatus, TaskCancel } = native.binding
-const { abortError, errorWithCode, invalidArgType, invalidArgValue, outOfRange } = require('./errors')
-const { snapshot } = require('./options')
+const { abortError, errorWithCode, invalidArgType, invalidArgValue, outOfRange } = require('../errors')
+const { snapshot } = require('../options')
 const { decodeCompletion, deserializeError } = require('./task-errors')
-const values = require('./pool-values')
-const poolMap = require('./pool-map')
+const values = require('./values')
+const poolMap = require('./map')
 const {
   validateAbortSignal,
   validateBoolean,
@@ -25,9 +25,9 @@ const {
   validateInteger,
   validateObject,
   validateString,
-} = require('./validate')
+} = require('../validate')
 
-const RUNTIME = path.join(__dirname, 'pool-worker.js')
+const RUNTIME = path.join(__dirname, 'worker.js')
 const OPTIONS = [
   'filename', 'name', 'minThreads', 'maxThreads', 'idleTimeout', 'maxQueue',
   'concurrentTasksPerWorker', 'resourceLimits', 'env', 'argv', 'execArgv', 'workerData',
@@ -680,7 +680,7 @@ class Pool extends EventEmitter {
     }
     if (chunk || filename !== this.#options.filename) {
       // A per-run file travels with the export name: "\0filename\0export";
-      // a chunk of pool.map() items adds "\0map" (lib/pool-map.js).
+      // a chunk of pool.map() items adds "\0map" (lib/pool/map.js).
       name = `\0${filename}\0${name ?? ''}${chunk ? '\0map' : ''}`
     }
     if (this.#closing || this.#closed || this.#loadError !== null || signal?.aborted ||

@@ -8,20 +8,20 @@
 
 const { workerData, threadId, parentPort } = require('node:worker_threads')
 const { pathToFileURL } = require('node:url')
-const values = require('./pool-values')
-const native = require('./native')
+const values = require('./values')
+const native = require('../native')
 const { TakeSignal, TaskCancel } = native.binding
 const { decodeCompletion, serializeError } = require('./task-errors')
-const { chunkRunner } = require('./pool-map')
+const { chunkRunner } = require('./map')
 const state = require('./worker-state')
 const { AsyncLocalStorage, AsyncResource } = require('node:async_hooks')
-const { abortError, errorWithCode, invalidArgValue } = require('./errors')
-const { snapshot } = require('./options')
+const { abortError, errorWithCode, invalidArgValue } = require('../errors')
+const { snapshot } = require('../options')
 const {
   validateAbortSignal,
   validateObject,
   validateString,
-} = require('./validate')
+} = require('../validate')
 
 const currentTask = new AsyncLocalStorage()
 state.current = () => currentTask.getStore() ?? null
@@ -263,7 +263,7 @@ function runTask(slot) {
     let name = worker.name()
     let chunk = false
     if (name !== null && name.charCodeAt(0) === 0) {
-      // "\0filename\0export": a per-run filename (lib/pool.js), and
+      // "\0filename\0export": a per-run filename (lib/pool/index.js), and
       // "\0filename\0export\0map": a chunk of pool.map() items.
       const parts = name.split('\0')
       file = parts[1]
