@@ -76,9 +76,9 @@ use crate::bridge::value::{Completion, Outcome, Value};
 use crate::scheduler::{Local, Scheduler};
 
 /// Identifies a task: the environment that submitted it, and its id there.
-type Key = (usize, u32);
+type TaskId = (usize, u32);
 
-fn key_of<S>(origin: &Arc<S>, id: u32) -> Key {
+fn task_id_of<S>(origin: &Arc<S>, id: u32) -> TaskId {
     (Arc::as_ptr(origin) as usize, id)
 }
 
@@ -161,7 +161,7 @@ pub struct TimingStats {
 /// port in production (`exports.rs`), a recording sink in the tests.
 pub struct PoolCore<S> {
     pub sched: Scheduler<Task<S>>,
-    tasks: Mutex<HashMap<Key, Entry<S>>>,
+    tasks: Mutex<HashMap<TaskId, Entry<S>>>,
     retain: bool,
     completed: AtomicU64,
     failed: AtomicU64,
@@ -197,7 +197,7 @@ impl<S: Sink> PoolCore<S> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Key, Entry<S>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<TaskId, Entry<S>>> {
         crate::lock::lock(&self.tasks)
     }
 
@@ -213,7 +213,7 @@ impl<S: Sink> PoolCore<S> {
         for (id, payload) in batch {
             let ctl = Arc::new(JobCtl::new());
             map.insert(
-                key_of(origin, id),
+                task_id_of(origin, id),
                 Entry {
                     ctl: ctl.clone(),
                     origin: origin.clone(),
@@ -305,7 +305,7 @@ impl<S: Sink> PoolCore<S> {
             }
             #[cfg(test)]
             tests::start_hook();
-            if let Some(e) = map.get_mut(&key_of(&task.origin, task.id)) {
+            if let Some(e) = map.get_mut(&task_id_of(&task.origin, task.id)) {
                 e.worker = Some(worker);
                 e.started = Some(now);
                 if self.retain {
@@ -321,21 +321,21 @@ impl<S: Sink> PoolCore<S> {
 
     pub fn cancel(&self, origin: &Arc<S>, id: u32) -> Cancelled {
         let mut tasks = self.lock();
-        let key = key_of(origin, id);
-        let Some(entry) = tasks.get(&key) else {
+        let task_id = task_id_of(origin, id);
+        let Some(entry) = tasks.get(&task_id) else {
             return Cancelled::TooLate;
         };
         let worker = entry.worker;
         match entry.ctl.cancel() {
             Cancel::BeforeStart => {
-                tasks.remove(&key);
+                tasks.remove(&task_id);
                 Cancelled::BeforeStart
             }
             Cancel::WhileRunning => {
                 // JavaScript rejects now and replaces the worker; its result,
                 // if it ever comes, is dropped. (`start` records the worker
                 // under this lock, in the same step as it wins the CAS.)
-                tasks.remove(&key);
+                tasks.remove(&task_id);
                 match worker {
                     Some(worker) => Cancelled::Running(worker),
                     None => Cancelled::TooLate,
@@ -350,10 +350,10 @@ impl<S: Sink> PoolCore<S> {
     /// lock in the same step as it wins the CAS, so "not started" is exact.)
     pub fn cancel_queued(&self, origin: &Arc<S>, id: u32) -> bool {
         let mut tasks = self.lock();
-        let key = key_of(origin, id);
-        match tasks.get(&key) {
+        let task_id = task_id_of(origin, id);
+        match tasks.get(&task_id) {
             Some(e) if e.worker.is_none() && e.ctl.cancel() == Cancel::BeforeStart => {
-                tasks.remove(&key);
+                tasks.remove(&task_id);
                 true
             }
             _ => false,
@@ -407,7 +407,7 @@ impl<S: Sink> PoolCore<S> {
         value: Value,
         here: Option<&Arc<S>>,
     ) -> Option<Completion> {
-        let Some(entry) = self.lock().remove(&key_of(origin, id)) else {
+        let Some(entry) = self.lock().remove(&task_id_of(origin, id)) else {
             return None; // cancelled, or its worker was declared dead
         };
         if let Some(started) = entry.started {
@@ -435,7 +435,7 @@ impl<S: Sink> PoolCore<S> {
     pub fn message(&self, origin: &Arc<S>, id: u32, value: Value) -> bool {
         let target = self
             .lock()
-            .get(&key_of(origin, id))
+            .get(&task_id_of(origin, id))
             .map(|e| e.origin.clone());
         match target {
             Some(port) => {
@@ -450,15 +450,15 @@ impl<S: Sink> PoolCore<S> {
     }
 
     /// Removes and returns the tasks running on worker `worker`.
-    fn take_running_on(&self, worker: u32) -> Vec<(Key, Entry<S>)> {
+    fn take_running_on(&self, worker: u32) -> Vec<(TaskId, Entry<S>)> {
         let mut tasks = self.lock();
-        let keys: Vec<Key> = tasks
+        let ids: Vec<TaskId> = tasks
             .iter()
             .filter(|(_, e)| e.worker == Some(worker))
-            .map(|(&k, _)| k)
+            .map(|(&t, _)| t)
             .collect();
-        keys.into_iter()
-            .filter_map(|k| tasks.remove(&k).map(|e| (k, e)))
+        ids.into_iter()
+            .filter_map(|t| tasks.remove(&t).map(|e| (t, e)))
             .collect()
     }
 

@@ -129,7 +129,7 @@ pub struct Scheduler<T> {
     /// Bumped (Release) after every change of `stealers`.
     generation: AtomicUsize,
     /// `stealers.len()`, readable without the lock.
-    slots: AtomicUsize,
+    registered: AtomicUsize,
     /// Who sleeps, and the counters submitters read (`sleep.rs`).
     sleep: Sleep,
     closed: AtomicBool,
@@ -151,7 +151,7 @@ impl<T: Send> Scheduler<T> {
             injector: Injector::new(),
             stealers: RwLock::new(Vec::new()),
             generation: AtomicUsize::new(0),
-            slots: AtomicUsize::new(0),
+            registered: AtomicUsize::new(0),
             sleep: Sleep::default(),
             closed: AtomicBool::new(false),
             submitted: AtomicU64::new(0),
@@ -173,7 +173,7 @@ impl<T: Send> Scheduler<T> {
             }
         };
         stealers[index] = Some(deque.stealer());
-        self.slots.store(stealers.len(), Ordering::Relaxed);
+        self.registered.store(stealers.len(), Ordering::Relaxed);
         self.generation.fetch_add(1, Ordering::Release);
         let victims = RefCell::new(Victims {
             generation: self.generation.load(Ordering::Acquire),
@@ -207,7 +207,7 @@ impl<T: Send> Scheduler<T> {
         }
         if moved > 0 {
             self.sleep
-                .tasks_injected(moved, self.slots.load(Ordering::Relaxed));
+                .tasks_injected(moved, self.registered.load(Ordering::Relaxed));
         }
     }
 
@@ -232,7 +232,7 @@ impl<T: Send> Scheduler<T> {
         }
         self.submitted.fetch_add(n as u64, Ordering::Relaxed);
         self.sleep
-            .tasks_injected(n, self.slots.load(Ordering::Relaxed));
+            .tasks_injected(n, self.registered.load(Ordering::Relaxed));
         true
     }
 
