@@ -441,7 +441,7 @@ export declare const enum TaskCancel {
 
 /**
  * The tag in front of a value that crosses threads as an array
- * (`lib/pool-values.js`): a binary value `[tag, bytes]` of that type, a
+ * (`lib/pool/values.js`): a binary value `[tag, bytes]` of that type, a
  * serialized value with its large parts beside it `[Side, bytes, ...]`, or
  * a value that travels by `postMessage` `[Shared, key]`. Rust carries the
  * tag without reading it; both JavaScript ends take it from here.
