@@ -47,7 +47,7 @@ async function reactorScenario() {
   await spawnMany('spindle.spawn', spawn)
   const ballast = []
   for (let i = 0; i < HEAP_MIB; i++) ballast.push(Buffer.alloc(1 << 20, i & 0xff))
-  console.log(`\nThe same while holding ${HEAP_MIB} MiB of Buffers (RSS ${rss()} MiB; fork copies page tables, posix_spawn does not):`)
+  console.log(`\nThe same while holding ${HEAP_MIB} MiB of Buffers (RSS ${rss()} MiB; fork copies page tables, spindle's clone(CLONE_VM) shares them):`)
   await spawnMany('child_process.spawn', cp.spawn)
   await spawnMany('spindle.spawn', spawn)
   void ballast.length
