@@ -41,6 +41,11 @@ let draining = false
 let idleTimer = null
 
 async function load(file) {
+  // An .mjs file is ESM by name: import() it. require() would take Node's
+  // require(esm) path (on by default since Node 20.19), whose facade step
+  // aborted a whole worker process (an assertion in module_wrap.cc) once in
+  // CI on Node 20.20.
+  if (file.endsWith('.mjs')) return import(pathToFileURL(file).href)
   try {
     return require(file)
   } catch (err) {
