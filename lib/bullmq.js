@@ -31,10 +31,8 @@ const { EventEmitter } = require('node:events')
 const { randomBytes } = require('node:crypto')
 const os = require('node:os')
 const v8 = require('node:v8')
-const fs = require('node:fs')
 const path = require('node:path')
-const { fileURLToPath } = require('node:url')
-const { Pool } = require('./pool')
+const { Pool, normalizeFilename } = require('./pool')
 const { pack } = require('./bullmq-task')
 const { getOwn, snapshot } = require('./options')
 const { abortError, errorWithCode, invalidArgType, invalidArgValue, outOfRange } = require('./errors')
@@ -244,22 +242,6 @@ function checkWorkerNumbers(workerOptions) {
   }
 }
 
-function normalizeFilename(filename) {
-  if (filename instanceof URL) filename = filename.href
-  validateString(filename, 'options.filename')
-  if (filename.startsWith('file:')) filename = fileURLToPath(filename)
-  if (!path.isAbsolute(filename)) filename = path.resolve(filename)
-  let isFile = false
-  try {
-    isFile = fs.statSync(filename).isFile()
-  } catch {}
-  if (!isFile) {
-    const err = invalidArgValue('options.filename', filename, 'must name an existing file')
-    err.path = filename
-    throw err
-  }
-  return filename
-}
 
 /** A job named `default` (or unnamed) runs the default export; any other name, that export. */
 function defaultRoute(job) {

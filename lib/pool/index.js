@@ -1047,4 +1047,4 @@ if (typeof Symbol.asyncDispose !== 'symbol') {
   Object.defineProperty(Symbol, 'asyncDispose', { value: Symbol.for('nodejs.asyncDispose') })
 }
 
-module.exports = { Pool }
+module.exports = { Pool, normalizeFilename }
