@@ -126,8 +126,10 @@ describe('aborted while queued', () => {
       expect(same(q.data, q.before)).toBe(true) // never touched
       expect(getEventListeners(q.ac.signal, 'abort')).toHaveLength(0)
     }
-    // The cancelled jobs left the registry at once; only the sort remains.
-    expect(counters().inflight).toBe(1)
+    // The cancelled jobs left the registry at once; only the sort remains
+    // (or none: the sort may finish natively just before this look, its
+    // result not yet delivered).
+    expect(counters().inflight).toBeLessThanOrEqual(1)
     expect(counters().outstanding).toBe(c0.outstanding + 1)
 
     expect(await first).toBe(big)

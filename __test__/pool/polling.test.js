@@ -51,8 +51,10 @@ test('polling: sequential short tasks come back without waking the loop', async 
   for (let i = 0; i < 300; i++) out.push(await timed(i))
   expect(out).toEqual(expected(300))
   // Without polling this is one wake per task (the next test); on a quiet
-  // machine nearly every result is seen within the window.
-  expect(wakes() - before).toBeLessThanOrEqual(late)
+  // machine nearly every result is seen within the window. Slack of 2: this
+  // test's average and the pool's own can disagree for a task at the
+  // window's edge (measured once in CI: 3 wakes for 2 late tasks).
+  expect(wakes() - before).toBeLessThanOrEqual(late + 2)
   expect(late).toBeLessThan(320)
 })
 
