@@ -62,6 +62,12 @@ export declare class NativePool {
    * (piscina's `idleThreads` is the live workers not among them).
    */
   busyWorkers(): Array<number>
+  /**
+   * Whether the workers have stopped spinning because most spins came up
+   * empty (`scheduler/spin.rs`): the main thread then does not poll for
+   * results either.
+   */
+  contended(): boolean
   /** `workers`: the live worker count, for utilization. */
   stats(workers: number): NativePoolStats
 }
@@ -75,8 +81,9 @@ export declare class PoolWorker {
    */
   constructor(handle: number, port: Port, wakeId: number, threadId: number)
   /**
-   * Takes the next task, spinning at most `spin_micros` and then waiting
-   * at most `wait_micros` in native code, and
+   * Takes the next task, spinning at most `spin_micros` (only right
+   * after a task, and as the scheduler's spin policy allows) and then
+   * waiting at most `wait_micros` in native code, and
    * returns its slot (this worker's handle for it, at least
    * `FIRST_TASK_SLOT`), or a `protocol::TakeSignal`: parked (woken through
    * its port), yield (its own subtasks' results wait for its event loop)
@@ -285,6 +292,14 @@ export interface NativePoolStats {
   utilization: number
   /** Bytes of arguments, results and messages copied into Rust. */
   bytesCopied: number
+  /**
+   * The adaptive spin (`scheduler/spin.rs`): spins after a task, those
+   * that found one, and the times the pool stopped spinning and polling
+   * because most spins came up empty.
+   */
+  spins: number
+  spinsFound: number
+  contentionHolds: number
 }
 
 /** What to spawn (validated by `lib/spawn/options.js`). */

@@ -412,6 +412,23 @@ export interface PoolStats {
    * exactly once per direction, so a 16 MiB echo adds 32 MiB).
    */
   bytesCopied: number
+  /**
+   * The adaptive spin: after a task, a worker spins briefly for the next one
+   * (up to `spinMicros`) instead of sleeping. It spins less after spins that
+   * found nothing; when most spins come up empty (tasks arrive seldom, or
+   * the machine is busy and the spinner holds a CPU its submitter needs) the
+   * pool stops spinning, and stops polling for results, for 2–128 ms.
+   */
+  spin: {
+    /** Spins after a task. */
+    spins: number
+    /** Spins that found a task. */
+    found: number
+    /** Times the pool stopped spinning and polling because spins came up empty. */
+    holds: number
+    /** Whether it has stopped now. */
+    held: boolean
+  }
 }
 
 /**

@@ -571,7 +571,9 @@ class Pool extends EventEmitter {
     if (pending === 0) return
     if (pending > this.#workers.size * o.concurrency) {
       if (o.coalesceMicros > 0 && this.#latencyUs >= COALESCE_LATENCY_US) native.coalesceFor(o.coalesceMicros)
-    } else if (o.pollMicros > 0 && this.#latencyUs <= o.pollMicros) {
+    } else if (o.pollMicros > 0 && this.#latencyUs <= o.pollMicros && !this.#native.contended()) {
+      // Not while the workers' spins come up empty (scheduler/spin.rs): on
+      // a busy machine the poll holds a CPU the answering worker needs.
       native.pollFor(o.pollMicros)
     }
   }
@@ -852,6 +854,12 @@ class Pool extends EventEmitter {
       utilization: s.utilization,
       bytesCopied: s.bytesCopied,
       pending: this.#pending.size,
+      spin: {
+        spins: s.spins,
+        found: s.spinsFound,
+        holds: s.contentionHolds,
+        held: this.#native.contended(),
+      },
     }
   }
 

@@ -179,6 +179,12 @@ pub struct NativePoolStats {
     pub utilization: f64,
     /// Bytes of arguments, results and messages copied into Rust.
     pub bytes_copied: f64,
+    /// The adaptive spin (`scheduler/spin.rs`): spins after a task, those
+    /// that found one, and the times the pool stopped spinning and polling
+    /// because most spins came up empty.
+    pub spins: f64,
+    pub spins_found: f64,
+    pub contention_holds: f64,
 }
 
 #[napi]
@@ -282,6 +288,14 @@ impl NativePool {
         self.core.busy_workers()
     }
 
+    /// Whether the workers have stopped spinning because most spins came up
+    /// empty (`scheduler/spin.rs`): the main thread then does not poll for
+    /// results either.
+    #[napi]
+    pub fn contended(&self) -> bool {
+        self.core.sched.contended()
+    }
+
     /// `workers`: the live worker count, for utilization.
     #[napi]
     pub fn stats(&self, workers: u32) -> NativePoolStats {
@@ -306,6 +320,9 @@ impl NativePool {
             run_time: timing.run.into(),
             utilization: timing.utilization,
             bytes_copied: self.core.bytes_copied() as f64,
+            spins: c.spins as f64,
+            spins_found: c.spins_found as f64,
+            contention_holds: c.holds as f64,
         }
     }
 }
@@ -340,6 +357,10 @@ pub struct PoolWorker {
     /// Subtasks this worker forked with a signal, taken but not runnable
     /// here; put back on the injector before `take` returns.
     deferred: Vec<PortTask>,
+    /// Whether a task began since the last `take`: only then may it spin
+    /// (a worker woken for a task that another took must not: its empty
+    /// spins would read as a busy machine to the spin policy).
+    ran: bool,
     next_slot: u32,
 }
 
@@ -368,11 +389,13 @@ impl PoolWorker {
             local_results: Vec::new(),
             deferred: Vec::new(),
             next_slot: FIRST_TASK_SLOT,
+            ran: false,
         })
     }
 
-    /// Takes the next task, spinning at most `spin_micros` and then waiting
-    /// at most `wait_micros` in native code, and
+    /// Takes the next task, spinning at most `spin_micros` (only right
+    /// after a task, and as the scheduler's spin policy allows) and then
+    /// waiting at most `wait_micros` in native code, and
     /// returns its slot (this worker's handle for it, at least
     /// `FIRST_TASK_SLOT`), or a `protocol::TakeSignal`: parked (woken through
     /// its port), yield (its own subtasks' results wait for its event loop)
@@ -380,6 +403,11 @@ impl PoolWorker {
     /// are then read with `arg()` and `name()`.
     #[napi]
     pub fn take(&mut self, spin_micros: u32, wait_micros: u32) -> u32 {
+        let spin_micros = if std::mem::take(&mut self.ran) {
+            spin_micros
+        } else {
+            0
+        };
         let r = self.take_inner(spin_micros, wait_micros);
         if !self.deferred.is_empty() {
             let deferred = std::mem::take(&mut self.deferred);
@@ -449,6 +477,7 @@ impl PoolWorker {
         self.next_slot = self.next_slot.checked_add(1).unwrap_or(FIRST_TASK_SLOT);
         self.running.insert(slot, (task.origin.clone(), task.id));
         self.current = Some(task);
+        self.ran = true;
         Some(slot)
     }
 

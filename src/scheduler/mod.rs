@@ -63,6 +63,14 @@
 //! the deque of a worker that leaves the pool — go to the injector with the
 //! full protocol (`unregister`).
 //!
+//! # How long to spin
+//!
+//! `spin.rs` decides: a worker spins only right after a task, and not while
+//! the pool *holds* because most recent spins came up empty (a busy
+//! machine, or tasks that come seldom). Whether anyone spins never matters
+//! to the protocol above: a spinner is counted in `spinning`, and leaves
+//! SPINNING through `stop_spinning`, whichever way its spin ends.
+//!
 //! # Spinning without shared writes
 //!
 //! A SPINNING worker looks at the queues only with loads (`looks_empty`:
@@ -85,6 +93,7 @@
 //!    back to the injector, so a dying worker loses no queued task.
 
 mod sleep;
+mod spin;
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -95,6 +104,7 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 
 use sleep::Sleep;
 pub use sleep::Waker;
+use spin::{Contention, SpinPolicy, Spun};
 
 /// A worker's own deque. Owned by the worker's thread: crossbeam's `Worker`
 /// is `Send` but not `Sync`, so only its owner pushes and pops.
@@ -106,6 +116,8 @@ pub struct Local<T> {
     /// a thief writes when there is work, never a lock word shared by every
     /// spinner (an `RwLock` read is a write to that word).
     victims: RefCell<Victims<T>>,
+    /// How long this worker spins next (`spin.rs`).
+    spin: SpinPolicy,
 }
 
 struct Victims<T> {
@@ -121,6 +133,11 @@ pub struct Counters {
     pub stolen: u64,
     pub parks: u64,
     pub wakes: u64,
+    /// Spins after a task (`spin.rs`), those that found a task, and times
+    /// the pool stopped spinning and polling.
+    pub spins: u64,
+    pub spins_found: u64,
+    pub holds: u64,
 }
 
 pub struct Scheduler<T> {
@@ -132,6 +149,8 @@ pub struct Scheduler<T> {
     registered: AtomicUsize,
     /// Who sleeps, and the counters submitters read (`sleep.rs`).
     sleep: Sleep,
+    /// Whether spins are being preempted (`spin.rs`).
+    contention: Contention,
     closed: AtomicBool,
     submitted: AtomicU64,
     taken: AtomicU64,
@@ -153,6 +172,7 @@ impl<T: Send> Scheduler<T> {
             generation: AtomicUsize::new(0),
             registered: AtomicUsize::new(0),
             sleep: Sleep::default(),
+            contention: Contention::default(),
             closed: AtomicBool::new(false),
             submitted: AtomicU64::new(0),
             taken: AtomicU64::new(0),
@@ -190,6 +210,7 @@ impl<T: Send> Scheduler<T> {
             index,
             deque,
             victims,
+            spin: SpinPolicy::default(),
         }
     }
 
@@ -326,43 +347,74 @@ impl<T: Send> Scheduler<T> {
         victims.stealers.iter().flatten().all(|s| s.is_empty())
     }
 
-    /// Finds a task, spinning at most `spin` (SPINNING), then waiting at most
-    /// `wait` in native code (WAITING). `None` means the caller should `park`.
+    /// Finds a task, spinning at most `spin` (SPINNING; not while the pool
+    /// holds, see `spin.rs`), then waiting at most `wait` in native code
+    /// (WAITING). `None` means the caller should `park`.
     pub fn find_or_wait(&self, local: &Local<T>, spin: Duration, wait: Duration) -> Option<T> {
         if let Some(t) = self.find(local) {
             return Some(t);
         }
-        if !spin.is_zero() {
-            // SPINNING, for at most `spin`: a sleeping thread takes tens of
-            // microseconds to wake on a virtual machine, far longer than the
-            // gap between two tasks of a busy caller. Bounded, and only right
-            // after running a task, so an idle pool never spins. Submitters
-            // that see a spinner do not wake a sleeper for the same task.
+        let max_us = spin.as_micros().min(u32::MAX as u128) as u32;
+        let c = &self.contention;
+        let budget = local.spin.budget(max_us, c, c.now_us());
+        if budget > 0 {
+            // SPINNING, for at most the budget: a sleeping thread takes tens
+            // of microseconds to wake on a virtual machine, far longer than
+            // the gap between two tasks of a busy caller. Bounded, and only
+            // right after running a task, so an idle pool never spins.
+            // Submitters that see a spinner do not wake a sleeper for the
+            // same task.
             self.sleep.start_spinning();
-            let start = Instant::now();
-            while start.elapsed() < spin {
-                for _ in 0..64 {
-                    std::hint::spin_loop();
-                }
-                if self.looks_empty(local) {
-                    continue;
-                }
-                if let Some(t) = self.find(local) {
-                    self.sleep.spun_and_found();
-                    return Some(t);
-                }
+            let found = self.spin_for(local, Duration::from_micros(budget as u64));
+            if let Some(t) = found {
+                local.spin.spun(Spun::Found, c, c.now_us());
+                self.sleep.spun_and_found();
+                return Some(t);
             }
             // Announce idleness before leaving SPINNING, then look once more:
             // a submitter that skipped its wake because we were spinning
             // pushed before it read `spinning`, so we see its task.
             if let Some(t) = self.sleep.stop_spinning(|| self.find(local)) {
+                local.spin.spun(Spun::Found, c, c.now_us());
                 return Some(t);
             }
+            local.spin.spun(Spun::Empty, c, c.now_us());
         }
         if wait.is_zero() || self.is_closed() {
             return None;
         }
         self.sleep.wait(wait, || self.find(local))
+    }
+
+    /// The spin loop: loads only, until a task is found, `budget` passes, or the clock jumps by more than `spin::GAP` between two looks
+    /// (the thread was switched out: another thread wants this CPU).
+    fn spin_for(&self, local: &Local<T>, budget: Duration) -> Option<T> {
+        let start = Instant::now();
+        let mut last = Duration::ZERO;
+        loop {
+            for _ in 0..64 {
+                std::hint::spin_loop();
+            }
+            let now = start.elapsed();
+            if now - last > spin::GAP {
+                return None;
+            }
+            last = now;
+            if !self.looks_empty(local) {
+                if let Some(t) = self.find(local) {
+                    return Some(t);
+                }
+            }
+            if now >= budget {
+                return None;
+            }
+        }
+    }
+
+    /// Whether spins came up empty lately: the pool neither spins nor polls
+    /// for results meanwhile (`spin.rs`, rule 5).
+    pub fn contended(&self) -> bool {
+        self.contention.held()
     }
 
     /// Parks the worker (PARKED) unless work turned up in the meantime, in
@@ -381,6 +433,9 @@ impl<T: Send> Scheduler<T> {
             stolen: self.stolen.load(Ordering::Relaxed),
             parks,
             wakes,
+            spins: self.contention.spins.load(Ordering::Relaxed),
+            spins_found: self.contention.found.load(Ordering::Relaxed),
+            holds: self.contention.holds.load(Ordering::Relaxed),
         }
     }
 
