@@ -61,6 +61,10 @@ async function poolUsage(): Promise<void> {
   const wd: unknown = spindle.workerData
   const progress: number = await pool.run({ a: 1, b: 2 }, { onMessage: (m: unknown) => void m })
   const lat: number = st.waitTime.p99 + st.runTime.max + st.utilization + st.bytesCopied
+  const spun: number = st.spin.spins + st.spin.found + st.spin.holds
+  const held: boolean = st.spin.held
+  // @ts-expect-error: held is a boolean
+  const heldCount: number = st.spin.held
   const ctx = spindle.current
   if (ctx !== null) {
     ctx.postMessage('working')
