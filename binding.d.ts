@@ -63,9 +63,9 @@ export declare class NativePool {
    */
   busyWorkers(): Array<number>
   /**
-   * Whether the workers have stopped spinning because most spins came up
-   * empty (`scheduler/spin.rs`): the main thread then does not poll for
-   * results either.
+   * Whether the workers have stopped spinning (most spins came up empty,
+   * or other processes keep every core busy: `scheduler/spin.rs`); the
+   * main thread then does not poll for results either.
    */
   contended(): boolean
   /** `workers`: the live worker count, for utilization. */
@@ -295,7 +295,8 @@ export interface NativePoolStats {
   /**
    * The adaptive spin (`scheduler/spin.rs`): spins after a task, those
    * that found one, and the times the pool stopped spinning and polling
-   * because most spins came up empty.
+   * because most spins came up empty or other processes kept every core
+   * busy.
    */
   spins: number
   spinsFound: number

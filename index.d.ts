@@ -415,16 +415,17 @@ export interface PoolStats {
   /**
    * The adaptive spin: after a task, a worker spins briefly for the next one
    * (up to `spinMicros`) instead of sleeping. It spins less after spins that
-   * found nothing; when most spins come up empty (tasks arrive seldom, or
-   * the machine is busy and the spinner holds a CPU its submitter needs) the
-   * pool stops spinning, and stops polling for results, for 2–128 ms.
+   * found nothing: when most spins come up empty (tasks arrive seldom, or
+   * the machine is busy and the spinner holds a CPU its submitter needs), or
+   * (on Linux) when other processes keep every core busy, the pool stops
+   * spinning, and stops polling for results, for a while (2–250 ms).
    */
   spin: {
     /** Spins after a task. */
     spins: number
     /** Spins that found a task. */
     found: number
-    /** Times the pool stopped spinning and polling because spins came up empty. */
+    /** Times the pool stopped spinning and polling (spins came up empty, or other processes kept every core busy). */
     holds: number
     /** Whether it has stopped now. */
     held: boolean

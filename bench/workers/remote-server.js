@@ -6,14 +6,16 @@
 //   sandboxed  BullMQ's sandboxed processors, useWorkerThreads: true (bullmq-sandboxed.js)
 //   piscina    a BullMQ Worker whose processor calls piscina (task.js)
 // It samples its own main thread's event-loop delay (1 ms resolution):
-// 'reset' starts a window, 'report' answers { worstMs, p99Ms, cpuMs } for it
-// (cpuMs: the whole serving process's CPU time, threads included).
+// 'reset' starts a window, 'report' answers { worstMs, p99Ms, cpuMs, spin } for it
+// (cpuMs: the whole serving process's CPU time, threads included; spin: a
+// spindle server's pool.stats().spin, counted since the server started).
 // 'close' closes it (answering 'closed'); it exits with its parent.
 const path = require('node:path')
 const { monitorEventLoopDelay } = require('node:perf_hooks')
 
 const { kind, queue, connection, threads } = JSON.parse(process.argv[2])
 const TASK = path.join(__dirname, 'task.js')
+let stats = () => undefined // spindle's pool.stats().spin, for the report
 
 async function start() {
   if (kind === 'spindle' || kind === 'spindle-prefetch') {
@@ -22,6 +24,7 @@ async function start() {
     // thread has its next job at hand while a finished one goes back to Redis.
     const worker = kind === 'spindle-prefetch' ? { concurrency: 2 * threads } : undefined
     const server = await serve({ queue, connection, filename: TASK, minThreads: threads, maxThreads: threads, worker })
+    stats = () => server.pool.stats().spin
     return () => server.close()
   }
   const { Worker } = require('bullmq')
@@ -55,7 +58,7 @@ start().then((close) => {
     } else if (m === 'report') {
       const d = (ns) => (h.count === 0 ? 0 : Math.max(0, ns / 1e6 - 1))
       const c = process.cpuUsage(cpu)
-      process.send({ worstMs: d(h.max), p99Ms: d(h.percentile(99)), cpuMs: (c.user + c.system) / 1000 })
+      process.send({ worstMs: d(h.max), p99Ms: d(h.percentile(99)), cpuMs: (c.user + c.system) / 1000, spin: stats() })
     } else if (m === 'close') {
       h.disable()
       await close()

@@ -181,7 +181,8 @@ pub struct NativePoolStats {
     pub bytes_copied: f64,
     /// The adaptive spin (`scheduler/spin.rs`): spins after a task, those
     /// that found one, and the times the pool stopped spinning and polling
-    /// because most spins came up empty.
+    /// because most spins came up empty or other processes kept every core
+    /// busy.
     pub spins: f64,
     pub spins_found: f64,
     pub contention_holds: f64,
@@ -288,9 +289,9 @@ impl NativePool {
         self.core.busy_workers()
     }
 
-    /// Whether the workers have stopped spinning because most spins came up
-    /// empty (`scheduler/spin.rs`): the main thread then does not poll for
-    /// results either.
+    /// Whether the workers have stopped spinning (most spins came up empty,
+    /// or other processes keep every core busy: `scheduler/spin.rs`); the
+    /// main thread then does not poll for results either.
     #[napi]
     pub fn contended(&self) -> bool {
         self.core.sched.contended()

@@ -67,7 +67,8 @@
 //!
 //! `spin.rs` decides: a worker spins only right after a task, and not while
 //! the pool *holds* because most recent spins came up empty (a busy
-//! machine, or tasks that come seldom). Whether anyone spins never matters
+//! machine, or tasks that come seldom) or other processes keep every core
+//! busy. Whether anyone spins never matters
 //! to the protocol above: a spinner is counted in `spinning`, and leaves
 //! SPINNING through `stop_spinning`, whichever way its spin ends.
 //!
@@ -356,6 +357,9 @@ impl<T: Send> Scheduler<T> {
         }
         let max_us = spin.as_micros().min(u32::MAX as u128) as u32;
         let c = &self.contention;
+        if max_us > 0 {
+            c.look_at_machine(c.now_us());
+        }
         let budget = local.spin.budget(max_us, c, c.now_us());
         if budget > 0 {
             // SPINNING, for at most the budget: a sleeping thread takes tens
@@ -435,7 +439,8 @@ impl<T: Send> Scheduler<T> {
             wakes,
             spins: self.contention.spins.load(Ordering::Relaxed),
             spins_found: self.contention.found.load(Ordering::Relaxed),
-            holds: self.contention.holds.load(Ordering::Relaxed),
+            holds: self.contention.holds.load(Ordering::Relaxed)
+                + self.contention.machine_holds.load(Ordering::Relaxed),
         }
     }
 
