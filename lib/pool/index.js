@@ -572,8 +572,9 @@ class Pool extends EventEmitter {
     if (pending > this.#workers.size * o.concurrency) {
       if (o.coalesceMicros > 0 && this.#latencyUs >= COALESCE_LATENCY_US) native.coalesceFor(o.coalesceMicros)
     } else if (o.pollMicros > 0 && this.#latencyUs <= o.pollMicros && !this.#native.contended()) {
-      // Not while the workers' spins come up empty (scheduler/spin.rs): on
-      // a busy machine the poll holds a CPU the answering worker needs.
+      // Not while the pool holds (scheduler/spin.rs: most spins came up
+      // empty, or other processes keep every core busy): the poll would
+      // hold a CPU that the answering worker needs.
       native.pollFor(o.pollMicros)
     }
   }

@@ -68,9 +68,9 @@
 //! `spin.rs` decides: a worker spins only right after a task, and not while
 //! the pool *holds* because most recent spins came up empty (a busy
 //! machine, or tasks that come seldom) or other processes keep every core
-//! busy. Whether anyone spins never matters
-//! to the protocol above: a spinner is counted in `spinning`, and leaves
-//! SPINNING through `stop_spinning`, whichever way its spin ends.
+//! busy. Whether anyone spins never matters to the protocol above: a
+//! spinner is counted in `spinning`, and leaves SPINNING through
+//! `stop_spinning`, whichever way its spin ends.
 //!
 //! # Spinning without shared writes
 //!
@@ -150,7 +150,7 @@ pub struct Scheduler<T> {
     registered: AtomicUsize,
     /// Who sleeps, and the counters submitters read (`sleep.rs`).
     sleep: Sleep,
-    /// Whether spins are being preempted (`spin.rs`).
+    /// The spin policy's hold and counters (`spin.rs`).
     contention: Contention,
     closed: AtomicBool,
     submitted: AtomicU64,
@@ -355,21 +355,20 @@ impl<T: Send> Scheduler<T> {
         if let Some(t) = self.find(local) {
             return Some(t);
         }
-        let max_us = spin.as_micros().min(u32::MAX as u128) as u32;
         let c = &self.contention;
-        if max_us > 0 {
-            c.look_at_machine(c.now_us());
+        let now = c.now_us();
+        if !spin.is_zero() {
+            c.look_at_machine(now);
         }
-        let budget = local.spin.budget(max_us, c, c.now_us());
-        if budget > 0 {
-            // SPINNING, for at most the budget: a sleeping thread takes tens
+        if !spin.is_zero() && !c.held_at(now) {
+            // SPINNING, for at most `spin`: a sleeping thread takes tens
             // of microseconds to wake on a virtual machine, far longer than
             // the gap between two tasks of a busy caller. Bounded, and only
             // right after running a task, so an idle pool never spins.
             // Submitters that see a spinner do not wake a sleeper for the
             // same task.
             self.sleep.start_spinning();
-            let found = self.spin_for(local, Duration::from_micros(budget as u64));
+            let found = self.spin_for(local, spin);
             if let Some(t) = found {
                 local.spin.spun(Spun::Found, c, c.now_us());
                 self.sleep.spun_and_found();

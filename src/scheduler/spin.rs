@@ -149,7 +149,7 @@ impl Contention {
         self.held_at(self.now_us())
     }
 
-    fn held_at(&self, now_us: u64) -> bool {
+    pub fn held_at(&self, now_us: u64) -> bool {
         now_us < self.held_until_us.load(Ordering::Relaxed)
     }
 
@@ -271,15 +271,6 @@ pub struct SpinPolicy {
 }
 
 impl SpinPolicy {
-    /// How long to spin now, given the pool's `max` (0: don't).
-    pub fn budget(&self, max_us: u32, contention: &Contention, now_us: u64) -> u32 {
-        if contention.held_at(now_us) {
-            0
-        } else {
-            max_us
-        }
-    }
-
     /// Learns from a spin's end (rule 3).
     pub fn spun(&self, spun: Spun, contention: &Contention, now_us: u64) {
         contention.spins.fetch_add(1, Ordering::Relaxed);
@@ -310,7 +301,7 @@ mod tests {
 
     /// A spin if the pool does not hold; whether it spun.
     fn spin(p: &SpinPolicy, c: &Contention, now: u64, spun: Spun) -> bool {
-        if p.budget(MAX, c, now) == 0 {
+        if c.held_at(now) {
             return false;
         }
         p.spun(spun, c, now);
@@ -318,14 +309,13 @@ mod tests {
     }
 
     #[test]
-    fn spins_for_max_unless_held() {
+    fn a_hold_lasts_its_length() {
         let c = Contention::default();
-        let p = SpinPolicy::default();
-        assert_eq!(p.budget(MAX, &c, 0), MAX);
-        assert_eq!(p.budget(0, &c, 0), 0, "spinMicros 0 never spins");
+        assert!(!c.held_at(0));
         c.hold(0);
-        assert_eq!(p.budget(MAX, &c, 1), 0);
-        assert_eq!(p.budget(MAX, &c, HOLD_MIN_US), MAX);
+        assert!(c.held_at(1));
+        assert!(c.held_at(HOLD_MIN_US - 1));
+        assert!(!c.held_at(HOLD_MIN_US));
     }
 
     #[test]
