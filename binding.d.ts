@@ -72,7 +72,7 @@ export declare class NativePool {
   stats(workers: number): NativePoolStats
 }
 
-/** A worker thread's end of the scheduler (internal). */
+/** Owns the attachment of this thread's pool worker (internal). */
 export declare class PoolWorker {
   /**
    * Attaches the calling worker thread to pool `handle`. `wake_id` is an
@@ -80,53 +80,6 @@ export declare class PoolWorker {
    * the worker's runtime once it has parked.
    */
   constructor(handle: number, port: Port, wakeId: number, threadId: number)
-  /**
-   * Takes the next task, spinning at most `spin_micros` (only right
-   * after a task, and as the scheduler's spin policy allows) and then
-   * waiting at most `wait_micros` in native code, and
-   * returns its slot (this worker's handle for it, at least
-   * `FIRST_TASK_SLOT`), or a `protocol::TakeSignal`: parked (woken through
-   * its port), yield (its own subtasks' results wait for its event loop)
-   * or away (see `TakeSignal::Away`). The task's argument and export name
-   * are then read with `arg()` and `name()`.
-   */
-  take(spinMicros: number, waitMicros: number): number
-  /** The argument of the task last taken (moved out: call once per task). */
-  arg(): unknown
-  /** The export name of the task last taken (`null` for the default export). */
-  name(): string | null
-  /**
-   * Delivers the result of the task in `slot`: a primitive or encoded
-   * bytes; with `failed`, a Buffer holding the serialized exception.
-   * Returns true when the result is for a task of this very environment
-   * (a subtask it forked): then `take_local_results` hands it over.
-   */
-  complete(slot: number, failed: boolean, value: unknown): boolean
-  /**
-   * The local results gathered by `complete`, as a flat batch in the
-   * completion path's format (`[id, status, value, ...]`).
-   */
-  takeLocalResults(): unknown[]
-  /**
-   * Sends a progress message from the task in `slot` to its caller.
-   * False if the task is no longer running (finished or cancelled).
-   */
-  message(slot: number, value: unknown): boolean
-  /**
-   * Submits subtask `id` (an operation id of this worker's environment)
-   * onto this worker's own deque. False once the pool is closed.
-   */
-  submitLocal(id: number, arg: unknown, name?: string | undefined | null): boolean
-  /**
-   * Submits subtask `id` (with an abort signal) onto the injector: another
-   * worker runs it, never this one. False once the pool is closed.
-   */
-  submitAway(id: number, arg: unknown, name?: string | undefined | null): boolean
-  /**
-   * Cancels subtask `id` submitted from this environment: a
-   * `protocol::TaskCancel` (negative), else the running worker's thread id.
-   */
-  cancel(id: number): number
   /**
    * Leaves the pool (idle timeout); queued tasks in this worker's deque go
    * back to the injector.
@@ -325,6 +278,57 @@ export interface NativeSpawnOptions {
   /** Unacknowledged output bytes allowed per stream (see `reactorAck`). */
   outputCredit?: number
 }
+
+/** The argument of the task last taken (moved out: call once per task). */
+export declare function poolWorkerArg(): unknown
+
+/**
+ * Cancels subtask `id` submitted from this environment: a
+ * `protocol::TaskCancel` (negative), else the running worker's thread id.
+ */
+export declare function poolWorkerCancel(id: number): number
+
+/**
+ * Delivers the result of the task in `slot`: a primitive or encoded bytes;
+ * with `failed`, a Buffer holding the serialized exception. Returns true
+ * when the result is for a task of this very environment (a subtask it
+ * forked): then `poolWorkerTakeLocalResults` hands it over.
+ */
+export declare function poolWorkerComplete(slot: number, failed: boolean, value: unknown): boolean
+
+/**
+ * Sends a progress message from the task in `slot` to its caller. False
+ * if the task is no longer running (finished or cancelled).
+ */
+export declare function poolWorkerMessage(slot: number, value: unknown): boolean
+
+/** The export name of the task last taken (`null` for the default export). */
+export declare function poolWorkerName(): string | null
+
+/**
+ * Submits subtask `id` (an operation id of this worker's environment) onto
+ * this worker's own deque (`away`: onto the injector, where another worker
+ * runs it, never this one). False once the pool is closed.
+ */
+export declare function poolWorkerSubmit(id: number, arg: unknown, name: string | undefined | null, away: boolean): boolean
+
+/**
+ * Takes the next task, spinning at most `spin_micros` (only right after a
+ * task, and as the scheduler's spin policy allows) and then waiting at
+ * most `wait_micros` in native code, and returns its slot (this worker's
+ * handle for it, at least `FIRST_TASK_SLOT`), or a `protocol::TakeSignal`:
+ * parked (woken through its port), yield (its own subtasks' results wait
+ * for its event loop) or away (see `TakeSignal::Away`). The task's
+ * argument and export name are then read with `poolWorkerArg()` and
+ * `poolWorkerName()`.
+ */
+export declare function poolWorkerTake(spinMicros: number, waitMicros: number): number
+
+/**
+ * The local results gathered by `poolWorkerComplete`, as a flat batch in
+ * the completion path's format (`[id, status, value, ...]`).
+ */
+export declare function poolWorkerTakeLocalResults(): unknown[]
 
 /** Counters of the completion path, for tests and benchmarks. */
 export interface PortCounters {

@@ -205,10 +205,18 @@ function normalizeFilename(filename) {
   return filename
 }
 
-/** The per-task entry in the completion table. */
-class Task {
+/**
+ * The per-task entry in the completion table. The task is an async resource
+ * (as piscina's): the caller's async context (for example an
+ * AsyncLocalStorage store) is active where it settles and in onMessage.
+ */
+class Task extends AsyncResource {
   constructor(pool, signal, onMessage) {
+    super('spindle.Task', { requireManualDestroy: true })
     this.pool = pool
+    this.id = 0 // in the completion table; 0 once settled
+    this.prev = null // the pool's pending tasks, in submission order
+    this.next = null
     this.ref = true
     this.signal = signal
     this.onAbort = null
@@ -218,10 +226,15 @@ class Task {
     this.resolve = null
     this.reject = null
     this.start = performance.now()
-    // The task is an async resource: the caller's async context (for example
-    // an AsyncLocalStorage store) is active where it settles and in onMessage.
-    this.scope = new AsyncResource('spindle.Task', { requireManualDestroy: true })
   }
+}
+
+// The executor of every task's promise (one shared function, not a closure
+// per task): `run()` sets `executing` just before `new Promise`.
+let executing = null
+function capture(resolve, reject) {
+  executing.resolve = resolve
+  executing.reject = reject
 }
 
 class Pool extends EventEmitter {
@@ -229,7 +242,11 @@ class Pool extends EventEmitter {
   #options
   #workers = new Map() // threadId → { worker, index, ready }
   #slots = new Set() // slot numbers in use; slots below minThreads never retire
-  #pending = new Map() // id → its Task (also its entry in the completion table), until it settles
+  // The tasks not settled yet, oldest first: a list through Task.prev/next
+  // (a task's entry in the completion table finds it by id).
+  #pendingSize = 0
+  #first = null
+  #last = null
   #closing = false
   #closed = false
   #loadError = null
@@ -548,7 +565,9 @@ class Pool extends EventEmitter {
 
   #failAll(err) {
     this.#flush()
-    for (const [id, p] of [...this.#pending]) {
+    for (const p of this.#pendingTasks()) {
+      const id = p.id
+      if (id === 0) continue // settled meanwhile
       const r = this.#native.cancel(id)
       if (r !== TaskCancel.TooLate) this.#settle(id, p, false, err)
     }
@@ -567,7 +586,7 @@ class Pool extends EventEmitter {
    */
   #maybePoll() {
     const o = this.#options
-    const pending = this.#pending.size
+    const pending = this.#pendingSize
     if (pending === 0) return
     if (pending > this.#workers.size * o.concurrency) {
       if (o.coalesceMicros > 0 && this.#latencyUs >= COALESCE_LATENCY_US) native.coalesceFor(o.coalesceMicros)
@@ -579,10 +598,31 @@ class Pool extends EventEmitter {
     }
   }
 
+  /** The pending tasks, oldest first (a copy: settling them unlinks them). */
+  #pendingTasks() {
+    const out = []
+    for (let t = this.#first; t !== null; t = t.next) out.push(t)
+    return out
+  }
+
+  #link(task) {
+    task.prev = this.#last
+    if (this.#last === null) this.#first = task
+    else this.#last.next = task
+    this.#last = task
+    this.#pendingSize++
+  }
+
   #settle(id, p, ok, value) {
-    if (!this.#pending.has(id)) return
-    p.scope.emitDestroy()
-    this.#pending.delete(id)
+    if (p.id !== id || id === 0) return // settled already
+    p.id = 0
+    if (p.prev === null) this.#first = p.next
+    else p.prev.next = p.next
+    if (p.next === null) this.#last = p.prev
+    else p.next.prev = p.prev
+    p.prev = p.next = null
+    this.#pendingSize--
+    p.emitDestroy()
     this.#completed++
     native.close(id)
     if (p.onAbort) p.signal.removeEventListener('abort', p.onAbort)
@@ -590,7 +630,7 @@ class Pool extends EventEmitter {
     if (p.sharedKey !== null) this.#sharedArgs.delete(p.sharedKey)
     if (ok) p.resolve(value)
     else p.reject(value)
-    if (this.#needsDrain && this.#pending.size < this.#queueLimit) {
+    if (this.#needsDrain && this.#pendingSize < this.#queueLimit) {
       this.#needsDrain = false
       queueMicrotask(() => this.emit('drain'))
     }
@@ -687,7 +727,7 @@ class Pool extends EventEmitter {
       name = `\0${filename}\0${name ?? ''}${chunk ? '\0map' : ''}`
     }
     if (this.#closing || this.#closed || this.#loadError !== null || signal?.aborted ||
-        this.#pending.size >= this.#queueLimit) {
+        this.#pendingSize >= this.#queueLimit) {
       unlink?.()
     }
     if (this.#closing || this.#closed) {
@@ -695,7 +735,7 @@ class Pool extends EventEmitter {
     }
     if (this.#loadError !== null) return Promise.reject(this.#loadError)
     if (signal?.aborted) return Promise.reject(abortError(signal))
-    if (this.#pending.size >= this.#queueLimit) {
+    if (this.#pendingSize >= this.#queueLimit) {
       return Promise.reject(errorWithCode(
         `The task queue is full (maxQueue: ${this.#options.maxQueue})`, 'ERR_SPINDLE_QUEUE_FULL'))
     }
@@ -716,12 +756,12 @@ class Pool extends EventEmitter {
     const task = new Task(this, signal, onMessage)
     task.unlink = unlink
     task.sharedKey = sharedKey
-    const promise = new Promise((resolve, reject) => {
-      task.resolve = resolve
-      task.reject = reject
-    })
+    executing = task
+    const promise = new Promise(capture)
+    executing = null
     const id = native.openEntry(task)
-    this.#pending.set(id, task)
+    task.id = id
+    this.#link(task)
     if (this.#batchName !== name) this.#flush()
     this.#batchName = name
     this.#batchIds.push(id)
@@ -737,7 +777,7 @@ class Pool extends EventEmitter {
       queueMicrotask(this.#flushBound)
     }
     if (transferList) values.detach(transferList)
-    if (!this.#needsDrain && this.#pending.size >= this.#queueLimit) {
+    if (!this.#needsDrain && this.#pendingSize >= this.#queueLimit) {
       // The next task would be refused: 'drain' follows when one would be accepted again.
       this.#needsDrain = true
       queueMicrotask(() => this.emit('needsDrain'))
@@ -756,7 +796,7 @@ class Pool extends EventEmitter {
     const o = this.#options
     if (this.#startsBlocked || this.#restartTimer !== null) return
     while (this.#workers.size < o.maxThreads && this.#loadError === null &&
-           this.#pending.size > this.#workers.size * o.concurrency) {
+           this.#pendingSize > this.#workers.size * o.concurrency) {
       const err = this.#spawn()
       if (err !== null) {
         this.#startFailed(err, true)
@@ -775,9 +815,9 @@ class Pool extends EventEmitter {
     this.#batchArgs = []
     if (!this.#native.submitBatch(ids, args, this.#batchName)) {
       const err = errorWithCode('The pool is closed', 'ERR_SPINDLE_POOL_CLOSED')
-      for (const id of ids) {
-        const t = this.#pending.get(id)
-        if (t) this.#settle(id, t, false, err)
+      const failed = new Set(ids)
+      for (const t of this.#pendingTasks()) {
+        if (failed.has(t.id)) this.#settle(t.id, t, false, err)
       }
       return
     }
@@ -790,7 +830,7 @@ class Pool extends EventEmitter {
     if (key !== null) {
       // The result holds a SharedArrayBuffer: it came (or comes) by postMessage.
       const pool = this.pool
-      const deliver = (result) => this.scope.runInAsyncScope(pool.#settleBound, pool, id, this, true, result)
+      const deliver = (result) => this.runInAsyncScope(pool.#settleBound, pool, id, this, true, result)
       if (pool.#sharedResults.has(key)) {
         const result = pool.#sharedResults.get(key)
         pool.#sharedResults.delete(key)
@@ -800,12 +840,12 @@ class Pool extends EventEmitter {
     }
     const [kind, result] = decodeCompletion(status, value)
     if (kind === 'message') {
-      if (this.onMessage !== null) this.scope.runInAsyncScope(this.onMessage, null, result)
+      if (this.onMessage !== null) this.runInAsyncScope(this.onMessage, null, result)
       return
     }
     const pool = this.pool
     pool.#latencyUs += ((performance.now() - this.start) * 1000 - pool.#latencyUs) / 8
-    this.scope.runInAsyncScope(pool.#settleBound, pool, id, this, kind === 'ok', result)
+    this.runInAsyncScope(pool.#settleBound, pool, id, this, kind === 'ok', result)
   }
 
   #abort(id, p) {
@@ -854,7 +894,7 @@ class Pool extends EventEmitter {
       runTime: s.runTime,
       utilization: s.utilization,
       bytesCopied: s.bytesCopied,
-      pending: this.#pending.size,
+      pending: this.#pendingSize,
       spin: {
         spins: s.spins,
         found: s.spinsFound,
@@ -882,7 +922,7 @@ class Pool extends EventEmitter {
   }
 
   #maybeClosed() {
-    if (this.#closing && this.#pending.size === 0 && this.#closeWaiters.length > 0) {
+    if (this.#closing && this.#pendingSize === 0 && this.#closeWaiters.length > 0) {
       const waiters = this.#closeWaiters
       this.#closeWaiters = []
       for (const w of waiters) w()
@@ -905,11 +945,13 @@ class Pool extends EventEmitter {
     if (opts.force === true) {
       this.#flush()
       const err = errorWithCode('The pool is closed', 'ERR_SPINDLE_POOL_CLOSED')
-      for (const [id, p] of [...this.#pending]) {
+      for (const p of this.#pendingTasks()) {
+        const id = p.id
+        if (id === 0) continue // settled meanwhile
         if (this.#native.cancelQueued(id)) this.#settle(id, p, false, err)
       }
     }
-    if (this.#pending.size > 0) {
+    if (this.#pendingSize > 0) {
       // Keep the process alive while draining.
       const keep = native.open(() => {})
       let timer = null
@@ -919,7 +961,9 @@ class Pool extends EventEmitter {
         if (Number.isFinite(timeout)) {
           timer = setTimeout(() => {
             const err = errorWithCode(`The pool did not close within ${timeout} ms`, 'ERR_SPINDLE_CLOSE_TIMEOUT')
-            for (const [id, p] of [...this.#pending]) {
+            for (const p of this.#pendingTasks()) {
+              const id = p.id
+              if (id === 0) continue // settled meanwhile
               this.#native.cancel(id)
               this.#settle(id, p, false, err)
             }
@@ -939,7 +983,9 @@ class Pool extends EventEmitter {
     this.#closing = true
     const err = errorWithCode('The pool was destroyed', 'ERR_SPINDLE_POOL_DESTROYED')
     this.#flush()
-    for (const [id, p] of [...this.#pending]) {
+    for (const p of this.#pendingTasks()) {
+      const id = p.id
+      if (id === 0) continue // settled meanwhile
       this.#native.cancel(id)
       this.#settle(id, p, false, err)
     }
@@ -984,7 +1030,7 @@ class Pool extends EventEmitter {
    * after run() returns.
    */
   get queueSize() {
-    return Math.max(0, this.#pending.size - this.#workers.size * this.#options.concurrency)
+    return Math.max(0, this.#pendingSize - this.#workers.size * this.#options.concurrency)
   }
 
   /** Tasks settled so far (resolved or rejected). */

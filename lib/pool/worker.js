@@ -10,7 +10,8 @@ const { workerData, threadId, parentPort } = require('node:worker_threads')
 const { pathToFileURL } = require('node:url')
 const values = require('./values')
 const native = require('../native')
-const { TakeSignal, TaskCancel } = native.binding
+const { binding } = native
+const { TakeSignal, TaskCancel } = binding
 const { decodeCompletion, serializeError } = require('./task-errors')
 const { chunkRunner } = require('./map')
 const state = require('./worker-state')
@@ -98,7 +99,7 @@ function resolve(entry, file, name) {
 
 /** Completes a task; a subtask of this very worker is delivered at once. */
 function complete(slot, failed, value) {
-  if (worker.complete(slot, failed, value)) native.deliver(worker.takeLocalResults())
+  if (binding.poolWorkerComplete(slot, failed, value)) native.deliver(binding.poolWorkerTakeLocalResults())
 }
 
 let sharedSeq = 0
@@ -151,7 +152,7 @@ class TaskContext {
   /** Sends a message to the caller's `onMessage`, in order, before the result. */
   postMessage(message) {
     if (this.#done) return false
-    return worker.message(this.#slot, values.encode(message))
+    return binding.poolWorkerMessage(this.#slot, values.encode(message))
   }
 
   /**
@@ -213,7 +214,7 @@ class TaskContext {
       // blocking this thread, its signal (this thread's timers and events)
       // could never fire. (A pool of one thread has no other worker.)
       const away = signal !== undefined && maxThreads > 1
-      if (!(away ? worker.submitAway(id, payload, name) : worker.submitLocal(id, payload, name))) {
+      if (!binding.poolWorkerSubmit(id, payload, name, away)) {
         native.close(id)
         reject(errorWithCode('The pool is closed', 'ERR_SPINDLE_POOL_CLOSED'))
         return
@@ -221,7 +222,7 @@ class TaskContext {
       this.#childStarted()
       if (signal) {
         onAbort = () => {
-          const r = worker.cancel(id)
+          const r = binding.poolWorkerCancel(id)
           if (r === TaskCancel.TooLate) return // finished already; its result is on the way
           settle(false, abortError(signal)) // a running subtask's result is dropped
           // Running on another worker: it cannot be interrupted, so the pool
@@ -263,9 +264,9 @@ function runTask(slot) {
   inflight++
   try {
     // Read the task now: the next take() replaces it.
-    const raw = worker.arg()
+    const raw = binding.poolWorkerArg()
     let file = filename
-    let name = worker.name()
+    let name = binding.poolWorkerName()
     let chunk = false
     if (name !== null && name.charCodeAt(0) === 0) {
       // "\0filename\0export": a per-run filename (lib/pool/index.js), and
@@ -387,7 +388,7 @@ function drain() {
   }
   try {
     while (inflight < concurrency) {
-      const id = worker.take(spinMicros, waitMicros)
+      const id = binding.poolWorkerTake(spinMicros, waitMicros)
       if (id === TakeSignal.Yield) break // our own subtasks' results wait for the event loop
       if (id === TakeSignal.Away) {
         // Only subtasks that another worker must run: ask the pool for a

@@ -62,6 +62,7 @@
 //! returning any task still in its deque to the injector.
 
 pub mod exports;
+pub mod worker;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
