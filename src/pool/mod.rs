@@ -64,12 +64,12 @@
 pub mod exports;
 pub mod worker;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
+use rustc_hash::FxHashMap;
 
 use crate::bridge::job::{Cancel, JobCtl};
 use crate::bridge::sink::Sink;
@@ -107,7 +107,8 @@ struct Entry<S> {
     /// A copy of the argument while running, kept only when a worker runs
     /// several tasks at once: if one of them is aborted and the worker is
     /// replaced, the others are queued again instead of being lost.
-    retained: Option<(Value, Option<Arc<str>>)>,
+    /// Boxed: kept for few pools, and the map's entries stay small.
+    retained: Option<Box<(Value, Option<Arc<str>>)>>,
 }
 
 /// What `cancel` found.
@@ -162,7 +163,10 @@ pub struct TimingStats {
 /// port in production (`exports.rs`), a recording sink in the tests.
 pub struct PoolCore<S> {
     pub sched: Scheduler<Task<S>>,
-    tasks: Mutex<HashMap<TaskId, Entry<S>>>,
+    /// Every unfinished task. FxHash: the keys are this process's own
+    /// (pointer, sequential id) pairs, not chosen by an attacker, and
+    /// SipHash was a visible share of each task's cost.
+    tasks: Mutex<FxHashMap<TaskId, Entry<S>>>,
     retain: bool,
     completed: AtomicU64,
     failed: AtomicU64,
@@ -184,7 +188,7 @@ impl<S: Sink> PoolCore<S> {
     pub fn new(retain: bool) -> Self {
         PoolCore {
             sched: Scheduler::new(),
-            tasks: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(FxHashMap::default()),
             retain,
             completed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -198,7 +202,7 @@ impl<S: Sink> PoolCore<S> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<TaskId, Entry<S>>> {
+    fn lock(&self) -> MutexGuard<'_, FxHashMap<TaskId, Entry<S>>> {
         crate::lock::lock(&self.tasks)
     }
 
@@ -310,7 +314,7 @@ impl<S: Sink> PoolCore<S> {
                 e.worker = Some(worker);
                 e.started = Some(now);
                 if self.retain {
-                    e.retained = Some((task.payload.clone(), task.name.clone()));
+                    e.retained = Some(Box::new((task.payload.clone(), task.name.clone())));
                 }
             }
         }
@@ -486,7 +490,7 @@ impl<S: Sink> PoolCore<S> {
     pub fn requeue_worker(&self, worker: u32) -> u32 {
         let mut again = Vec::new();
         for ((_, id), mut entry) in self.take_running_on(worker) {
-            match entry.retained.take() {
+            match entry.retained.take().map(|b| *b) {
                 Some((payload, name)) => again.push((id, entry.origin.clone(), payload, name)),
                 None => self.reject(
                     id,
