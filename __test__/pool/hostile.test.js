@@ -587,3 +587,40 @@ test('a resizable ArrayBuffer crosses as one (maxByteLength kept), as postMessag
   expect(back.maxByteLength).toBe(64)
   expect(Array.from(new Uint8Array(back))).toEqual([1, 2, 3, 0, 0, 0, 0, 0])
 })
+
+describe("the worker's native calls, made where no worker is attached", () => {
+  // The per-task calls of a worker (src/pool/worker.rs) act on a state in a
+  // thread-local of the worker's own thread. Made from another thread, or
+  // twice, they answer with an error or "parked": never a crash.
+  test('on the main thread: take parks, the others throw; a second attach is refused', () => {
+    const r = child(`
+      const { binding, getPort } = require(${JSON.stringify(path.join(ROOT, 'lib', 'native.js'))})
+      const caught = (f) => { try { return { value: f() } } catch (e) { return { error: e.message } } }
+      const out = {}
+      out.take = binding.poolWorkerTake(0, 0)
+      out.parked = binding.TakeSignal.Parked
+      out.arg = caught(() => binding.poolWorkerArg())
+      out.name = caught(() => binding.poolWorkerName())
+      out.complete = caught(() => binding.poolWorkerComplete(3, false, 1))
+      out.cancel = caught(() => binding.poolWorkerCancel(1))
+      const native = new binding.NativePool(getPort(), false)
+      const first = new binding.PoolWorker(native.handle, getPort(), 0, 0)
+      out.second = caught(() => new binding.PoolWorker(native.handle, getPort(), 0, 0))
+      out.takeAttached = binding.poolWorkerTake(0, 0)
+      first.detach()
+      first.detach() // twice is harmless
+      out.afterDetach = binding.poolWorkerTake(0, 0)
+      const again = new binding.PoolWorker(native.handle, getPort(), 0, 0) // attachable again
+      again.detach()
+      native.close()
+      report(out)
+    `)
+    expectClean(r)
+    const [out] = r.reports
+    expect(out.take).toBe(out.parked)
+    for (const k of ['arg', 'name', 'complete', 'cancel']) expect(out[k].error).toMatch(/no pool worker is attached/)
+    expect(out.second.error).toMatch(/already attached/)
+    expect(out.takeAttached).toBe(out.parked) // nothing queued: parks
+    expect(out.afterDetach).toBe(out.parked)
+  })
+})

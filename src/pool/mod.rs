@@ -7,10 +7,10 @@
 //! calls `NativePool.submitBatch(ids, payloads, name)`: the bytes are copied
 //! once into a [`Task`] each,
 //! pushed on the injector — no message to any worker. A worker thread's
-//! runtime (`lib/pool/worker.js`) calls `PoolWorker.take()`, which pops its
+//! runtime (`lib/pool/worker.js`) calls `poolWorkerTake()` (`worker.rs`), which pops its
 //! own deque, takes a batch from the injector, or steals from another worker;
 //! the payload is handed to JavaScript as an external Buffer (no copy). The
-//! result bytes go back through `PoolWorker.complete()` onto the *origin*
+//! result bytes go back through `poolWorkerComplete()` onto the *origin*
 //! environment's completion port, batched with every other completion.
 //!
 //! # Tasks that fork tasks
@@ -26,7 +26,17 @@
 //!
 //! Each task records when it was submitted and when a worker started it;
 //! wait and run times go into two HDR histograms (`hdrhistogram`), under one
-//! short lock per task on the worker threads — no main-thread cost.
+//! short lock per task on the worker threads — no main-thread cost. Each of
+//! `SHARDS` locks has its own histograms (by worker); they are merged when read.
+//!
+//! # Shards
+//!
+//! The map of unfinished tasks is split into `SHARDS` maps by id, each under
+//! its own lock on its own cache line. Everything about one task (register,
+//! start, cancel, complete) takes that task's shard only, so the argument
+//! below ("one step under the map lock") holds per shard; scans over every
+//! task (a dying worker's tasks, `running`, `busy_workers`) take the shards
+//! one after another.
 //!
 //! # Task states
 //!
@@ -58,7 +68,7 @@
 //!
 //! JavaScript closes the pool (no more submits), waits for outstanding tasks
 //! (`close`) or rejects them (`destroy`), then terminates the workers. Each
-//! worker's `PoolWorker` is dropped with its environment and unregisters,
+//! worker's attachment (`worker.rs`) is dropped with its environment and unregisters,
 //! returning any task still in its deque to the injector.
 
 pub mod exports;
@@ -68,6 +78,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 
@@ -93,7 +104,7 @@ pub struct Task<S> {
     pub name: Option<Arc<str>>,
     /// A subtask with an abort signal: the worker that forked it must not
     /// run it (its signal could never fire while the subtask blocks that
-    /// worker's thread); see `PoolWorker::take`.
+    /// worker's thread); see `WorkerState::take` in `worker.rs`.
     pub avoid_origin: bool,
     submitted: Instant,
 }
@@ -163,10 +174,11 @@ pub struct TimingStats {
 /// port in production (`exports.rs`), a recording sink in the tests.
 pub struct PoolCore<S> {
     pub sched: Scheduler<Task<S>>,
-    /// Every unfinished task. FxHash: the keys are this process's own
-    /// (pointer, sequential id) pairs, not chosen by an attacker, and
-    /// SipHash was a visible share of each task's cost.
-    tasks: Mutex<FxHashMap<TaskId, Entry<S>>>,
+    /// Every unfinished task, in `SHARDS` maps by id (see "Shards"). FxHash:
+    /// the keys are this process's own (pointer, sequential id) pairs, not
+    /// chosen by an attacker, and SipHash was a visible share of each
+    /// task's cost.
+    tasks: [CachePadded<Mutex<Tasks<S>>>; SHARDS],
     retain: bool,
     completed: AtomicU64,
     failed: AtomicU64,
@@ -174,7 +186,29 @@ pub struct PoolCore<S> {
     /// thread's JavaScript memory into Rust (the only copy a binary payload
     /// makes on its way; the receiving side wraps that memory in place).
     bytes_copied: AtomicU64,
-    timing: Mutex<Timing>,
+    /// Per worker (`worker % SHARDS`), merged when read.
+    timing: [CachePadded<Mutex<Timing>>; SHARDS],
+}
+
+type Tasks<S> = FxHashMap<TaskId, Entry<S>>;
+
+/// How many locks the task map and the timing are split into, each on its
+/// own cache line: the main thread registers tasks while the workers start
+/// and complete others, and one lock for all of them made every task's
+/// start wait for a batch's registration (a fifth of a worker's time).
+const SHARDS: usize = 16;
+
+fn shard_of(id: u32) -> usize {
+    id as usize % SHARDS
+}
+
+fn new_timing() -> Timing {
+    Timing {
+        wait: histogram(),
+        run: histogram(),
+        busy_ns: 0,
+        since: Instant::now(),
+    }
 }
 
 fn histogram() -> Histogram<u64> {
@@ -188,22 +222,36 @@ impl<S: Sink> PoolCore<S> {
     pub fn new(retain: bool) -> Self {
         PoolCore {
             sched: Scheduler::new(),
-            tasks: Mutex::new(FxHashMap::default()),
+            tasks: std::array::from_fn(|_| CachePadded::new(Mutex::new(FxHashMap::default()))),
             retain,
             completed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             bytes_copied: AtomicU64::new(0),
-            timing: Mutex::new(Timing {
-                wait: histogram(),
-                run: histogram(),
-                busy_ns: 0,
-                since: Instant::now(),
-            }),
+            timing: std::array::from_fn(|_| CachePadded::new(Mutex::new(new_timing()))),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, FxHashMap<TaskId, Entry<S>>> {
-        crate::lock::lock(&self.tasks)
+    /// The shard of the task map that holds task `id`.
+    fn lock(&self, id: u32) -> MutexGuard<'_, Tasks<S>> {
+        crate::lock::lock(&self.tasks[shard_of(id)])
+    }
+
+    fn timing_of(&self, worker: u32) -> MutexGuard<'_, Timing> {
+        crate::lock::lock(&self.timing[worker as usize % SHARDS])
+    }
+
+    /// Every shard's timing, merged.
+    fn merged_timing(&self) -> Timing {
+        let mut all = new_timing();
+        for shard in &self.timing {
+            let t = crate::lock::lock(shard);
+            // Same bounds in every shard: adding cannot fail.
+            let _ = all.wait.add(&t.wait);
+            let _ = all.run.add(&t.run);
+            all.busy_ns += t.busy_ns;
+            all.since = all.since.min(t.since);
+        }
+        all
     }
 
     fn register(
@@ -214,10 +262,10 @@ impl<S: Sink> PoolCore<S> {
     ) -> Vec<Task<S>> {
         let now = Instant::now();
         let mut tasks = Vec::with_capacity(batch.len());
-        let mut map = self.lock();
+        let mut entries: [Vec<(TaskId, Entry<S>)>; SHARDS] = Default::default();
         for (id, payload) in batch {
             let ctl = Arc::new(JobCtl::new());
-            map.insert(
+            entries[shard_of(id)].push((
                 task_id_of(origin, id),
                 Entry {
                     ctl: ctl.clone(),
@@ -226,7 +274,7 @@ impl<S: Sink> PoolCore<S> {
                     started: None,
                     retained: None,
                 },
-            );
+            ));
             tasks.push(Task {
                 id,
                 origin: origin.clone(),
@@ -236,6 +284,13 @@ impl<S: Sink> PoolCore<S> {
                 avoid_origin: false,
                 submitted: now,
             });
+        }
+        // Registered before any of them is queued: a worker that takes one
+        // finds its entry.
+        for (shard, list) in self.tasks.iter().zip(entries) {
+            if !list.is_empty() {
+                crate::lock::lock(shard).extend(list);
+            }
         }
         tasks
     }
@@ -304,7 +359,7 @@ impl<S: Sink> PoolCore<S> {
     pub fn start(&self, task: &Task<S>, worker: u32) -> bool {
         let now = Instant::now();
         {
-            let mut map = self.lock();
+            let mut map = self.lock(task.id);
             if !task.ctl.start() {
                 return false;
             }
@@ -319,13 +374,13 @@ impl<S: Sink> PoolCore<S> {
             }
         }
         let waited = now.duration_since(task.submitted).as_nanos() as u64;
-        let mut t = crate::lock::lock(&self.timing);
+        let mut t = self.timing_of(worker);
         t.wait.saturating_record(waited.max(1));
         true
     }
 
     pub fn cancel(&self, origin: &Arc<S>, id: u32) -> Cancelled {
-        let mut tasks = self.lock();
+        let mut tasks = self.lock(id);
         let task_id = task_id_of(origin, id);
         let Some(entry) = tasks.get(&task_id) else {
             return Cancelled::TooLate;
@@ -354,7 +409,7 @@ impl<S: Sink> PoolCore<S> {
     /// true if it was cancelled. (`start` records the worker under the same
     /// lock in the same step as it wins the CAS, so "not started" is exact.)
     pub fn cancel_queued(&self, origin: &Arc<S>, id: u32) -> bool {
-        let mut tasks = self.lock();
+        let mut tasks = self.lock(id);
         let task_id = task_id_of(origin, id);
         match tasks.get(&task_id) {
             Some(e) if e.worker.is_none() && e.ctl.cancel() == Cancel::BeforeStart => {
@@ -369,7 +424,7 @@ impl<S: Sink> PoolCore<S> {
     /// nanoseconds: [count, mean, stddev, min, max, then the value at each
     /// quantile of `quantiles`].
     pub fn summary(&self, run: bool, quantiles: &[f64]) -> Vec<f64> {
-        let t = crate::lock::lock(&self.timing);
+        let t = self.merged_timing();
         let h = if run { &t.run } else { &t.wait };
         if h.is_empty() {
             return vec![0.0; 5 + quantiles.len()];
@@ -391,11 +446,13 @@ impl<S: Sink> PoolCore<S> {
 
     /// Empties the run-time (`run`) or wait-time histogram.
     pub fn reset_histogram(&self, run: bool) {
-        let mut t = crate::lock::lock(&self.timing);
-        if run {
-            t.run.reset();
-        } else {
-            t.wait.reset();
+        for shard in &self.timing {
+            let mut t = crate::lock::lock(shard);
+            if run {
+                t.run.reset();
+            } else {
+                t.wait.reset();
+            }
         }
     }
 
@@ -412,12 +469,12 @@ impl<S: Sink> PoolCore<S> {
         value: Value,
         here: Option<&Arc<S>>,
     ) -> Option<Completion> {
-        let Some(entry) = self.lock().remove(&task_id_of(origin, id)) else {
+        let Some(entry) = self.lock(id).remove(&task_id_of(origin, id)) else {
             return None; // cancelled, or its worker was declared dead
         };
-        if let Some(started) = entry.started {
+        if let (Some(started), Some(worker)) = (entry.started, entry.worker) {
             let ran = started.elapsed().as_nanos();
-            let mut t = crate::lock::lock(&self.timing);
+            let mut t = self.timing_of(worker);
             t.run.saturating_record((ran as u64).max(1));
             t.busy_ns += ran;
         }
@@ -439,7 +496,7 @@ impl<S: Sink> PoolCore<S> {
     /// Delivers a progress message of running task `id` to its caller.
     pub fn message(&self, origin: &Arc<S>, id: u32, value: Value) -> bool {
         let target = self
-            .lock()
+            .lock(id)
             .get(&task_id_of(origin, id))
             .map(|e| e.origin.clone());
         match target {
@@ -456,15 +513,20 @@ impl<S: Sink> PoolCore<S> {
 
     /// Removes and returns the tasks running on worker `worker`.
     fn take_running_on(&self, worker: u32) -> Vec<(TaskId, Entry<S>)> {
-        let mut tasks = self.lock();
-        let ids: Vec<TaskId> = tasks
-            .iter()
-            .filter(|(_, e)| e.worker == Some(worker))
-            .map(|(&t, _)| t)
-            .collect();
-        ids.into_iter()
-            .filter_map(|t| tasks.remove(&t).map(|e| (t, e)))
-            .collect()
+        let mut out = Vec::new();
+        for shard in &self.tasks {
+            let mut tasks = crate::lock::lock(shard);
+            let ids: Vec<TaskId> = tasks
+                .iter()
+                .filter(|(_, e)| e.worker == Some(worker))
+                .map(|(&t, _)| t)
+                .collect();
+            out.extend(
+                ids.into_iter()
+                    .filter_map(|t| tasks.remove(&t).map(|e| (t, e))),
+            );
+        }
+        out
     }
 
     fn reject(&self, id: u32, entry: &Entry<S>, message: &str) {
@@ -508,12 +570,23 @@ impl<S: Sink> PoolCore<S> {
     }
 
     pub fn running(&self) -> usize {
-        self.lock().values().filter(|e| e.worker.is_some()).count()
+        self.tasks
+            .iter()
+            .map(|shard| {
+                crate::lock::lock(shard)
+                    .values()
+                    .filter(|e| e.worker.is_some())
+                    .count()
+            })
+            .sum()
     }
 
     /// The thread ids of the workers running at least one task now.
     pub fn busy_workers(&self) -> Vec<u32> {
-        let mut ids: Vec<u32> = self.lock().values().filter_map(|e| e.worker).collect();
+        let mut ids: Vec<u32> = Vec::new();
+        for shard in &self.tasks {
+            ids.extend(crate::lock::lock(shard).values().filter_map(|e| e.worker));
+        }
         ids.sort_unstable();
         ids.dedup();
         ids
@@ -548,7 +621,7 @@ impl<S: Sink> PoolCore<S> {
 
     /// Wait/run percentiles and utilization with `workers` workers.
     pub fn timing(&self, workers: usize) -> TimingStats {
-        let t = crate::lock::lock(&self.timing);
+        let t = self.merged_timing();
         let elapsed = t.since.elapsed().as_nanos() as f64 * workers.max(1) as f64;
         TimingStats {
             wait: percentiles(&t.wait),

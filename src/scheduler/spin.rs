@@ -25,7 +25,7 @@
 //! of the fraction of its spins that came up empty. The pool keeps a *hold*.
 //!
 //! 1. A worker spins (for `max`, the pool's `spinMicros`) only right after
-//!    it ran a task (`PoolWorker::take`), and not while the pool holds.
+//!    it ran a task (`WorkerState::take`, `pool/worker.rs`), and not while the pool holds.
 //! 2. A spin ends when it finds a task, when `max` has passed (empty), or
 //!    when the clock jumps more than `GAP` between two of its looks
 //!    (empty: the thread was switched out, so another thread wanted this
