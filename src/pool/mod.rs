@@ -40,13 +40,15 @@
 //!
 //! # Task states
 //!
-//! Each task has a [`JobCtl`]: QUEUED until a worker takes it (RUNNING), or
-//! CANCELLED by an abort while queued (a worker that later pops it drops it).
-//! `tasks` maps every unfinished task to the worker running it, so that a
-//! worker that dies rejects exactly its own running tasks. Winning the
-//! QUEUED→RUNNING CAS and recording the worker happen under the `tasks` lock,
-//! which `cancel` takes too: an abort never sees a started task without its
-//! worker (it would answer "never started" while the task runs on).
+//! A task's entry in `tasks` is its state: present without a worker while
+//! QUEUED, with the worker running it once RUNNING, and absent once it was
+//! cancelled (a worker that later pops it finds no entry and drops it) or
+//! finished. So a worker that dies rejects exactly its own running tasks.
+//! Starting (finding the entry, recording the worker) is one step under the
+//! entry's shard lock, which `cancel` takes too: an abort never sees a
+//! started task without its worker (it would answer "never started" while
+//! the task runs on). (A per-task atomic state, allocated per task, did the
+//! same job before; the entry alone is one allocation less per task.)
 //!
 //! A subtask forked with an abort signal (`submit_away`) goes onto the
 //! injector marked `avoid_origin`: the worker that forked it must not run
@@ -82,7 +84,6 @@ use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 
-use crate::bridge::job::{Cancel, JobCtl};
 use crate::bridge::sink::Sink;
 use crate::bridge::value::{Completion, Outcome, Value};
 use crate::scheduler::{Local, Scheduler};
@@ -99,7 +100,6 @@ fn task_id_of<S>(origin: &Arc<S>, id: u32) -> TaskId {
 pub struct Task<S> {
     pub id: u32,
     pub origin: Arc<S>,
-    pub ctl: Arc<JobCtl>,
     pub payload: Value,
     pub name: Option<Arc<str>>,
     /// A subtask with an abort signal: the worker that forked it must not
@@ -110,7 +110,6 @@ pub struct Task<S> {
 }
 
 struct Entry<S> {
-    ctl: Arc<JobCtl>,
     origin: Arc<S>,
     /// The thread id of the worker running it, once taken.
     worker: Option<u32>,
@@ -264,11 +263,9 @@ impl<S: Sink> PoolCore<S> {
         let mut tasks = Vec::with_capacity(batch.len());
         let mut entries: [Vec<(TaskId, Entry<S>)>; SHARDS] = Default::default();
         for (id, payload) in batch {
-            let ctl = Arc::new(JobCtl::new());
             entries[shard_of(id)].push((
                 task_id_of(origin, id),
                 Entry {
-                    ctl: ctl.clone(),
                     origin: origin.clone(),
                     worker: None,
                     started: None,
@@ -278,7 +275,6 @@ impl<S: Sink> PoolCore<S> {
             tasks.push(Task {
                 id,
                 origin: origin.clone(),
-                ctl,
                 payload,
                 name: name.clone(),
                 avoid_origin: false,
@@ -351,8 +347,8 @@ impl<S: Sink> PoolCore<S> {
 
     /// Marks a taken task as running on `worker`; false if it was cancelled.
     ///
-    /// Winning the task's state CAS and recording its worker are one step
-    /// under the map lock, which `cancel` holds too: an abort sees either
+    /// Finding the task's entry and recording its worker are one step
+    /// under the shard lock, which `cancel` holds too: an abort sees either
     /// a queued task (and cancels it before it starts) or a running one
     /// whose worker is known (and that worker is replaced) — never a task
     /// that runs although its promise says it never started.
@@ -360,17 +356,19 @@ impl<S: Sink> PoolCore<S> {
         let now = Instant::now();
         {
             let mut map = self.lock(task.id);
-            if !task.ctl.start() {
+            // No entry: cancelled while queued (the entry is the state).
+            let Some(e) = map.get_mut(&task_id_of(&task.origin, task.id)) else {
                 return false;
+            };
+            if e.worker.is_some() {
+                return false; // started already (not reachable: a task is taken once)
             }
             #[cfg(test)]
             tests::start_hook();
-            if let Some(e) = map.get_mut(&task_id_of(&task.origin, task.id)) {
-                e.worker = Some(worker);
-                e.started = Some(now);
-                if self.retain {
-                    e.retained = Some(Box::new((task.payload.clone(), task.name.clone())));
-                }
+            e.worker = Some(worker);
+            e.started = Some(now);
+            if self.retain {
+                e.retained = Some(Box::new((task.payload.clone(), task.name.clone())));
             }
         }
         let waited = now.duration_since(task.submitted).as_nanos() as u64;
@@ -382,37 +380,27 @@ impl<S: Sink> PoolCore<S> {
     pub fn cancel(&self, origin: &Arc<S>, id: u32) -> Cancelled {
         let mut tasks = self.lock(id);
         let task_id = task_id_of(origin, id);
-        let Some(entry) = tasks.get(&task_id) else {
-            return Cancelled::TooLate;
-        };
-        let worker = entry.worker;
-        match entry.ctl.cancel() {
-            Cancel::BeforeStart => {
-                tasks.remove(&task_id);
-                Cancelled::BeforeStart
-            }
-            Cancel::WhileRunning => {
-                // JavaScript rejects now and replaces the worker; its result,
-                // if it ever comes, is dropped. (`start` records the worker
-                // under this lock, in the same step as it wins the CAS.)
-                tasks.remove(&task_id);
-                match worker {
-                    Some(worker) => Cancelled::Running(worker),
-                    None => Cancelled::TooLate,
-                }
-            }
-            Cancel::TooLate => Cancelled::TooLate,
+        // Removing the entry is the cancel: a worker that pops the task
+        // later finds none and drops it; a result that comes later is
+        // dropped too, and JavaScript replaces a running task's worker.
+        match tasks.remove(&task_id) {
+            None => Cancelled::TooLate,
+            Some(Entry { worker: None, .. }) => Cancelled::BeforeStart,
+            Some(Entry {
+                worker: Some(worker),
+                ..
+            }) => Cancelled::Running(worker),
         }
     }
 
     /// Cancels task `id` only if no worker has started it (`close({ force })`):
     /// true if it was cancelled. (`start` records the worker under the same
-    /// lock in the same step as it wins the CAS, so "not started" is exact.)
+    /// lock in the same step as it finds the entry, so "not started" is exact.)
     pub fn cancel_queued(&self, origin: &Arc<S>, id: u32) -> bool {
         let mut tasks = self.lock(id);
         let task_id = task_id_of(origin, id);
         match tasks.get(&task_id) {
-            Some(e) if e.worker.is_none() && e.ctl.cancel() == Cancel::BeforeStart => {
+            Some(e) if e.worker.is_none() => {
                 tasks.remove(&task_id);
                 true
             }
@@ -644,7 +632,7 @@ mod tests {
     use std::sync::mpsc;
 
     thread_local! {
-        /// Runs inside `start`, after the CAS, on the starting thread.
+        /// Runs inside `start`, once it found the entry, on the starting thread.
         static HOOK: RefCell<Option<Box<dyn FnMut()>>> = const { RefCell::new(None) };
     }
 
@@ -693,7 +681,7 @@ mod tests {
         )
     }
 
-    /// An abort that lands between a worker winning the task's CAS and the
+    /// An abort that lands between a worker finding the task's entry and the
     /// worker being recorded must find the task running on that worker.
     #[test]
     fn an_abort_racing_start_sees_the_running_worker() {
@@ -711,7 +699,7 @@ mod tests {
         });
         HOOK.with(|h| {
             *h.borrow_mut() = Some(Box::new(move || {
-                // The CAS is won: let the abort run now, and give it time to
+                // The entry is found: let the abort run now, and give it time to
                 // get as far as it can before the worker is recorded.
                 to_canceller.send(()).unwrap();
                 std::thread::sleep(std::time::Duration::from_millis(50));
@@ -779,7 +767,6 @@ mod tests {
         assert!(core.cancel_queued(&port, 6));
         assert!(!core.start(&tasks[1], 17));
         assert_eq!(core.cancel(&port, 5), Cancelled::Running(17));
-        assert!(tasks[0].ctl.should_stop());
         assert_eq!(core.complete(&port, 5, false, num(1), None), None);
         assert!(!core.message(&port, 5, num(2)));
         assert!(port.take().is_empty());
