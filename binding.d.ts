@@ -77,9 +77,10 @@ export declare class PoolWorker {
   /**
    * Attaches the calling worker thread to pool `handle`. `wake_id` is an
    * operation id open on this environment's `port`: completing it wakes
-   * the worker's runtime once it has parked.
+   * the worker's runtime once it has parked. `spin_micros` and
+   * `wait_micros` bound every `poolWorkerTake()` (see there).
    */
-  constructor(handle: number, port: Port, wakeId: number, threadId: number)
+  constructor(handle: number, port: Port, wakeId: number, threadId: number, spinMicros: number, waitMicros: number)
   /**
    * Leaves the pool (idle timeout); queued tasks in this worker's deque go
    * back to the injector.
@@ -289,14 +290,6 @@ export declare function poolWorkerArg(): unknown
 export declare function poolWorkerCancel(id: number): number
 
 /**
- * Delivers the result of the task in `slot`: a primitive or encoded bytes;
- * with `failed`, a Buffer holding the serialized exception. Returns true
- * when the result is for a task of this very environment (a subtask it
- * forked): then `poolWorkerTakeLocalResults` hands it over.
- */
-export declare function poolWorkerComplete(slot: number, failed: boolean, value: unknown): boolean
-
-/**
  * Sends a progress message from the task in `slot` to its caller. False
  * if the task is no longer running (finished or cancelled).
  */
@@ -313,16 +306,16 @@ export declare function poolWorkerName(): string | null
 export declare function poolWorkerSubmit(id: number, arg: unknown, name: string | undefined | null, away: boolean): boolean
 
 /**
- * Takes the next task, spinning at most `spin_micros` (only right after a
- * task, and as the scheduler's spin policy allows) and then waiting at
- * most `wait_micros` in native code, and returns its slot (this worker's
+ * Takes the next task, spinning at most the attachment's `spin_micros`
+ * (only right after a task, and as the scheduler's spin policy allows) and
+ * then waiting at most its `wait_micros` in native code, and returns its slot (this worker's
  * handle for it, at least `FIRST_TASK_SLOT`), or a `protocol::TakeSignal`:
  * parked (woken through its port), yield (its own subtasks' results wait
  * for its event loop) or away (see `TakeSignal::Away`). The task's
  * argument and export name are then read with `poolWorkerArg()` and
  * `poolWorkerName()`.
  */
-export declare function poolWorkerTake(spinMicros: number, waitMicros: number): number
+export declare function poolWorkerTake(): number
 
 /**
  * The local results gathered by `poolWorkerComplete`, as a flat batch in

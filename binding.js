@@ -854,7 +854,6 @@ module.exports.kernelThreads = nativeBinding.kernelThreads
 module.exports.kernelThreadsWarning = nativeBinding.kernelThreadsWarning
 module.exports.poolWorkerArg = nativeBinding.poolWorkerArg
 module.exports.poolWorkerCancel = nativeBinding.poolWorkerCancel
-module.exports.poolWorkerComplete = nativeBinding.poolWorkerComplete
 module.exports.poolWorkerMessage = nativeBinding.poolWorkerMessage
 module.exports.poolWorkerName = nativeBinding.poolWorkerName
 module.exports.poolWorkerSubmit = nativeBinding.poolWorkerSubmit

@@ -597,20 +597,25 @@ describe("the worker's native calls, made where no worker is attached", () => {
       const { binding, getPort } = require(${JSON.stringify(path.join(ROOT, 'lib', 'native.js'))})
       const caught = (f) => { try { return { value: f() } } catch (e) { return { error: e.message } } }
       const out = {}
-      out.take = binding.poolWorkerTake(0, 0)
+      out.take = binding.poolWorkerTake()
       out.parked = binding.TakeSignal.Parked
       out.arg = caught(() => binding.poolWorkerArg())
       out.name = caught(() => binding.poolWorkerName())
       out.complete = caught(() => binding.poolWorkerComplete(3, false, 1))
+      // The raw function reads its own arguments: wrong ones are errors too.
+      out.badSlot = caught(() => binding.poolWorkerComplete('x', false, 1))
+      out.badFailed = caught(() => binding.poolWorkerComplete(3, 'no', 1))
+      out.noArgs = caught(() => binding.poolWorkerComplete())
+      out.badValue = caught(() => binding.poolWorkerComplete(3, false, {}))
       out.cancel = caught(() => binding.poolWorkerCancel(1))
       const native = new binding.NativePool(getPort(), false)
-      const first = new binding.PoolWorker(native.handle, getPort(), 0, 0)
-      out.second = caught(() => new binding.PoolWorker(native.handle, getPort(), 0, 0))
-      out.takeAttached = binding.poolWorkerTake(0, 0)
+      const first = new binding.PoolWorker(native.handle, getPort(), 0, 0, 0, 0)
+      out.second = caught(() => new binding.PoolWorker(native.handle, getPort(), 0, 0, 0, 0))
+      out.takeAttached = binding.poolWorkerTake()
       first.detach()
       first.detach() // twice is harmless
-      out.afterDetach = binding.poolWorkerTake(0, 0)
-      const again = new binding.PoolWorker(native.handle, getPort(), 0, 0) // attachable again
+      out.afterDetach = binding.poolWorkerTake()
+      const again = new binding.PoolWorker(native.handle, getPort(), 0, 0, 0, 0) // attachable again
       again.detach()
       native.close()
       report(out)
@@ -619,6 +624,10 @@ describe("the worker's native calls, made where no worker is attached", () => {
     const [out] = r.reports
     expect(out.take).toBe(out.parked)
     for (const k of ['arg', 'name', 'complete', 'cancel']) expect(out[k].error).toMatch(/no pool worker is attached/)
+    expect(out.badSlot.error).toMatch(/slot must be a number/)
+    expect(out.badFailed.error).toMatch(/failed must be a boolean/)
+    expect(out.noArgs.error).toMatch(/slot must be a number/)
+    expect(out.badValue.error).toBeTruthy()
     expect(out.second.error).toMatch(/already attached/)
     expect(out.takeAttached).toBe(out.parked) // nothing queued: parks
     expect(out.afterDetach).toBe(out.parked)

@@ -388,7 +388,7 @@ function drain() {
   }
   try {
     while (inflight < concurrency) {
-      const id = binding.poolWorkerTake(spinMicros, waitMicros)
+      const id = binding.poolWorkerTake()
       if (id === TakeSignal.Yield) break // our own subtasks' results wait for the event loop
       if (id === TakeSignal.Away) {
         // Only subtasks that another worker must run: ask the pool for a
@@ -437,7 +437,7 @@ async function loadModule(file) {
   (loaded) => {
     if (loaded !== null) modules.set(filename, loaded)
     const wakeId = native.open(drain, { ref: true })
-    worker = new native.binding.PoolWorker(handle, native.getPort(), wakeId, threadId)
+    worker = new binding.PoolWorker(handle, native.getPort(), wakeId, threadId, spinMicros, waitMicros)
     parentPort.postMessage({ spindle: 'ready' })
     drain()
   },

@@ -10,7 +10,11 @@
 //! task on every worker: as methods they spent about 30% of a worker's time
 //! in that table and its lock, contended between the workers and the main
 //! thread. So the worker's state lives in a thread-local of its own thread,
-//! and those calls are plain functions of primitives.
+//! and those calls are plain functions. napi-rs still allocates a borrow
+//! scope for every call of a function that takes arguments (not for one
+//! that takes none): so `poolWorkerTake` takes none (its spin and wait are
+//! given once, at attach), and `poolWorkerComplete` is a raw Node-API
+//! function (`raw_complete`), which reads its three arguments itself.
 //!
 //! # States and shutdown
 //!
@@ -30,12 +34,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::ptr;
+
 use napi::bindgen_prelude::*;
+use napi::sys;
 use napi_derive::napi;
 
 use super::exports::{cancel_code, invalid, lookup, value_from_js, Core, PortTask};
 use crate::bridge::port::{batch_to_js, to_js, Port, PortInner};
-use crate::bridge::value::{Completion, Outcome, Value};
+use crate::bridge::status::check;
+use crate::bridge::value::{panic_outcome, Completion, Outcome, Value};
 use crate::protocol::{TakeSignal, FIRST_TASK_SLOT};
 use crate::scheduler::Local;
 
@@ -73,9 +81,17 @@ pub struct PoolWorker {
 impl PoolWorker {
     /// Attaches the calling worker thread to pool `handle`. `wake_id` is an
     /// operation id open on this environment's `port`: completing it wakes
-    /// the worker's runtime once it has parked.
+    /// the worker's runtime once it has parked. `spin_micros` and
+    /// `wait_micros` bound every `poolWorkerTake()` (see there).
     #[napi(constructor)]
-    pub fn new(handle: u32, port: &Port, wake_id: u32, thread_id: u32) -> Result<Self> {
+    pub fn new(
+        handle: u32,
+        port: &Port,
+        wake_id: u32,
+        thread_id: u32,
+        spin_micros: u32,
+        wait_micros: u32,
+    ) -> Result<Self> {
         let core = lookup(handle).ok_or_else(|| invalid("the pool no longer exists"))?;
         ATTACHED.with(|cell| {
             let mut slot = cell
@@ -102,6 +118,8 @@ impl PoolWorker {
                 deferred: Vec::new(),
                 next_slot: FIRST_TASK_SLOT,
                 ran: false,
+                spin_micros,
+                wait_micros,
             });
             let generation = GENERATION.with(|g| {
                 g.set(g.get() + 1);
@@ -136,17 +154,17 @@ impl Drop for PoolWorker {
     }
 }
 
-/// Takes the next task, spinning at most `spin_micros` (only right after a
-/// task, and as the scheduler's spin policy allows) and then waiting at
-/// most `wait_micros` in native code, and returns its slot (this worker's
+/// Takes the next task, spinning at most the attachment's `spin_micros`
+/// (only right after a task, and as the scheduler's spin policy allows) and
+/// then waiting at most its `wait_micros` in native code, and returns its slot (this worker's
 /// handle for it, at least `FIRST_TASK_SLOT`), or a `protocol::TakeSignal`:
 /// parked (woken through its port), yield (its own subtasks' results wait
 /// for its event loop) or away (see `TakeSignal::Away`). The task's
 /// argument and export name are then read with `poolWorkerArg()` and
 /// `poolWorkerName()`.
 #[napi]
-pub fn pool_worker_take(spin_micros: u32, wait_micros: u32) -> u32 {
-    with_worker(|w| Ok(w.take(spin_micros, wait_micros))).unwrap_or(PARKED)
+pub fn pool_worker_take() -> u32 {
+    with_worker(|w| Ok(w.take(w.spin_micros, w.wait_micros))).unwrap_or(PARKED)
 }
 
 /// The argument of the task last taken (moved out: call once per task).
@@ -176,16 +194,94 @@ pub fn pool_worker_name() -> Result<Option<String>> {
     })
 }
 
-/// Delivers the result of the task in `slot`: a primitive or encoded bytes;
-/// with `failed`, a Buffer holding the serialized exception. Returns true
-/// when the result is for a task of this very environment (a subtask it
-/// forked): then `poolWorkerTakeLocalResults` hands it over.
-#[napi]
-pub fn pool_worker_complete(env: Env, slot: u32, failed: bool, value: Unknown) -> Result<bool> {
-    // SAFETY: handles of the current call (read before the state is
-    // borrowed: reading a primitive or a Buffer runs no JavaScript).
-    let value = unsafe { value_from_js(env.raw(), value.value().value)? };
-    with_worker(|w| Ok(w.complete(slot, failed, value)))
+/// `poolWorkerComplete(slot, failed, value)`: delivers the result of the
+/// task in `slot`, a primitive or encoded bytes; with `failed`, a Buffer
+/// holding the serialized exception. Returns true when the result is for a
+/// task of this very environment (a subtask it forked): then
+/// `poolWorkerTakeLocalResults` hands it over. Registered on the exports
+/// by [`register_raw`].
+fn complete_call(env: sys::napi_env, info: sys::napi_callback_info) -> Result<sys::napi_value> {
+    let mut argc = 3usize;
+    let mut argv = [ptr::null_mut(); 3];
+    let mut slot = 0u32;
+    let mut failed = false;
+    // SAFETY: `env` and `info` are this callback's; the out-pointers are
+    // valid locals, `argv` has room for `argc` values (Node fills missing
+    // ones with undefined), and each getter's status is checked, so a wrong
+    // type is an error, never a misread.
+    let value = unsafe {
+        check(
+            sys::napi_get_cb_info(
+                env,
+                info,
+                &mut argc,
+                argv.as_mut_ptr(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            ),
+            "unreadable arguments",
+        )?;
+        check(
+            sys::napi_get_value_uint32(env, argv[0], &mut slot),
+            "the slot must be a number",
+        )?;
+        check(
+            sys::napi_get_value_bool(env, argv[1], &mut failed),
+            "failed must be a boolean",
+        )?;
+        value_from_js(env, argv[2])?
+    };
+    let local = with_worker(|w| Ok(w.complete(slot, failed, value)))?;
+    let mut out = ptr::null_mut();
+    // SAFETY: live env; `out` is a valid local.
+    let status = unsafe { sys::napi_get_boolean(env, local, &mut out) };
+    check(status, "could not answer")?;
+    Ok(out)
+}
+
+/// The raw Node-API callback of `poolWorkerComplete`: a failure or a panic
+/// becomes a thrown JavaScript error, never an abort.
+unsafe extern "C" fn raw_complete(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let result = std::panic::catch_unwind(|| complete_call(env, info)).unwrap_or_else(|payload| {
+        match panic_outcome(payload) {
+            Outcome::Err { message, .. } => Err(Error::new(Status::GenericFailure, message)),
+            _ => Err(Error::new(Status::GenericFailure, "panic")),
+        }
+    });
+    match result {
+        Ok(v) => v,
+        Err(err) => {
+            // SAFETY: live env of this callback; the error is thrown into it.
+            unsafe { JsError::from(err).throw_into(env) };
+            ptr::null_mut()
+        }
+    }
+}
+
+/// Adds the raw functions to the module's exports.
+#[napi(module_exports)]
+pub fn register_raw(mut exports: Object, env: Env) -> Result<()> {
+    let name = "poolWorkerComplete";
+    let mut f = ptr::null_mut();
+    // SAFETY: live env of module registration; `name` is valid for its
+    // length; `raw_complete` matches `napi_callback` and needs no data.
+    let status = unsafe {
+        sys::napi_create_function(
+            env.raw(),
+            name.as_ptr().cast(),
+            name.len() as isize,
+            Some(raw_complete),
+            ptr::null_mut(),
+            &mut f,
+        )
+    };
+    check(status, "could not create poolWorkerComplete")?;
+    // SAFETY: `f` was just created in this env.
+    let f = unsafe { Unknown::from_napi_value(env.raw(), f)? };
+    exports.set_named_property(name, f)
 }
 
 /// The local results gathered by `poolWorkerComplete`, as a flat batch in
@@ -269,6 +365,8 @@ struct WorkerState {
     /// spins would read as a busy machine to the spin policy).
     ran: bool,
     next_slot: u32,
+    spin_micros: u32,
+    wait_micros: u32,
 }
 
 impl WorkerState {
