@@ -746,19 +746,22 @@ class Pool extends EventEmitter {
       return Promise.reject(errorWithCode(
         `The task queue is full (maxQueue: ${this.#options.maxQueue})`, 'ERR_SPINDLE_QUEUE_FULL'))
     }
-    let payload
+    let payload = arg
     let sharedKey = null
-    try {
-      payload = values.encode(arg, (value) => {
-        // Holds a SharedArrayBuffer: the worker fetches it by postMessage,
-        // which shares it. A snapshot now, as for every argument.
-        sharedKey = `a${++this.#sharedSeq}`
-        this.#sharedArgs.set(sharedKey, structuredClone(value))
-        return values.sharedMarker(sharedKey)
-      })
-    } catch (err) {
-      unlink?.()
-      throw err
+    // A primitive travels as itself: no encoder call, no closure per task.
+    if (!values.isPrimitive(arg)) {
+      try {
+        payload = values.encode(arg, (value) => {
+          // Holds a SharedArrayBuffer: the worker fetches it by postMessage,
+          // which shares it. A snapshot now, as for every argument.
+          sharedKey = `a${++this.#sharedSeq}`
+          this.#sharedArgs.set(sharedKey, structuredClone(value))
+          return values.sharedMarker(sharedKey)
+        })
+      } catch (err) {
+        unlink?.()
+        throw err
+      }
     }
     const task = new Task(this, signal, onMessage)
     task.unlink = unlink
