@@ -6,8 +6,13 @@
 // here too: the serving main thread only moves bytes between Redis and the
 // pool (and a Buffer crosses the pool at the top level, copied once).
 //
-//   arg    = u32le headerLength | header JSON { f: filename, n: export name or null } | v8 bytes
-//   result = v8 bytes of the task's value
+//   arg    = u32le headerLength | header JSON { f: filename, n: export name or null }
+//            | u8 kind | payload
+//   kind   0: v8 bytes of the value; 1: a float64 number (LE); 2: a UTF-8
+//          string; 3: true; 4: false; 5: null (JSON's primitives travel
+//          without v8's serializer on either side: see `primitiveKind`)
+//   result = the task's value itself when it is such a primitive (the pool
+//            carries primitives as they are), else v8 bytes of it (a Buffer)
 //   ctx.postMessage(m) reaches the caller as v8 bytes of m; ctx.run(arg, { name })
 //   runs a subtask of the same module through this same wrapper.
 
@@ -60,13 +65,99 @@ function headerOf(filename, name) {
   return header
 }
 
+const V8 = 0
+const NUMBER = 1
+const STRING = 2
+const TRUE = 3
+const FALSE = 4
+const NULL = 5
+
+/**
+ * The kind a value travels as without v8's serializer: a primitive that
+ * JSON carries exactly (a finite number other than -0, a well-formed
+ * string, a boolean, null), or V8 for anything else.
+ */
+function primitiveKind(value) {
+  switch (typeof value) {
+    case 'number':
+      return Number.isFinite(value) && !Object.is(value, -0) ? NUMBER : V8
+    case 'string':
+      return value.isWellFormed() ? STRING : V8
+    case 'boolean':
+      return value ? TRUE : FALSE
+    default:
+      return value === null ? NULL : V8
+  }
+}
+
+/** Whether `value` travels as itself (through the pool, and as JSON through BullMQ). */
+function isJsonPrimitive(value) {
+  return primitiveKind(value) !== V8
+}
+
+/** The task argument: `bytes` are v8 bytes of the value. */
 function pack(filename, name, bytes) {
+  return packKind(filename, name, V8, bytes)
+}
+
+/** The task argument for a value that `isJsonPrimitive` accepts (v8 bytes otherwise). */
+function packValue(filename, name, value) {
+  const kind = primitiveKind(value)
+  switch (kind) {
+    case NUMBER: {
+      const b = Buffer.allocUnsafe(8)
+      b.writeDoubleLE(value, 0)
+      return packKind(filename, name, kind, b)
+    }
+    case STRING:
+      return packKind(filename, name, kind, Buffer.from(value, 'utf8'))
+    case V8:
+      return packKind(filename, name, kind, v8.serialize(value))
+    default:
+      return packKind(filename, name, kind, EMPTY)
+  }
+}
+
+const EMPTY = Buffer.alloc(0)
+
+function packKind(filename, name, kind, bytes) {
   const header = headerOf(filename, name)
-  const out = Buffer.allocUnsafe(4 + header.length + bytes.length)
+  const out = Buffer.allocUnsafe(5 + header.length + bytes.length)
   out.writeUInt32LE(header.length, 0)
   header.copy(out, 4)
-  out.set(bytes, 4 + header.length)
+  out[4 + header.length] = kind
+  out.set(bytes, 5 + header.length)
   return out
+}
+
+/** The value of a packed argument's payload. */
+function valueOf(kind, bytes) {
+  switch (kind) {
+    case V8:
+      return v8.deserialize(bytes)
+    case NUMBER:
+      if (bytes.length !== 8) break
+      return bytes.readDoubleLE(0)
+    case STRING:
+      return bytes.toString('utf8')
+    case TRUE:
+      return true
+    case FALSE:
+      return false
+    case NULL:
+      return null
+  }
+  throw new TypeError('spindle: a task argument of an unknown kind')
+}
+
+/** What the wrapper answers: a JSON primitive as itself, anything else as v8 bytes. */
+function encodeResult(value) {
+  return isJsonPrimitive(value) ? value : v8.serialize(value)
+}
+
+/** The value of what the wrapper answered (`encodeResult`). */
+function decodeResult(result) {
+  return Buffer.isBuffer(result) ? v8.deserialize(result) : result
 }
 
 const parsed = new Map() // header text → [filename, name]
@@ -80,7 +171,7 @@ function unpack(buf) {
     header = [h.f, h.n]
     if (parsed.size < 1024) parsed.set(text, header)
   }
-  return [header[0], header[1], buf.subarray(4 + len)]
+  return [header[0], header[1], buf[4 + len], buf.subarray(5 + len)]
 }
 
 /** The context the user's function sees: values as structured clones, through this wrapper. */
@@ -105,28 +196,30 @@ class RemoteContext {
     }
     let payload
     try {
-      payload = pack(this.#filename, name, v8.serialize(arg))
+      payload = packValue(this.#filename, name, arg)
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.#ctx.run(payload, signal === undefined ? undefined : { signal }).then((bytes) => v8.deserialize(bytes))
+    return this.#ctx.run(payload, signal === undefined ? undefined : { signal }).then(decodeResult)
   }
 }
 
-function call(mod, filename, name, bytes, ctx) {
+function call(mod, filename, name, kind, bytes, ctx) {
   const fn = resolve(mod, filename, name)
-  const result = fn(v8.deserialize(bytes), new RemoteContext(ctx, filename))
+  const result = fn(valueOf(kind, bytes), new RemoteContext(ctx, filename))
   if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
-    return Promise.resolve(result).then((value) => v8.serialize(value))
+    return Promise.resolve(result).then(encodeResult)
   }
-  return v8.serialize(result)
+  return encodeResult(result)
 }
 
 module.exports = function remoteTask(buf, ctx) {
-  const [filename, name, bytes] = unpack(buf)
+  const [filename, name, kind, bytes] = unpack(buf)
   const mod = load(filename)
-  if (mod instanceof Promise) return mod.then((m) => call(m, filename, name, bytes, ctx))
-  return call(mod, filename, name, bytes, ctx)
+  if (mod instanceof Promise) return mod.then((m) => call(m, filename, name, kind, bytes, ctx))
+  return call(mod, filename, name, kind, bytes, ctx)
 }
 
 module.exports.pack = pack
+module.exports.packValue = packValue
+module.exports.isJsonPrimitive = isJsonPrimitive

@@ -9,7 +9,10 @@
 // share one queue and each gets its own results.
 //
 // What travels, and how (everything is plain BullMQ underneath):
-//   job data      { $spindle: 1, v8: base64(v8.serialize(arg)) } from a RemotePool;
+//   job data      { $spindle: 1, v8: base64(v8.serialize(arg)) } from a RemotePool,
+//                 or { $spindle: 1, json: arg } when arg is a primitive that JSON
+//                 carries exactly (a finite number but -0, a well-formed string,
+//                 a boolean, null): no v8 serializer, no base64, on any side;
 //                 anything else is a plain job: the task gets job.data as it is
 //   return value  the same envelope for RemotePool jobs, job.data's JSON otherwise
 //   ctx.postMessage  job.updateProgress(envelope) ('progress' events)
@@ -33,7 +36,7 @@ const os = require('node:os')
 const v8 = require('node:v8')
 const path = require('node:path')
 const { Pool, normalizeFilename } = require('./pool')
-const { pack } = require('./bullmq-task')
+const { pack, packValue, isJsonPrimitive } = require('./bullmq-task')
 const { getOwn, snapshot } = require('./options')
 const { abortError, errorWithCode, invalidArgType, invalidArgValue, outOfRange } = require('./errors')
 const { deserializeError, serializeError } = require('./pool/task-errors')
@@ -81,16 +84,22 @@ const TASK_WRAPPER = path.join(__dirname, 'bullmq-task.js')
 // ─── encoding ────────────────────────────────────────────────────────────
 
 function isEnvelope(data) {
-  return data !== null && typeof data === 'object' && data.$spindle === 1 && typeof data.v8 === 'string'
+  return data !== null && typeof data === 'object' && data.$spindle === 1 &&
+    (typeof data.v8 === 'string' || (Object.hasOwn(data, 'json') && isJsonPrimitive(data.json)))
 }
 
-/** A value in the envelope (structured clone, base64 so that it fits in BullMQ's JSON). */
+/**
+ * A value in the envelope: a JSON primitive as itself, anything else as its
+ * structured clone (base64 so that it fits in BullMQ's JSON).
+ */
 function wrap(value) {
+  if (isJsonPrimitive(value)) return { $spindle: 1, json: value }
   return { $spindle: 1, v8: v8.serialize(value).toString('base64') }
 }
 
 function unwrap(data) {
-  return v8.deserialize(Buffer.from(data.v8, 'base64'))
+  if (typeof data.v8 === 'string') return v8.deserialize(Buffer.from(data.v8, 'base64'))
+  return data.json
 }
 
 /** A value that came back through BullMQ: the envelope's value, or plain JSON as it is. */
@@ -312,10 +321,15 @@ class Server extends EventEmitter {
       if (Date.now() - early <= EARLY_CANCEL_MS) throw new bullmq.UnrecoverableError('cancelled by its caller')
     }
     const envelope = isEnvelope(job.data)
-    let bytes
+    const name = this.#route(job) ?? this.#defaultName
+    let arg
     try {
-      // A RemotePool's value stays bytes here: it is decoded on the pool's thread.
-      bytes = envelope ? Buffer.from(job.data.v8, 'base64') : v8.serialize(job.data)
+      // A RemotePool's value stays bytes here: it is decoded on the pool's
+      // thread. A JSON primitive (in an envelope or as a plain job's data)
+      // travels as itself.
+      if (envelope && typeof job.data.v8 === 'string') {
+        arg = pack(this.#filename, name, Buffer.from(job.data.v8, 'base64'))
+      } else arg = packValue(this.#filename, name, envelope ? job.data.json : job.data)
     } catch (err) {
       throw new bullmq.UnrecoverableError(`spindle: the job's data could not be decoded: ${err.message}`)
     }
@@ -335,12 +349,11 @@ class Server extends EventEmitter {
       })
       ;(writes ??= []).push(w)
     }
-    const name = this.#route(job) ?? this.#defaultName
     const runOptions = { onMessage }
     if (signal) runOptions.signal = signal
     let result
     try {
-      result = await this.pool.run(pack(this.#filename, name, bytes), runOptions)
+      result = await this.pool.run(arg, runOptions)
     } catch (err) {
       if (writes) await Promise.all(writes)
       if (signal?.aborted) {
@@ -361,6 +374,8 @@ class Server extends EventEmitter {
       throw wrapped
     }
     if (writes) await Promise.all(writes)
+    // The wrapper answers a JSON primitive as itself, anything else as v8 bytes.
+    if (!Buffer.isBuffer(result)) return envelope ? wrap(result) : result
     return envelope ? { $spindle: 1, v8: result.toString('base64') } : v8.deserialize(result)
   }
 

@@ -65,6 +65,24 @@ describe('values', () => {
     expect(Buffer.isBuffer(out[8].nested.big)).toBe(true)
   })
 
+  test('JSON primitives travel as themselves (no v8 bytes in Redis); the near misses as structured clones', async () => {
+    const exact = [0, 42, -1.5, 1e308, 5e-324, '', 'text 🧵', true, false, null]
+    const nearMisses = [-0, NaN, Infinity, -Infinity, 'lone \ud800', undefined, 2n]
+    const all = [...exact, ...nearMisses]
+    const ids = all.map((_, i) => `prim-${Date.now()}-${i}`)
+    const out = await Promise.all(all.map((v, i) => remote.run(v, { job: { jobId: ids[i] } })))
+    for (let i = 0; i < all.length; i++) expect(Object.is(out[i], all[i])).toBe(true)
+    for (let i = 0; i < all.length; i++) {
+      const job = await remote.queue.getJob(ids[i])
+      const asJson = i < exact.length
+      // What the submitter wrote and what the server answered, as BullMQ keeps them.
+      expect(Object.hasOwn(job.data, 'json')).toBe(asJson)
+      expect(typeof job.data.v8 === 'string').toBe(!asJson)
+      expect(Object.hasOwn(job.returnvalue, 'json')).toBe(asJson)
+      if (asJson) expect(job.data.json).toBe(all[i])
+    }
+  })
+
   test('a named export runs; run without a name runs the default export', async () => {
     expect(await remote.run(41, { name: 'inc' })).toBe(42)
     expect(await remote.run({ same: true })).toEqual({ same: true })
