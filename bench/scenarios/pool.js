@@ -54,8 +54,8 @@ const ADAPTERS = [
     impl: 'spindle.Pool',
     role: 'spindle',
     available: hasPool,
-    async create({ filename = TASK_FILE, workerData } = {}) {
-      const pool = new spindle.Pool(withDefined({ filename, minThreads: T, maxThreads: T, workerData }))
+    async create({ filename = TASK_FILE, workerData, threads = T } = {}) {
+      const pool = new spindle.Pool(withDefined({ filename, minThreads: threads, maxThreads: threads, workerData }))
       return {
         run: (x, name, transferList) => pool.run(x, withDefined({ name, transferList })),
         map: (items, options) => pool.map(items, options),
@@ -222,23 +222,35 @@ function addTarget(r, text, evaluate, rows) {
 
 async function tinyThroughput({ contended = false } = {}) {
   const tps = (ms) => ({ value: TINY_N / (ms / 1000), unit: 'tasks/s' })
+  const burst = async (pool, impl) => h.measure(
+    () => {
+      const ps = new Array(TINY_N)
+      for (let i = 0; i < TINY_N; i++) ps[i] = pool.run(i)
+      return Promise.all(ps)
+    },
+    {
+      check: (res) => {
+        if (res.length !== TINY_N || res[TINY_N - 1] !== TINY_N) throw new Error(`${impl}: wrong results`)
+      },
+    },
+  )
   const rows = await eachPool(async (pool, a) => {
-    const m = await h.measure(
-      () => {
-        const ps = new Array(TINY_N)
-        for (let i = 0; i < TINY_N; i++) ps[i] = pool.run(i)
-        return Promise.all(ps)
-      },
-      {
-        check: (res) => {
-          if (res.length !== TINY_N || res[TINY_N - 1] !== TINY_N) throw new Error(`${a.impl}: wrong results`)
-        },
-      },
-    )
+    const m = await burst(pool, a.impl)
     const stats = pool.stats ? pool.stats() : undefined
     const note = stats ? ['completed', 'stolen', 'failed'].filter((k) => k in stats).map((k) => `${k} ${stats[k]}`).join(', ') : ''
     return h.row(a.impl, a.role, m, { throughput: tps(m.wallMs), poolStats: stats, note: note && `pool.stats(): ${note}` })
   })
+  // The same burst on one thread (issue 15: adding a thread must not cost
+  // throughput; the main thread is the limit of a tiny task).
+  let one = null
+  if (!contended && T > 1 && hasPool()) {
+    const spindleAdapter = ADAPTERS.find((a) => a.role === 'spindle')
+    one = await h.withTimeout(withPool(spindleAdapter, async (pool) => {
+      const m = await burst(pool, 'spindle.Pool (1 thread)')
+      return h.row('spindle.Pool, 1 thread', 'reference', m, { throughput: tps(m.wallMs), noRatio: true, note: 'the same burst on one worker thread' })
+    }, { threads: 1 }), 'spindle.Pool, 1 thread')
+    rows.push(one)
+  }
   const echo = await rawEcho(T)
   try {
     const m = await h.measure(() => echo.burst(TINY_N))
@@ -251,6 +263,9 @@ async function tinyThroughput({ contended = false } = {}) {
   const anchors = rows.filter((r) => FOUR.includes(r.impl) && !r.skipped)
   const best = anchors.reduce((b, r) => (!b || r.wallMs < b.wallMs ? r : b), null)
   if (!contended) addTarget(s, `≥ 2× the best of the four${best ? ` (${best.impl})` : ''}`, () => best.wallMs / s.wallMs >= 2, rows)
+  const echoRow = rows.find((r) => r.role === 'reference' && r.impl.startsWith('raw worker_threads'))
+  if (!contended && echoRow) addTarget(s, '≥ the raw postMessage echo floor', () => s.wallMs <= echoRow.wallMs, rows)
+  if (one) addTarget(s, `${T} threads ≥ 1 thread`, () => s.wallMs <= one.wallMs, rows)
   const pis = rows.find((r) => r.impl === 'piscina')
   addTarget(pis, 'spindle ≥ 5×', () => pis.ratio >= 5, rows)
   return {
