@@ -83,6 +83,18 @@ describe('values', () => {
     }
   })
 
+  test('an integral number reaches the task as a small integer, as v8.deserialize gives it', async () => {
+    const queue = `smi-${Date.now()}`
+    const s = await serve({ queue, connection: redis.connection, filename: path.join(path.dirname(TASKS), 'remote-smi.js'), maxThreads: 1 })
+    const r = new RemotePool({ queue, connection: redis.connection })
+    try {
+      expect(await Promise.all([27, 0, -5, 2 ** 20, 1.5, 2 ** 40].map((x) => r.run(x)))).toEqual([true, true, true, true, false, false])
+    } finally {
+      await r.close()
+      await s.close()
+    }
+  })
+
   test('a named export runs; run without a name runs the default export', async () => {
     expect(await remote.run(41, { name: 'inc' })).toBe(42)
     expect(await remote.run({ same: true })).toEqual({ same: true })

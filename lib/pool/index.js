@@ -851,7 +851,12 @@ class Pool extends EventEmitter {
       } else pool.#sharedWaiters.set(key, deliver)
       return
     }
-    const [kind, result] = decodeCompletion(status, value)
+    let kind = 'ok'
+    let result = value
+    // A primitive result is itself (no decode, no [kind, value] pair per task).
+    if (status !== CompletionStatus.Ok || (value !== null && typeof value === 'object')) {
+      ;[kind, result] = decodeCompletion(status, value)
+    }
     if (kind === 'message') {
       if (this.onMessage !== null) this.runInAsyncScope(this.onMessage, null, result)
       return
