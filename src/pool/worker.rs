@@ -32,7 +32,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use std::ptr;
 
@@ -45,7 +45,7 @@ use crate::bridge::port::{batch_to_js, to_js, Port, PortInner};
 use crate::bridge::status::check;
 use crate::bridge::value::{panic_outcome, Completion, Outcome, Value};
 use crate::protocol::{TakeSignal, FIRST_TASK_SLOT};
-use crate::scheduler::Local;
+use crate::scheduler::{Local, WaitPolicy};
 
 const PARKED: u32 = TakeSignal::Parked as u32;
 const YIELD: u32 = TakeSignal::Yield as u32;
@@ -120,6 +120,7 @@ impl PoolWorker {
                 ran: false,
                 spin_micros,
                 wait_micros,
+                waits: WaitPolicy::default(),
             });
             let generation = GENERATION.with(|g| {
                 g.set(g.get() + 1);
@@ -367,10 +368,14 @@ struct WorkerState {
     next_slot: u32,
     spin_micros: u32,
     wait_micros: u32,
+    /// Whether to wait before parking (rule 6 of `scheduler/spin.rs`).
+    waits: WaitPolicy,
 }
 
 impl WorkerState {
     fn take(&mut self, spin_micros: u32, wait_micros: u32) -> u32 {
+        self.waits
+            .resumed(Instant::now(), Duration::from_micros(wait_micros as u64));
         let spin_micros = if std::mem::take(&mut self.ran) {
             spin_micros
         } else {
@@ -411,14 +416,27 @@ impl WorkerState {
                         None => return YIELD,
                     }
                 } else {
-                    match self
-                        .core
-                        .sched
-                        .find_or_wait(local, spin, wait)
-                        .or_else(|| self.core.sched.park(local))
-                    {
+                    let sched = &self.core.sched;
+                    let mut found = sched.find_or_spin(local, spin);
+                    let mut skipped = false;
+                    if found.is_none() && !wait.is_zero() {
+                        // Rule 6 of `scheduler/spin.rs`: wait only while
+                        // waits tend to meet a task.
+                        if self.waits.should_wait() {
+                            found = sched.wait_for(local, wait);
+                            self.waits.waited(found.is_some());
+                        } else {
+                            skipped = true;
+                        }
+                    }
+                    match found.or_else(|| sched.park(local)) {
                         Some(task) => task,
-                        None => return PARKED,
+                        None => {
+                            if skipped {
+                                self.waits.skipped(Instant::now());
+                            }
+                            return PARKED;
+                        }
                     }
                 }
             };

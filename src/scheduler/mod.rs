@@ -105,6 +105,7 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 
 use sleep::Sleep;
 pub use sleep::Waker;
+pub use spin::WaitPolicy;
 use spin::{Contention, SpinPolicy, Spun};
 
 /// A worker's own deque. Owned by the worker's thread: crossbeam's `Worker`
@@ -350,8 +351,17 @@ impl<T: Send> Scheduler<T> {
 
     /// Finds a task, spinning at most `spin` (SPINNING; not while the pool
     /// holds, see `spin.rs`), then waiting at most `wait` in native code
-    /// (WAITING). `None` means the caller should `park`.
+    /// (WAITING). `None` means the caller should `park`. (The pool's
+    /// worker takes the two steps itself, between them asking its wait
+    /// policy whether to wait: `pool/worker.rs`.)
+    #[cfg(test)]
     pub fn find_or_wait(&self, local: &Local<T>, spin: Duration, wait: Duration) -> Option<T> {
+        self.find_or_spin(local, spin)
+            .or_else(|| self.wait_for(local, wait))
+    }
+
+    /// Looks for a task, then spins for one (as the spin policy allows).
+    pub fn find_or_spin(&self, local: &Local<T>, spin: Duration) -> Option<T> {
         if let Some(t) = self.find(local) {
             return Some(t);
         }
@@ -383,6 +393,12 @@ impl<T: Send> Scheduler<T> {
             }
             local.spin.spun(Spun::Empty, c, c.now_us());
         }
+        None
+    }
+
+    /// WAITING for at most `wait` (the sleep protocol's condvar); `None`
+    /// when it passed, or at once when `wait` is zero or the pool closed.
+    pub fn wait_for(&self, local: &Local<T>, wait: Duration) -> Option<T> {
         if wait.is_zero() || self.is_closed() {
             return None;
         }
