@@ -136,10 +136,16 @@ class CompletionPort {
     return id
   }
 
+  /** The slot of open operation `id`, or -1. */
+  #slotOf(id) {
+    const slot = id & this.#mask
+    return id !== 0 && this.#ids[slot] === id ? slot : -1
+  }
+
   /** The entry of open operation `id`, or undefined. */
   #get(id) {
-    const slot = id & this.#mask
-    return this.#ids[slot] === id ? this.#entries[slot] : undefined
+    const slot = this.#slotOf(id)
+    return slot === -1 ? undefined : this.#entries[slot]
   }
 
   /** Moves every open operation into a table of `capacity` slots (a power of two, above twice the open count). */
@@ -172,8 +178,8 @@ class CompletionPort {
 
   /** Forgets operation `id`; unrefs the loop when nothing referenced is outstanding. */
   close(id) {
-    const slot = id & this.#mask
-    if (this.#ids[slot] !== id || id === 0) return
+    const slot = this.#slotOf(id)
+    if (slot === -1) return
     const entry = this.#entries[slot]
     this.#ids[slot] = 0
     this.#entries[slot] = undefined
